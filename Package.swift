@@ -1,0 +1,34 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "mlp",
+    products: [
+        .executable(name: "mlp", targets: ["mlp"]),
+        .library(name: "MLP", targets: ["MLP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, each behind one small shim (see each folder's shim.h).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        // The math, the training loop and the file formats. Knows nothing of MPI.
+        .target(name: "MLP", dependencies: ["CBLAS", "CZlib"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // The MPI implementation of `Communicator`: the only Swift code that imports CMPI.
+        .target(name: "MLPMPI", dependencies: ["MLP", "CMPI"]),
+        // The command line: parses, validates, picks the communicator, calls the library.
+        .executableTarget(name: "mlp", dependencies: [
+            "MLP", "MLPMPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
