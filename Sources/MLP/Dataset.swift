@@ -1,0 +1,59 @@
+/// A table of samples in memory: features row-major, one row per sample, and their targets.
+///
+/// For classification (`--loss cross-entropy`) each row has one class index in `labels`,
+/// `0 ..< classNames.count`. For regression (`--loss squared-error`) each row has
+/// `targetCount` values in `targetValues`, row-major.
+public struct Dataset<T: Scalar> {
+    public var rowCount: Int
+    public var featureCount: Int
+    /// rowCount × featureCount, row-major.
+    public var features: [T]
+    /// Column names of the features (MNIST: "pixel0" …).
+    public var featureNames: [String]
+    /// Class index per row (classification); empty for regression.
+    public var labels: [Int32]
+    /// The class label strings, index = class (classification); empty for regression.
+    public var classNames: [String]
+    /// rowCount × targetCount, row-major (regression); empty for classification.
+    public var targetValues: [T]
+    /// Names of the target columns.
+    public var targetNames: [String]
+
+    public var isClassification: Bool { !classNames.isEmpty }
+    /// Output units the last layer needs: M classes, or the number of target columns.
+    public var outputCount: Int { isClassification ? classNames.count : targetNames.count }
+
+    public init(rowCount: Int, featureCount: Int, features: [T], featureNames: [String],
+                labels: [Int32] = [], classNames: [String] = [],
+                targetValues: [T] = [], targetNames: [String]) {
+        precondition(features.count == rowCount * featureCount)
+        precondition(classNames.isEmpty ? targetValues.count == rowCount * targetNames.count
+                                        : labels.count == rowCount)
+        self.rowCount = rowCount
+        self.featureCount = featureCount
+        self.features = features
+        self.featureNames = featureNames
+        self.labels = labels
+        self.classNames = classNames
+        self.targetValues = targetValues
+        self.targetNames = targetNames
+    }
+}
+
+/// How a reader turns target columns into targets.
+public enum TargetKind: Equatable, Sendable {
+    /// Class labels. `classNames == nil` (training data): integers 0…M−1 keep their value as the
+    /// class index; any other strings are sorted and numbered. Given names (test data): each label
+    /// must be one of them.
+    case classes(classNames: [String]?)
+    /// Numeric regression targets.
+    case values
+}
+
+/// A bad input file or value: the message names the file and, where it applies, the 1-based
+/// line (the header is line 1) and the offending value.
+public struct InputError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,119 @@
+import XCTest
+@testable import MLP
+
+/// Backpropagation against central finite differences of J(θ), in Double.
+final class GradientTests: XCTestCase {
+    /// A small batch: 5 rows, 4 features; 3 classes or 2 regression targets.
+    func makeWorkspace(_ network: Network<Double>, rows: Int, seed: UInt64) -> Workspace<Double> {
+        let workspace = Workspace<Double>(layout: network.layout, capacity: rows)
+        var generator = SplitMix64(seed: seed)
+        for i in 0 ..< rows * network.layout.inputCount { workspace.input[i] = 2 * generator.nextUniform() - 1 }
+        for i in 0 ..< rows { workspace.labels[i] = Int32(generator.next() % UInt64(network.layout.outputCount)) }
+        for i in 0 ..< rows * network.layout.outputCount { workspace.targetValues[i] = 2 * generator.nextUniform() - 1 }
+        return workspace
+    }
+
+    /// J(θ) = (1/n_b) Σ L_i at the current parameters.
+    func cost(_ network: Network<Double>, _ workspace: Workspace<Double>, rows: Int) -> Double {
+        network.evaluate(workspace, rows: rows).lossSum / Double(rows)
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        for loss in Loss.allCases {
+            for activation in Activation.allCases {
+                let outputs = loss == .crossEntropy ? 3 : 2
+                let network = Network<Double>(layerSizes: [4, 6, 5, outputs], activation: activation, loss: loss)
+                network.initialize(seed: 7)
+                // Non-zero biases so that every parameter's path is exercised.
+                let theta = network.parameters.values
+                var generator = SplitMix64(seed: 11)
+                for l in 1 ... network.layout.layerCount {
+                    let b = network.parameters.biases(l)
+                    for j in 0 ..< network.layout.layerSizes[l] { b[j] = 0.3 * (2 * generator.nextUniform() - 1) }
+                }
+                let rows = 5
+                let workspace = makeWorkspace(network, rows: rows, seed: 3)
+                let gradients = FlatBuffer<Double>(layout: network.layout)
+                _ = network.accumulateGradient(workspace, rows: rows, into: gradients)
+
+                var worst = 0.0
+                let h = 1e-6
+                for i in 0 ..< theta.count {
+                    let saved = theta[i]
+                    theta[i] = saved + h
+                    let plus = cost(network, workspace, rows: rows)
+                    theta[i] = saved - h
+                    let minus = cost(network, workspace, rows: rows)
+                    theta[i] = saved
+                    let numeric = (plus - minus) / (2 * h)
+                    let analytic = gradients.values[i] / Double(rows)
+                    let relative = abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-7)
+                    worst = max(worst, relative)
+                }
+                XCTAssertLessThan(worst, 1e-6, "\(loss) with \(activation): worst relative error \(worst)")
+            }
+        }
+    }
+
+    /// dZ⁽ᴸ⁾ = −2(y − z) for squared error, softmax(z) − onehot(y) for cross-entropy.
+    func testLastLayerGradientClosedForms() {
+        let z: [Double] = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75]
+        let y: [Double] = [1.0, 0.25, -1.0, 2.0, 3.0, 0.0]
+        var dZ = [Double](repeating: .nan, count: 6)
+        let squared = z.withUnsafeBufferPointer { Z in y.withUnsafeBufferPointer { Y in dZ.withUnsafeMutableBufferPointer { dz in
+            Loss.squaredError.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: nil, values: Y.baseAddress!),
+                                              dZ: dz.baseAddress!, rows: 2, outputs: 3)
+        } } }
+        for i in 0 ..< 6 { XCTAssertEqual(dZ[i], -2 * (y[i] - z[i]), accuracy: 1e-15) }
+        XCTAssertEqual(squared.lossSum, zip(y, z).map { ($0 - $1) * ($0 - $1) }.reduce(0, +), accuracy: 1e-12)
+
+        let labels: [Int32] = [2, 0]
+        let entropy = z.withUnsafeBufferPointer { Z in labels.withUnsafeBufferPointer { L in dZ.withUnsafeMutableBufferPointer { dz in
+            Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: L.baseAddress!, values: nil),
+                                              dZ: dz.baseAddress!, rows: 2, outputs: 3)
+        } } }
+        var expectedLoss = 0.0
+        for row in 0 ..< 2 {
+            let logits = Array(z[row * 3 ..< row * 3 + 3])
+            let sum = logits.map { Foundation.exp($0) }.reduce(0, +)
+            expectedLoss += -logits[Int(labels[row])] + Foundation.log(sum)
+            for j in 0 ..< 3 {
+                let expected = Foundation.exp(logits[j]) / sum - (j == Int(labels[row]) ? 1 : 0)
+                XCTAssertEqual(dZ[row * 3 + j], expected, accuracy: 1e-15)
+            }
+        }
+        XCTAssertEqual(entropy.lossSum, expectedLoss, accuracy: 1e-12)
+        XCTAssertEqual(entropy.correct, 1, "row 0 (argmax 2, label 2) is right, row 1 (argmax 1, label 0) is wrong")
+    }
+
+    /// Logits of ±1e4 give a finite loss and gradient (log-sum-exp), in both precisions.
+    func testCrossEntropyIsFiniteForHugeLogits() {
+        func check<T: Scalar>(_: T.Type) {
+            let z: [T] = [10_000, -10_000, 0, -10_000, 10_000, 9_999]
+            let labels: [Int32] = [1, 2]
+            var dZ = [T](repeating: 0, count: 6)
+            let result = z.withUnsafeBufferPointer { Z in labels.withUnsafeBufferPointer { L in dZ.withUnsafeMutableBufferPointer { dz in
+                Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: L.baseAddress!, values: nil),
+                                                  dZ: dz.baseAddress!, rows: 2, outputs: 3)
+            } } }
+            XCTAssertTrue(result.lossSum.isFinite)
+            // Row 0: label 1 has logit −1e4 against 1e4: loss 2e4. Row 1: ln(1 + e) ≈ 1.3133 + 0.
+            XCTAssertEqual(result.lossSum, 20_000 + Foundation.log(1 + Foundation.exp(-1.0)) + 1, accuracy: 1e-2)
+            XCTAssertTrue(dZ.allSatisfy { $0.isFinite })
+            XCTAssertEqual(Double(dZ[1]), -1, accuracy: 1e-6)
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
+    /// A shard of zero rows contributes zeros to every gradient slot.
+    func testEmptyShardContributesZeros() {
+        let network = Network<Double>(layerSizes: [3, 4, 2], activation: .tanh, loss: .crossEntropy)
+        network.initialize(seed: 1)
+        let gradients = FlatBuffer<Double>(layout: network.layout)
+        gradients.values.update(repeating: 42)
+        let result = network.accumulateGradient(Workspace(layout: network.layout, capacity: 1), rows: 0, into: gradients)
+        XCTAssertEqual(result.lossSum, 0)
+        XCTAssertTrue(gradients.values.allSatisfy { $0 == 0 })
+    }
+}
