@@ -1,0 +1,63 @@
+/// What data-parallel training needs from MPI, and nothing more.
+///
+/// Training depends on this protocol, not on MPI: `MPICommunicator` (module MLPMPI) runs
+/// under `mpirun`; `SingleProcessCommunicator` is a world of size 1, so the single-node
+/// fallback is the same code path.
+public protocol Communicator: AnyObject {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// The number of ranks P.
+    var size: Int { get }
+    /// Element-wise sum over all ranks, in place; every rank receives the result.
+    /// The corresponding MPI function is `MPI_Allreduce` with `MPI_SUM` and `MPI_IN_PLACE`.
+    func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
+    /// Element-wise maximum over all ranks, in place (`MPI_Allreduce` with `MPI_MAX`).
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
+    /// Copies rank 0's buffer to every rank (`MPI_Bcast`).
+    func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
+    /// Ends every rank of the job at once (`MPI_Abort`): for failures that cannot be agreed on.
+    func abort(exitCode: Int32) -> Never
+}
+
+/// A world of one process: every collective is the identity.
+public final class SingleProcessCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
+    public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    public func abort(exitCode: Int32) -> Never { exit(exitCode) }
+}
+
+/// A failure that every rank has agreed on; `message` was printed (or is to be printed) by
+/// `reportingRank` only, so the job shows one line, not P copies.
+public struct AgreedFailure: Error, CustomStringConvertible {
+    public var message: String
+    public var reportingRank: Int
+    public var description: String { message }
+}
+
+extension Communicator {
+    /// Runs `body` on every rank and agrees on whether it failed anywhere: one collective, so a
+    /// rank that failed never leaves the others waiting in the next one.
+    ///
+    /// Throws `AgreedFailure` on every rank if any rank threw; its message is the error of the
+    /// lowest failing rank, prefixed with the rank when P > 1, and `reportingRank` is that rank.
+    public func agree<Result>(_ body: () throws -> Result) throws -> Result {
+        var result: Result?
+        var message = ""
+        do { result = try body() } catch { message = "\(error)" }
+        // max over ranks of (P − rank) for failing ranks: 0 if none failed, else the lowest one.
+        var flag: [Double] = [result == nil ? Double(size - rank) : 0]
+        flag.withUnsafeMutableBufferPointer { allreduceMax($0) }
+        if flag[0] == 0, let result { return result }
+        let failingRank = size - Int(flag[0])
+        let prefix = size > 1 && failingRank == rank ? "rank \(rank): " : ""
+        throw AgreedFailure(message: prefix + message, reportingRank: failingRank)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

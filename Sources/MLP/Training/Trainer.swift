@@ -1,0 +1,198 @@
+import Foundation
+
+/// What one epoch (or the partial epoch that `--max-steps` ends) achieved, as rank 0 prints it.
+public struct EpochReport: Sendable {
+    public var epoch: Int
+    /// Steps taken since training started.
+    public var step: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double?
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    /// Seconds since training started.
+    public var seconds: Double
+    /// Training samples per second over this epoch (evaluation not counted).
+    public var samplesPerSecond: Double
+    public var learningRate: Double
+}
+
+/// The data-parallel training loop.
+///
+/// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
+/// (sums over the shard) → one allreduce of [gradient sums | loss sum | sample count | correct]
+/// → divide by the global sample count → SGD update, identical on every rank.
+public final class Trainer<T: Scalar> {
+    public struct Settings {
+        public var batchSize: Int
+        public var epochs: Int
+        public var maxSteps: Int?
+        public var seed: UInt64
+        public var shuffle: Bool
+        /// Compare a checksum of θ across ranks every this many steps (and at the end); 0: only at the end.
+        public var checksumEvery: Int
+        public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool, checksumEvery: Int = 1000) {
+            self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
+            self.seed = seed; self.shuffle = shuffle; self.checksumEvery = checksumEvery
+        }
+    }
+
+    public let network: Network<T>
+    public let communicator: Communicator
+    public let settings: Settings
+    public var optimizer: SGD
+    let train: Dataset<T>
+    let test: Dataset<T>?
+    /// Gradient sums, then 3 extra slots: loss sum, sample count, correct count.
+    let reduction: FlatBuffer<T>
+    let workspace: Workspace<T>
+    let evaluationWorkspace: Workspace<T>
+    var order: EpochOrder
+    public private(set) var step = 0
+
+    public init(network: Network<T>, optimizer: SGD, train: Dataset<T>, test: Dataset<T>?,
+                settings: Settings, communicator: Communicator) {
+        precondition(settings.batchSize > 0 && settings.epochs >= 0)
+        precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
+        self.network = network
+        self.optimizer = optimizer
+        self.train = train
+        self.test = test
+        self.settings = settings
+        self.communicator = communicator
+        reduction = FlatBuffer(layout: network.layout, extraCount: 3)
+        // The largest shard: ⌈n_b / P⌉ rows (a batch is never larger than the dataset).
+        let largestBatch = min(settings.batchSize, train.rowCount)
+        workspace = Workspace(layout: network.layout, capacity: (largestBatch + communicator.size - 1) / communicator.size)
+        evaluationWorkspace = Workspace(layout: network.layout, capacity: 1024)
+        order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
+    }
+
+    /// Trains for `settings.epochs` epochs (or until `maxSteps`), calling `onEpoch` on every rank
+    /// after each one. Throws if the loss stops being finite or the ranks' parameters differ.
+    public func run(onEpoch: (EpochReport) throws -> Void) throws {
+        let start = Date()
+        let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
+        for epoch in 1 ... max(settings.epochs, 1) where settings.epochs > 0 {
+            if let maxSteps = settings.maxSteps, step >= maxSteps { break }
+            order.prepare(epoch: epoch)
+            let epochStart = Date()
+            var lossSum = 0.0, samples = 0.0, correct = 0.0
+            for batch in 0 ..< batches {
+                if let maxSteps = settings.maxSteps, step >= maxSteps { break }
+                let positions = EpochOrder.batchRange(batch, rowCount: train.rowCount, batchSize: settings.batchSize)
+                let totals = self.step(positions: positions)
+                lossSum += totals.lossSum; samples += totals.samples; correct += totals.correct
+                guard lossSum.isFinite else {
+                    throw AgreedFailure(message: "training diverged at step \(step) (epoch \(epoch)): the loss is \(lossSum); try a smaller --learning-rate", reportingRank: 0)
+                }
+                if settings.checksumEvery > 0, step % settings.checksumEvery == 0 { try checkParametersAgree() }
+            }
+            let trainSeconds = Date().timeIntervalSince(epochStart)
+            var report = EpochReport(epoch: epoch, step: step, trainLoss: lossSum / max(samples, 1),
+                                     trainAccuracy: train.isClassification ? correct / max(samples, 1) : nil,
+                                     seconds: 0, samplesPerSecond: samples / max(trainSeconds, 1e-9),
+                                     learningRate: optimizer.learningRate)
+            if let test {
+                let result = evaluate(test)
+                report.testLoss = result.loss
+                report.testAccuracy = result.accuracy
+            }
+            report.seconds = Date().timeIntervalSince(start)
+            try onEpoch(report)
+        }
+        try checkParametersAgree()
+    }
+
+    /// One synchronized SGD step on the mini-batch at `positions` of this epoch's order.
+    /// Returns the global sums over the mini-batch: loss, samples, correct.
+    @discardableResult
+    func step(positions: Range<Int>) -> (lossSum: Double, samples: Double, correct: Double) {
+        let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
+        let shardPositions = positions.lowerBound + shard.lowerBound ..< positions.lowerBound + shard.upperBound
+        gather(positions: shardPositions, into: workspace)
+
+        let local = network.accumulateGradient(workspace, rows: shard.count, into: reduction)
+        let extras = reduction.extras
+        extras[0] = T(local.lossSum)
+        extras[1] = T(shard.count)
+        extras[2] = T(local.correct)
+
+        communicator.allreduceSum(reduction.storage)
+
+        // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
+        let samples = extras[1]
+        let inverse = 1 / samples
+        let g = reduction.values
+        for i in 0 ..< g.count { g[i] *= inverse }
+        optimizer.update(parameters: network.parameters, gradients: reduction)
+        step += 1
+        return (Double(extras[0]), Double(samples), Double(extras[2]))
+    }
+
+    /// Copies the rows at `positions` of the epoch order into the workspace: X and targets.
+    func gather(positions: Range<Int>, into workspace: Workspace<T>) {
+        let rows = order.rows
+        gather(count: positions.count, from: train, into: workspace) { rows[positions.lowerBound + $0] }
+    }
+
+    /// Copies rows `row(0)`, …, `row(count − 1)` of `data` into the workspace's first `count` rows.
+    func gather(count: Int, from data: Dataset<T>, into workspace: Workspace<T>, row: (Int) -> Int) {
+        let inputs = data.featureCount, outputs = network.layout.outputCount
+        data.features.withUnsafeBufferPointer { features in
+            for i in 0 ..< count {
+                (workspace.input + i * inputs).update(from: features.baseAddress! + row(i) * inputs, count: inputs)
+            }
+        }
+        if data.isClassification {
+            data.labels.withUnsafeBufferPointer { labels in
+                for i in 0 ..< count { workspace.labels[i] = labels[row(i)] }
+            }
+        } else {
+            data.targetValues.withUnsafeBufferPointer { targets in
+                for i in 0 ..< count {
+                    (workspace.targetValues + i * outputs).update(from: targets.baseAddress! + row(i) * outputs, count: outputs)
+                }
+            }
+        }
+    }
+
+    /// Mean loss and accuracy over `data`, data-parallel: each rank evaluates a contiguous shard
+    /// and one allreduce combines the sums.
+    public func evaluate(_ data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
+        let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
+        var totals: [Double] = [0, 0]
+        var start = shard.lowerBound
+        while start < shard.upperBound {
+            let end = min(start + evaluationWorkspace.capacity, shard.upperBound)
+            gather(count: end - start, from: data, into: evaluationWorkspace) { [start] in start + $0 }
+            let result = network.evaluate(evaluationWorkspace, rows: end - start)
+            totals[0] += result.lossSum
+            totals[1] += Double(result.correct)
+            start = end
+        }
+        totals.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+        let n = Double(max(data.rowCount, 1))
+        return (totals[0] / n, data.isClassification ? totals[1] / n : nil)
+    }
+
+    /// Fails on every rank if θ is not bit-identical on all ranks.
+    public func checkParametersAgree() throws {
+        let checksum = fnv1a(network.parameters.values)
+        let high = Double(checksum >> 32), low = Double(checksum & 0xFFFF_FFFF)
+        // max of x and of −x over ranks gives max and −min in one collective.
+        var bounds = [high, low, -high, -low]
+        bounds.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        if bounds[0] != -bounds[2] || bounds[1] != -bounds[3] {
+            throw AgreedFailure(message: "parameters differ between ranks at step \(step) (checksum mismatch): the ranks drifted apart", reportingRank: 0)
+        }
+    }
+}
+
+/// FNV-1a over the bytes of a buffer: a cheap exact fingerprint of θ.
+func fnv1a<T>(_ buffer: UnsafeMutableBufferPointer<T>) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in UnsafeRawBufferPointer(buffer) {
+        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    }
+    return hash
+}
