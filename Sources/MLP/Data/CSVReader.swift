@@ -1,0 +1,254 @@
+import Foundation
+
+/// Reads a CSV file with a header row of column names into a `Dataset`.
+///
+/// The target columns become targets; all other columns are features, in file order. Spaces
+/// around unquoted fields are ignored; a UTF-8 byte order mark, CRLF line endings, quoted
+/// fields (RFC 4180) and blank lines at the end are accepted. Every error is one line
+/// `"<path>:<line>: <message>"` naming the offending value.
+public enum CSVReader {
+    /// Class labels that are integers are class indices, so they are capped to keep a wrong
+    /// target column (an ID, a price) from asking for a million output units.
+    static let largestIntegerLabel = 65_535
+
+    /// - Parameters:
+    ///   - targetColumns: The names of the target columns; nil means the last column.
+    ///   - kind: `.classes` (exactly one target column) or `.values` (regression).
+    public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind) throws -> Dataset<T> {
+        let bytes = try readFileBytes(path)
+        let table = try bytes.withUnsafeBufferPointer { bytes in
+            var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
+            return try reader.read(targetColumns: targetColumns, kind: kind)
+        }
+        return Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
+                       features: scalars(table.features), featureNames: table.featureNames,
+                       labels: table.labels, classNames: table.classNames,
+                       targetValues: scalars(table.targetValues), targetNames: table.targetNames)
+    }
+}
+
+/// What a CSV file holds, in Double whatever the training precision.
+struct CSVTable {
+    var rowCount = 0
+    var features: [Double] = []
+    var featureNames: [String] = []
+    var labels: [Int32] = []
+    var classNames: [String] = []
+    var targetValues: [Double] = []
+    var targetNames: [String] = []
+}
+
+/// The non-generic work of `CSVReader`: one pass over the bytes, record by record.
+struct CSVTableReader {
+    /// What a column of the file becomes.
+    enum ColumnRole {
+        case feature
+        /// The index into the target columns as the caller listed them.
+        case target(Int)
+    }
+
+    var scanner: CSVScanner
+    let path: String
+    /// The header's names, set once the header is read.
+    var columnNames: [String] = []
+    /// Whether values must also fit in a Float (`--precision float32`).
+    let singlePrecision: Bool
+
+    init(bytes: UnsafeBufferPointer<UInt8>, path: String, singlePrecision: Bool) {
+        scanner = CSVScanner(bytes: bytes, path: path)
+        self.path = path
+        self.singlePrecision = singlePrecision
+    }
+
+    mutating func read(targetColumns: [String]?, kind: TargetKind) throws -> CSVTable {
+        guard !scanner.restIsBlank else { throw InputError("\(path): file is empty") }
+        var fields: [CSVField] = []
+        let headerLine = try scanner.nextRecord(into: &fields)
+        columnNames = fields.map(scanner.string)
+        try checkColumnNames(columnNames, line: headerLine)
+        let targetNames = try chooseTargets(targetColumns, columnNames: columnNames, kind: kind)
+        let roles = columnNames.map { name in
+            targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
+        }
+        var table = CSVTable()
+        table.featureNames = columnNames.filter { !targetNames.contains($0) }
+        table.targetNames = targetNames
+        guard !table.featureNames.isEmpty else {
+            throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
+        }
+        guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
+
+        // One line per row is the common case: reserve for it rather than regrow 100s of MB.
+        let lineCount = scanner.lineBreakCount()
+        table.features.reserveCapacity(lineCount * table.featureNames.count)
+        if case .values = kind { table.targetValues.reserveCapacity(lineCount * targetNames.count) }
+        var labels = LabelCollector(path: path, kind: kind)
+        var rowTargets = [Double](repeating: 0, count: targetNames.count)
+        while !scanner.restIsBlank {
+            let line = try scanner.nextRecord(into: &fields)
+            guard fields.count == columnNames.count else {
+                let blank = fields.count == 1 && scanner.isEmpty(fields[0]) ? " (blank line)" : ""
+                throw InputError("\(path):\(line): expected \(columnNames.count) fields, got \(fields.count)\(blank)")
+            }
+            for column in 0 ..< fields.count {
+                switch roles[column] {
+                case .feature:
+                    table.features.append(try number(fields[column], line: line, role: "feature", column: column))
+                case .target(let target):
+                    if case .classes = kind {
+                        try labels.add(scanner.string(fields[column]), line: line)
+                    } else {
+                        rowTargets[target] = try number(fields[column], line: line, role: "target", column: column)
+                    }
+                }
+            }
+            if case .values = kind { table.targetValues.append(contentsOf: rowTargets) }
+            table.rowCount += 1
+        }
+        if case .classes = kind {
+            (table.labels, table.classNames) = try labels.classIndices()
+        }
+        return table
+    }
+
+    /// Column names must be present and distinct: features and targets are found by name.
+    private func checkColumnNames(_ names: [String], line: Int) throws {
+        var firstColumn: [String: Int] = [:]
+        for (index, name) in names.enumerated() {
+            guard !name.isEmpty else { throw InputError("\(path):\(line): column \(index + 1) has no name") }
+            if let first = firstColumn[name] {
+                throw InputError("\(path):\(line): duplicate column name '\(name)' (columns \(first + 1) and \(index + 1))")
+            }
+            firstColumn[name] = index
+        }
+    }
+
+    /// The target column names, in the order the caller gave them.
+    private func chooseTargets(_ requested: [String]?, columnNames: [String], kind: TargetKind) throws -> [String] {
+        guard let requested else { return [columnNames[columnNames.count - 1]] }
+        guard !requested.isEmpty else { throw InputError("\(path): no target column given") }
+        for (index, name) in requested.enumerated() {
+            guard columnNames.contains(name) else {
+                throw InputError("\(path): no target column '\(name)' (columns: \(columnNames.joined(separator: ", ")))")
+            }
+            guard !requested[..<index].contains(name) else {
+                throw InputError("\(path): target column '\(name)' is given twice")
+            }
+        }
+        if case .classes = kind, requested.count != 1 {
+            throw InputError("\(path): classification takes exactly one target column, got \(requested.count) (\(requested.joined(separator: ", ")))")
+        }
+        return requested
+    }
+
+    /// The finite number in `field`; quoted numbers are accepted too.
+    ///
+    /// - Parameter column: An index into `columnNames`, looked up only for an error (passing
+    ///   the name itself would retain and release a String per field).
+    private func number(_ field: CSVField, line: Int, role: StaticString, column: Int) throws -> Double {
+        var start = field.start, end = field.end
+        while start < end && scanner.bytes[start] == UInt8(ascii: " ") { start += 1 }
+        while end > start && scanner.bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        let parsed = field.hasDoubledQuotes ? nil : parseDouble(UnsafeBufferPointer(rebasing: scanner.bytes[start ..< end]))
+        guard let value = parsed else {
+            let column = columnNames[column]
+            if start == end { throw InputError("\(path):\(line): \(role) '\(column)' has no value") }
+            throw InputError("\(path):\(line): \(role) '\(column)' is not a number: \(quoted(scanner.string(field)))")
+        }
+        guard value.isFinite else {
+            let column = columnNames[column]
+            throw InputError("\(path):\(line): \(role) '\(column)' is not finite: \(quoted(scanner.string(field)))")
+        }
+        if singlePrecision && !Float(value).isFinite {
+            let column = columnNames[column]
+            throw InputError("\(path):\(line): \(role) '\(column)' is too large for float32: \(quoted(scanner.string(field)))")
+        }
+        return value
+    }
+}
+
+/// Turns class label strings into class indices, as `TargetKind.classes` describes.
+struct LabelCollector {
+    let path: String
+    /// The training classes, when given (test data); nil when this file defines them.
+    let givenClasses: [String: Int32]?
+    let givenClassNames: [String]
+    /// Each distinct label, numbered in order of first appearance, and the line it first appears on.
+    var distinct: [String: (number: Int32, line: Int)] = [:]
+    var rowLabels: [Int32] = []
+
+    init(path: String, kind: TargetKind) {
+        self.path = path
+        if case .classes(let names?) = kind {
+            givenClassNames = names
+            givenClasses = Dictionary(names.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { first, _ in first })
+        } else {
+            givenClassNames = []
+            givenClasses = nil
+        }
+    }
+
+    mutating func add(_ label: String, line: Int) throws {
+        guard !label.isEmpty else { throw InputError("\(path):\(line): class label is empty") }
+        if let givenClasses {
+            guard let index = givenClasses[label] else {
+                let shown = givenClassNames.prefix(20).joined(separator: ", ") + (givenClassNames.count > 20 ? ", …" : "")
+                throw InputError("\(path):\(line): class label \(quoted(label)) is not one of the training classes (\(shown))")
+            }
+            rowLabels.append(index)
+            return
+        }
+        if let known = distinct[label] {
+            rowLabels.append(known.number)
+        } else {
+            let number = Int32(distinct.count)
+            distinct[label] = (number, line)
+            rowLabels.append(number)
+        }
+    }
+
+    /// Each row's class index and the class names: integer labels are their own index,
+    /// other labels are sorted and numbered.
+    func classIndices() throws -> (labels: [Int32], classNames: [String]) {
+        if givenClasses != nil { return (rowLabels, givenClassNames) }
+        let integerLabels = distinct.keys.allSatisfy(isNonNegativeIntegerLiteral)
+        if integerLabels {
+            let largest = distinct.max { Int($0.key)! < Int($1.key)! }!
+            guard Int(largest.key)! <= CSVReader.largestIntegerLabel else {
+                throw InputError("\(path):\(largest.value.line): class label \(quoted(largest.key)) is too large: integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
+            }
+        }
+        let classNames = integerLabels ? (0 ... Int(distinct.keys.max { Int($0)! < Int($1)! }!)!).map(String.init)
+                                       : distinct.keys.sorted()
+        let classOfName = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
+        var classOfNumber = [Int32](repeating: 0, count: distinct.count)
+        for (label, first) in distinct { classOfNumber[Int(first.number)] = classOfName[label]! }
+        return (rowLabels.map { classOfNumber[Int($0)] }, classNames)
+    }
+}
+
+/// "0", "7", "42": digits only, without leading zeros (so the name is the number's own
+/// spelling), short enough to be an Int.
+private func isNonNegativeIntegerLiteral(_ text: String) -> Bool {
+    let utf8 = text.utf8
+    guard !utf8.isEmpty && utf8.count <= 9 && utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+        return false
+    }
+    return utf8.count == 1 || utf8.first != UInt8(ascii: "0")
+}
+
+/// `text` in double quotes for an error message, on one line and at most ~60 characters.
+func quoted(_ text: String) -> String {
+    var shown = text.count > 60 ? String(text.prefix(57)) + "…" : text
+    shown = shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
+    return "\"\(shown)\""
+}
+
+/// `values` in the training precision, converting once per array (not per generic element)
+/// so the loop is specialised even when the caller is generic code in another module.
+func scalars<T: Scalar>(_ values: [Double]) -> [T] {
+    if T.self == Double.self { return unsafeBitCast(values, to: [T].self) }
+    if T.self == Float.self { return unsafeBitCast(values.map { Float($0) }, to: [T].self) }
+    return values.map { T($0) }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+/// A trained model as stored on disk: safetensors with tensors `layers.{i}.weight` [U_out, U_in]
+/// and `layers.{i}.bias` [U_out] for i = 0…L−1 (the layout of PyTorch's `nn.Linear`), and
+/// `__metadata__` describing how to use them.
+public struct ModelFile {
+    /// U_0 … U_L.
+    public var layerSizes: [Int]
+    /// θ in the spec's order, converted to Double.
+    public var parameters: [Double]
+    /// nil where the file has no metadata of ours (a file written by PyTorch or numpy).
+    public var activation: Activation?
+    public var loss: Loss?
+    public var classNames: [String]?
+    public var featureNames: [String]?
+    public var targetNames: [String]?
+    /// The dtype the tensors were stored in.
+    public var precision: Precision
+
+    /// Metadata keys, all values strings as safetensors requires (lists as JSON arrays).
+    enum Key {
+        static let format = "format", activation = "activation", loss = "loss", layerSizes = "layer_sizes"
+        static let classNames = "class_names", featureNames = "feature_names", targetNames = "target_names"
+    }
+
+    /// The model file of `network` with the dataset's column and class names.
+    public init<T: Scalar>(network: Network<T>, data: Dataset<T>) {
+        layerSizes = network.layout.layerSizes
+        parameters = network.parameters.values.map { Double($0) }
+        activation = network.activation
+        loss = network.loss
+        classNames = data.isClassification ? data.classNames : nil
+        featureNames = data.featureNames
+        targetNames = data.targetNames
+        precision = T.precision
+    }
+
+    /// Writes the file atomically (temporary file, fsync, rename): a crash leaves the old file
+    /// or the new one, never a torn one. The bytes depend on the model alone.
+    public func write(to path: String) throws {
+        try SafeTensors.write(tensors: tensors(), metadata: metadata(), to: path)
+    }
+
+    func tensors() -> [SafeTensor] {
+        let layout = ParameterLayout(layerSizes: layerSizes)
+        var tensors: [SafeTensor] = []
+        for l in 1 ... layout.layerCount {
+            let units = layerSizes[l], inputs = layerSizes[l - 1]
+            let weights = Array(parameters[layout.weightOffsets[l - 1] ..< layout.weightOffsets[l - 1] + units * inputs])
+            let biases = Array(parameters[layout.biasOffsets[l - 1] ..< layout.biasOffsets[l - 1] + units])
+            for (name, shape, values) in [("layers.\(l - 1).weight", [units, inputs], weights),
+                                          ("layers.\(l - 1).bias", [units], biases)] {
+                switch precision {
+                case .float32: tensors.append(SafeTensor(name: name, shape: shape, values: values.map { Float($0) }))
+                case .float64: tensors.append(SafeTensor(name: name, shape: shape, values: values))
+                }
+            }
+        }
+        return tensors
+    }
+
+    func metadata() -> [String: String] {
+        var metadata = [Key.format: "mlp", Key.layerSizes: jsonArray(layerSizes.map(String.init), quoted: false)]
+        if let activation { metadata[Key.activation] = activation.rawValue }
+        if let loss { metadata[Key.loss] = loss.rawValue }
+        if let classNames { metadata[Key.classNames] = jsonArray(classNames, quoted: true) }
+        if let featureNames { metadata[Key.featureNames] = jsonArray(featureNames, quoted: true) }
+        if let targetNames { metadata[Key.targetNames] = jsonArray(targetNames, quoted: true) }
+        return metadata
+    }
+
+    /// Reads a model file: ours, or any safetensors file holding just `layers.{i}.weight` and
+    /// `layers.{i}.bias` (the architecture is then read from the shapes).
+    public static func read(path: String) throws -> ModelFile {
+        let (tensors, metadata) = try SafeTensors.read(path: path)
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var layerSizes: [Int] = []
+        var parameters: [Double] = []
+        var dtypes = Set<SafeTensorsDType>()
+        var layer = 0
+        while let weight = byName["layers.\(layer).weight"] {
+            guard let bias = byName["layers.\(layer).bias"] else {
+                throw InputError("\(path): tensor layers.\(layer).weight has no layers.\(layer).bias")
+            }
+            guard weight.shape.count == 2, bias.shape == [weight.shape[0]] else {
+                throw InputError("\(path): layers.\(layer).weight has shape \(weight.shape) and layers.\(layer).bias \(bias.shape); expected [U_out, U_in] and [U_out]")
+            }
+            if layer == 0 {
+                layerSizes.append(weight.shape[1])
+            } else if weight.shape[1] != layerSizes.last! {
+                throw InputError("\(path): layers.\(layer).weight takes \(weight.shape[1]) inputs but layer \(layer - 1) has \(layerSizes.last!) outputs")
+            }
+            guard weight.shape.allSatisfy({ $0 > 0 }) else {
+                throw InputError("\(path): layers.\(layer).weight has an empty shape \(weight.shape)")
+            }
+            layerSizes.append(weight.shape[0])
+            parameters += try weight.floats()
+            parameters += try bias.floats()
+            dtypes.formUnion([weight.dtype, bias.dtype])
+            layer += 1
+        }
+        guard layer > 0 else {
+            throw InputError("\(path): no tensor named layers.0.weight (expected layers.{i}.weight and layers.{i}.bias)")
+        }
+        let extra = Set(byName.keys).subtracting((0 ..< layer).flatMap { ["layers.\($0).weight", "layers.\($0).bias"] })
+        if !extra.isEmpty {
+            throw InputError("\(path): unexpected tensors \(extra.sorted().joined(separator: ", ")) (layers must be numbered 0, 1, … without gaps)")
+        }
+        var model = ModelFile(layerSizes: layerSizes, parameters: parameters, precision: dtypes == [.F32] ? .float32 : .float64)
+        if let value = metadata[Key.activation] {
+            guard let activation = Activation(rawValue: value) else { throw InputError("\(path): unknown activation '\(value)' in metadata") }
+            model.activation = activation
+        }
+        if let value = metadata[Key.loss] {
+            guard let loss = Loss(rawValue: value) else { throw InputError("\(path): unknown loss '\(value)' in metadata") }
+            model.loss = loss
+        }
+        model.classNames = try metadata[Key.classNames].map { try parseStrings($0, key: Key.classNames, path: path) }
+        model.featureNames = try metadata[Key.featureNames].map { try parseStrings($0, key: Key.featureNames, path: path) }
+        model.targetNames = try metadata[Key.targetNames].map { try parseStrings($0, key: Key.targetNames, path: path) }
+        return model
+    }
+
+    init(layerSizes: [Int], parameters: [Double], precision: Precision) {
+        self.layerSizes = layerSizes
+        self.parameters = parameters
+        self.precision = precision
+    }
+
+    /// Copies θ into a network of the same layer sizes.
+    public func load<T: Scalar>(into network: Network<T>) {
+        precondition(network.layout.layerSizes == layerSizes)
+        let theta = network.parameters.values
+        for i in 0 ..< parameters.count { theta[i] = T(parameters[i]) }
+    }
+}
+
+private func jsonArray(_ items: [String], quoted: Bool) -> String {
+    guard quoted else { return "[" + items.joined(separator: ",") + "]" }
+    let data = try! JSONSerialization.data(withJSONObject: items, options: [.withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}
+
+private func parseStrings(_ text: String, key: String, path: String) throws -> [String] {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let strings = object as? [String] else {
+        throw InputError("\(path): metadata '\(key)' is not a JSON array of strings")
+    }
+    return strings
+}
