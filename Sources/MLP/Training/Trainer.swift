@@ -51,7 +51,7 @@ public final class Trainer<T: Scalar> {
 
     public init(network: Network<T>, optimizer: SGD, train: Dataset<T>, test: Dataset<T>?,
                 settings: Settings, communicator: Communicator) {
-        precondition(settings.batchSize > 0 && settings.epochs >= 0)
+        precondition(settings.batchSize > 0 && settings.epochs > 0)
         precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
         self.network = network
         self.optimizer = optimizer
@@ -72,7 +72,7 @@ public final class Trainer<T: Scalar> {
     public func run(onEpoch: (EpochReport) throws -> Void) throws {
         let start = Date()
         let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
-        for epoch in 1 ... max(settings.epochs, 1) where settings.epochs > 0 {
+        for epoch in 1 ... settings.epochs {
             if let maxSteps = settings.maxSteps, step >= maxSteps { break }
             order.prepare(epoch: epoch)
             let epochStart = Date()

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import MLP
+import MLPMPI
+
+/// `mlp`: train multilayer perceptrons, data-parallel over MPI ranks (or as one process).
+@main
+struct MLPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp",
+        abstract: "Train multilayer perceptrons, data-parallel over MPI ranks.",
+        discussion: """
+            Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
+            Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
+            """,
+        subcommands: [Train.self])
+
+    /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
+    /// shows one line, not one per rank.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if launcherRank == 0 {
+                if code == .success || error is ExitCode {
+                    exit(withError: error)
+                }
+                let message = MLPCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// This process's rank as the launcher set it (before MPI is initialized), 0 without one.
+    static var launcherRank: Int {
+        let environment = ProcessInfo.processInfo.environment
+        for key in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"] {
+            if let value = environment[key], let rank = Int(value) { return rank }
+        }
+        return 0
+    }
+}
+
+extension Loss: ExpressibleByArgument {}
+extension Activation: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
+
+/// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
+/// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank
+/// that hit it, and becomes exit code 1.
+func withCommunicator(_ body: (Communicator) throws -> Void) throws {
+    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
+    let communicator: Communicator = mpi ?? SingleProcessCommunicator()
+    defer { mpi?.finalize() }
+    do {
+        try body(communicator)
+    } catch let failure as AgreedFailure {
+        if communicator.rank == failure.reportingRank { printError(failure.message) }
+        throw ExitCode(1)
+    } catch let error as InputError {
+        // Raised the same way on every rank (e.g. option checks): one line from rank 0.
+        if communicator.rank == 0 { printError(error.message) }
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
+}
+
+/// Rank 0's output: one line at a time, flushed, so progress shows under mpirun and in logs.
+func printLine(_ line: String) {
+    print(line)
+    fflush(stdout)
+}

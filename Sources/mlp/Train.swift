@@ -1,0 +1,116 @@
+import ArgumentParser
+import MLP
+
+/// `mlp train`: the command line's names are the public contract; keep them.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an MLP with mini-batch SGD on the exact (allreduced) mini-batch gradient.",
+        discussion: """
+            PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw) \
+            or synthetic:spirals (a built-in 3-class demo).
+            Examples:
+              mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20
+              mpirun -n 2 mlp train --train mnist:data --test mnist:data --hidden 512,512 --save model.safetensors
+            """)
+
+    @Option(help: ArgumentHelp("Training data.", valueName: "path"))
+    var train: String
+
+    @Option(help: ArgumentHelp("Test data, evaluated after every epoch.", valueName: "path"))
+    var test: String?
+
+    @Option(help: ArgumentHelp("Target column(s) of a CSV, comma-separated (default: the last column).", valueName: "columns"))
+    var target: String?
+
+    @Option(help: "Loss: cross-entropy (classification) or squared-error (regression). (default: cross-entropy, or the --init-from model's)")
+    var loss: Loss?
+
+    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated; \"\" for none. (default: 128,128, or the --init-from model's)", valueName: "widths"))
+    var hidden: String?
+
+    @Option(help: "Hidden activation: relu, tanh or sigmoid. (default: relu, or the --init-from model's)")
+    var activation: Activation?
+
+    @Option(help: "Global mini-batch size n_b, split over the ranks.")
+    var batchSize: Int = 64
+
+    @Option(help: "SGD learning rate γ.")
+    var learningRate: Double = 0.05
+
+    @Option(help: "Passes over the training data.")
+    var epochs: Int = 10
+
+    @Option(help: "Stop after this many steps in all.")
+    var maxSteps: Int?
+
+    @Option(help: "Seed for initialization and shuffling.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Keep file order instead of shuffling each epoch.")
+    var noShuffle = false
+
+    @Option(help: "Arithmetic: float32 or float64.")
+    var precision: Precision = .float32
+
+    @Option(help: ArgumentHelp("Start from this safetensors model (ours, or any with layers.{i}.weight/bias).", valueName: "file"))
+    var initFrom: String?
+
+    @Option(help: ArgumentHelp("Write the trained model here (safetensors).", valueName: "file"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Write per-epoch metrics here as JSON lines.", valueName: "file"))
+    var metrics: String?
+
+    @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end).")
+    var checksumEvery: Int = 1000
+
+    func options() throws -> TrainingOptions {
+        var options = TrainingOptions(train: try DataSource(train))
+        options.test = try test.map(DataSource.init)
+        options.targetColumns = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
+        options.loss = loss
+        options.hidden = try hidden.map(parseWidths)
+        options.activation = activation
+        options.batchSize = batchSize
+        options.learningRate = learningRate
+        options.epochs = epochs
+        options.maxSteps = maxSteps
+        options.seed = seed
+        options.shuffle = !noShuffle
+        options.precision = precision
+        options.initFrom = initFrom
+        options.save = save
+        options.metrics = metrics
+        options.checksumEvery = checksumEvery
+        try options.validate()
+        return options
+    }
+
+    func validate() throws {
+        do { _ = try options() } catch let error as InputError { throw ValidationError(error.message) }
+    }
+
+    func run() throws {
+        let options = try options()
+        try withCommunicator { communicator in
+            try runTraining(options, communicator: communicator, log: printLine)
+        }
+    }
+}
+
+func parseWidths(_ text: String) throws -> [Int] {
+    let trimmed = text.trimmingWhitespace()
+    guard !trimmed.isEmpty else { return [] }
+    return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { part in
+        guard let width = Int(part.trimmingWhitespace()), width > 0 else {
+            throw InputError("--hidden: '\(part)' is not a positive integer (expected widths like 512,512, or \"\" for none)")
+        }
+        return width
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
