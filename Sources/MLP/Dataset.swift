@@ -48,6 +48,8 @@ public enum TargetKind: Equatable, Sendable {
     case classes(classNames: [String]?)
     /// Numeric regression targets.
     case values
+    /// No targets: every column is a feature (the input of `mlp predict`).
+    case none
 }
 
 /// A bad input file or value: the message names the file and, where it applies, the 1-based

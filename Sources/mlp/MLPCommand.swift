@@ -13,7 +13,7 @@ struct MLPCommand: ParsableCommand {
             Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
             Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
             """,
-        subcommands: [Train.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self])
 
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
@@ -71,8 +71,18 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
 }
 
-/// Rank 0's output: one line at a time, flushed, so progress shows under mpirun and in logs.
-func printLine(_ line: String) {
-    print(line)
-    fflush(stdout)
-}
+/// Rank 0's output: whole lines, flushed, so progress shows under mpirun and in logs; on a
+/// terminal also a progress line redrawn in place (never in logs: no control characters there).
+let standardOutput: TrainingOutput = {
+    let isTerminal = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    let clearLine = "\r\u{1B}[2K"
+    return TrainingOutput(
+        line: { line in
+            print(isTerminal ? clearLine + line : line)
+            fflush(stdout)
+        },
+        progress: isTerminal ? { text in
+            print(clearLine + text, terminator: "")
+            fflush(stdout)
+        } : nil)
+}()

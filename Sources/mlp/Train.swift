@@ -13,8 +13,8 @@ struct Train: ParsableCommand {
               mpirun -n 2 mlp train --train mnist:data --test mnist:data --hidden 512,512 --save model.safetensors
             """)
 
-    @Option(help: ArgumentHelp("Training data.", valueName: "path"))
-    var train: String
+    @Option(help: ArgumentHelp("Training data (required unless --resume).", valueName: "path"))
+    var train: String?
 
     @Option(help: ArgumentHelp("Test data, evaluated after every epoch.", valueName: "path"))
     var test: String?
@@ -31,8 +31,8 @@ struct Train: ParsableCommand {
     @Option(help: "Hidden activation: relu, tanh or sigmoid. (default: relu, or the --init-from model's)")
     var activation: Activation?
 
-    @Option(help: "Global mini-batch size n_b, split over the ranks.")
-    var batchSize: Int = 64
+    @Option(help: "Global mini-batch size n_b, split over the ranks. (default: 64)")
+    var batchSize: Int?
 
     @Option(help: "SGD learning rate γ.")
     var learningRate: Double = 0.05
@@ -43,14 +43,17 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many steps in all.")
     var maxSteps: Int?
 
-    @Option(help: "Seed for initialization and shuffling.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed for initialization and shuffling. (default: 0)")
+    var seed: UInt64?
 
     @Flag(help: "Keep file order instead of shuffling each epoch.")
     var noShuffle = false
 
-    @Option(help: "Arithmetic: float32 or float64.")
-    var precision: Precision = .float32
+    @Option(help: "Arithmetic: float32 or float64. (default: float32)")
+    var precision: Precision?
+
+    @Flag(help: "Standardize features with the training data's mean and standard deviation (stored in the model).")
+    var standardize = false
 
     @Option(help: ArgumentHelp("Start from this safetensors model (ours, or any with layers.{i}.weight/bias).", valueName: "file"))
     var initFrom: String?
@@ -64,8 +67,17 @@ struct Train: ParsableCommand {
     @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end).")
     var checksumEvery: Int = 1000
 
+    @Option(help: ArgumentHelp("Write a checkpoint here at the end of every epoch (atomically).", valueName: "file"))
+    var checkpoint: String?
+
+    @Option(help: ArgumentHelp("Also write the checkpoint every this many steps.", valueName: "steps"))
+    var checkpointEvery: Int?
+
+    @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
+    var resume: String?
+
     func options() throws -> TrainingOptions {
-        var options = TrainingOptions(train: try DataSource(train))
+        var options = TrainingOptions(train: try train.map(DataSource.init))
         options.test = try test.map(DataSource.init)
         options.targetColumns = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
         options.loss = loss
@@ -76,7 +88,11 @@ struct Train: ParsableCommand {
         options.epochs = epochs
         options.maxSteps = maxSteps
         options.seed = seed
-        options.shuffle = !noShuffle
+        options.shuffle = noShuffle ? false : nil
+        options.standardize = standardize ? true : nil
+        options.checkpoint = checkpoint
+        options.checkpointEvery = checkpointEvery
+        options.resume = resume
         options.precision = precision
         options.initFrom = initFrom
         options.save = save
@@ -93,7 +109,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let options = try options()
         try withCommunicator { communicator in
-            try runTraining(options, communicator: communicator, log: printLine)
+            try runTraining(options, communicator: communicator, output: standardOutput)
         }
     }
 }

@@ -125,6 +125,7 @@ struct CSVTableReader {
 
     /// The target column names, in the order the caller gave them.
     private func chooseTargets(_ requested: [String]?, columnNames: [String], kind: TargetKind) throws -> [String] {
+        if kind == .none { return [] }
         guard let requested else { return [columnNames[columnNames.count - 1]] }
         guard !requested.isEmpty else { throw InputError("\(path): no target column given") }
         for (index, name) in requested.enumerated() {

@@ -23,6 +23,15 @@ public enum DataSource: Equatable, Sendable {
         }
     }
 
+    /// The text that names this source, as on the command line.
+    public var text: String {
+        switch self {
+        case .csv(let path): return path
+        case .mnist(let directory): return "mnist:" + directory
+        case .spirals: return "synthetic:spirals"
+        }
+    }
+
     public enum Role: Sendable { case train, test }
 
     /// Reads the dataset. `kind` says how to read targets; for test data it carries the
@@ -33,10 +42,12 @@ public enum DataSource: Equatable, Sendable {
             return try CSVReader.read(path: path, targetColumns: targetColumns, kind: kind)
         case .mnist(let directory):
             guard kind != .values else { throw InputError("MNIST labels are classes: use --loss cross-entropy") }
+            guard kind != .none else { throw InputError("mnist: data holds labels; predict reads a CSV of features") }
             guard targetColumns == nil else { throw InputError("--target does not apply to mnist: data") }
             return try MNIST.load(directory: directory, split: role == .train ? .train : .test)
         case .spirals:
             guard kind != .values else { throw InputError("synthetic:spirals is a classification task: use --loss cross-entropy") }
+            guard kind != .none else { throw InputError("synthetic:spirals holds labels; predict reads a CSV of features") }
             guard targetColumns == nil else { throw InputError("--target does not apply to synthetic: data") }
             return Synthetic.spirals(rows: role == .train ? 6000 : 2000, seed: role == .train ? seed : seed &+ 1)
         }

@@ -16,15 +16,27 @@ public struct ModelFile {
     public var targetNames: [String]?
     /// The dtype the tensors were stored in.
     public var precision: Precision
+    /// Per-feature mean and standard deviation of the training data (`--standardize`): inputs are
+    /// fed to the network as (x − mean) / std.
+    public var standardization: Standardization?
+    /// Tensors beyond the layers (a checkpoint's optimizer state), named `optimizer.*`.
+    public var extraTensors: [SafeTensor] = []
+    /// Metadata beyond the model's own (a checkpoint's position and run settings).
+    public var extraMetadata: [String: String] = [:]
 
     /// Metadata keys, all values strings as safetensors requires (lists as JSON arrays).
     enum Key {
         static let format = "format", activation = "activation", loss = "loss", layerSizes = "layer_sizes"
         static let classNames = "class_names", featureNames = "feature_names", targetNames = "target_names"
+        static let featureMean = "feature_mean", featureStandardDeviation = "feature_std"
     }
 
+    /// Tensor names a model file may hold beyond its layers.
+    static let extraTensorPrefix = "optimizer."
+
     /// The model file of `network` with the dataset's column and class names.
-    public init<T: Scalar>(network: Network<T>, data: Dataset<T>) {
+    public init<T: Scalar>(network: Network<T>, data: Dataset<T>, standardization: Standardization? = nil) {
+        self.standardization = standardization
         layerSizes = network.layout.layerSizes
         parameters = network.parameters.values.map { Double($0) }
         activation = network.activation
@@ -56,7 +68,7 @@ public struct ModelFile {
                 }
             }
         }
-        return tensors
+        return tensors + extraTensors
     }
 
     func metadata() -> [String: String] {
@@ -66,7 +78,11 @@ public struct ModelFile {
         if let classNames { metadata[Key.classNames] = jsonArray(classNames, quoted: true) }
         if let featureNames { metadata[Key.featureNames] = jsonArray(featureNames, quoted: true) }
         if let targetNames { metadata[Key.targetNames] = jsonArray(targetNames, quoted: true) }
-        return metadata
+        if let standardization {
+            metadata[Key.featureMean] = jsonArray(standardization.mean.map { "\($0)" }, quoted: false)
+            metadata[Key.featureStandardDeviation] = jsonArray(standardization.standardDeviation.map { "\($0)" }, quoted: false)
+        }
+        return metadata.merging(extraMetadata) { own, _ in own }
     }
 
     /// Reads a model file: ours, or any safetensors file holding just `layers.{i}.weight` and
@@ -102,7 +118,8 @@ public struct ModelFile {
         guard layer > 0 else {
             throw InputError("\(path): no tensor named layers.0.weight (expected layers.{i}.weight and layers.{i}.bias)")
         }
-        let extra = Set(byName.keys).subtracting((0 ..< layer).flatMap { ["layers.\($0).weight", "layers.\($0).bias"] })
+        let layerNames = Set((0 ..< layer).flatMap { ["layers.\($0).weight", "layers.\($0).bias"] })
+        let extra = Set(byName.keys).subtracting(layerNames).filter { !$0.hasPrefix(extraTensorPrefix) }
         if !extra.isEmpty {
             throw InputError("\(path): unexpected tensors \(extra.sorted().joined(separator: ", ")) (layers must be numbered 0, 1, … without gaps)")
         }
@@ -118,6 +135,18 @@ public struct ModelFile {
         model.classNames = try metadata[Key.classNames].map { try parseStrings($0, key: Key.classNames, path: path) }
         model.featureNames = try metadata[Key.featureNames].map { try parseStrings($0, key: Key.featureNames, path: path) }
         model.targetNames = try metadata[Key.targetNames].map { try parseStrings($0, key: Key.targetNames, path: path) }
+        if let meanText = metadata[Key.featureMean] {
+            let mean = try parseNumbers(meanText, key: Key.featureMean, path: path)
+            let deviation = try parseNumbers(metadata[Key.featureStandardDeviation] ?? "", key: Key.featureStandardDeviation, path: path)
+            guard mean.count == layerSizes[0], deviation.count == layerSizes[0], deviation.allSatisfy({ $0 > 0 }) else {
+                throw InputError("\(path): metadata feature_mean/feature_std must hold \(layerSizes[0]) values (std > 0)")
+            }
+            model.standardization = Standardization(mean: mean, standardDeviation: deviation)
+        }
+        model.extraTensors = tensors.filter { $0.name.hasPrefix(extraTensorPrefix) }
+        let ownKeys: Set<String> = [Key.format, Key.activation, Key.loss, Key.layerSizes, Key.classNames, Key.featureNames,
+                                    Key.targetNames, Key.featureMean, Key.featureStandardDeviation]
+        model.extraMetadata = metadata.filter { !ownKeys.contains($0.key) }
         return model
     }
 
@@ -139,6 +168,17 @@ private func jsonArray(_ items: [String], quoted: Bool) -> String {
     guard quoted else { return "[" + items.joined(separator: ",") + "]" }
     let data = try! JSONSerialization.data(withJSONObject: items, options: [.withoutEscapingSlashes])
     return String(decoding: data, as: UTF8.self)
+}
+
+private func parseNumbers(_ text: String, key: String, path: String) throws -> [Double] {
+    guard text.first == "[", text.last == "]" else { throw InputError("\(path): metadata '\(key)' is not a JSON array of numbers") }
+    let body = text.dropFirst().dropLast()
+    guard !body.isEmpty else { return [] }
+    // Parsed with Double(String): exact for the shortest round-trip digits that were written.
+    return try body.split(separator: ",").map {
+        guard let value = Double($0), value.isFinite else { throw InputError("\(path): metadata '\(key)' holds '\($0)', not a finite number") }
+        return value
+    }
 }
 
 private func parseStrings(_ text: String, key: String, path: String) throws -> [String] {

@@ -16,6 +16,25 @@ public struct EpochReport: Sendable {
     public var learningRate: Double
 }
 
+/// Where training stands: all a checkpoint needs, besides θ and the optimizer state, to go on
+/// exactly as if it had never stopped.
+public struct TrainingPosition: Equatable, Sendable {
+    /// The epoch in progress, 1-based.
+    public var epoch = 1
+    /// Mini-batches of `epoch` already done.
+    public var batchInEpoch = 0
+    /// Steps done since training started.
+    public var step = 0
+    /// Global sums over the done mini-batches of `epoch`, for its report.
+    public var epochLossSum = 0.0, epochSamples = 0.0, epochCorrect = 0.0
+
+    public init(epoch: Int = 1, batchInEpoch: Int = 0, step: Int = 0,
+                epochLossSum: Double = 0, epochSamples: Double = 0, epochCorrect: Double = 0) {
+        self.epoch = epoch; self.batchInEpoch = batchInEpoch; self.step = step
+        self.epochLossSum = epochLossSum; self.epochSamples = epochSamples; self.epochCorrect = epochCorrect
+    }
+}
+
 /// The data-parallel training loop.
 ///
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
@@ -30,9 +49,13 @@ public final class Trainer<T: Scalar> {
         public var shuffle: Bool
         /// Compare a checksum of θ across ranks every this many steps (and at the end); 0: only at the end.
         public var checksumEvery: Int
-        public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool, checksumEvery: Int = 1000) {
+        /// Call `onCheckpoint` every this many steps as well as at epoch ends; 0: epoch ends only.
+        public var checkpointEvery: Int
+        public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
+                    checksumEvery: Int = 1000, checkpointEvery: Int = 0) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
             self.seed = seed; self.shuffle = shuffle; self.checksumEvery = checksumEvery
+            self.checkpointEvery = checkpointEvery
         }
     }
 
@@ -47,7 +70,8 @@ public final class Trainer<T: Scalar> {
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
-    public private(set) var step = 0
+    /// Where training stands; set it before `run` to resume.
+    public var position = TrainingPosition()
 
     public init(network: Network<T>, optimizer: SGD, train: Dataset<T>, test: Dataset<T>?,
                 settings: Settings, communicator: Communicator) {
@@ -67,30 +91,47 @@ public final class Trainer<T: Scalar> {
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
     }
 
-    /// Trains for `settings.epochs` epochs (or until `maxSteps`), calling `onEpoch` on every rank
-    /// after each one. Throws if the loss stops being finite or the ranks' parameters differ.
-    public func run(onEpoch: (EpochReport) throws -> Void) throws {
+    /// Trains from `position` until `settings.epochs` epochs (or `maxSteps` steps) are done,
+    /// counting from the start of training, so a resumed run continues where it stopped.
+    /// Every closure is called on every rank (rank 0 does the printing and writing):
+    /// `onStep` after each step, `onCheckpoint` every `checkpointEvery` steps, at the end of each
+    /// epoch and where `maxSteps` stops, `onEpoch` after each epoch.
+    /// Throws if the loss stops being finite or the ranks' parameters differ.
+    public func run(onStep: (TrainingPosition, _ batchesPerEpoch: Int) -> Void = { _, _ in },
+                    onCheckpoint: ((TrainingPosition) throws -> Void)? = nil,
+                    onEpoch: (EpochReport) throws -> Void) throws {
         let start = Date()
         let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
-        for epoch in 1 ... settings.epochs {
-            if let maxSteps = settings.maxSteps, step >= maxSteps { break }
-            order.prepare(epoch: epoch)
+        func stepsExhausted() -> Bool { settings.maxSteps.map { position.step >= $0 } ?? false }
+
+        while position.epoch <= settings.epochs, !stepsExhausted() {
+            order.prepare(epoch: position.epoch)
             let epochStart = Date()
-            var lossSum = 0.0, samples = 0.0, correct = 0.0
-            for batch in 0 ..< batches {
-                if let maxSteps = settings.maxSteps, step >= maxSteps { break }
-                let positions = EpochOrder.batchRange(batch, rowCount: train.rowCount, batchSize: settings.batchSize)
+            var samplesThisSession = 0.0
+            while position.batchInEpoch < batches, !stepsExhausted() {
+                let positions = EpochOrder.batchRange(position.batchInEpoch, rowCount: train.rowCount, batchSize: settings.batchSize)
                 let totals = self.step(positions: positions)
-                lossSum += totals.lossSum; samples += totals.samples; correct += totals.correct
-                guard lossSum.isFinite else {
-                    throw AgreedFailure(message: "training diverged at step \(step) (epoch \(epoch)): the loss is \(lossSum); try a smaller --learning-rate", reportingRank: 0)
+                position.batchInEpoch += 1
+                position.step += 1
+                position.epochLossSum += totals.lossSum
+                position.epochSamples += totals.samples
+                position.epochCorrect += totals.correct
+                samplesThisSession += totals.samples
+                guard position.epochLossSum.isFinite else {
+                    throw AgreedFailure(message: "training diverged at step \(position.step) (epoch \(position.epoch)): the loss is \(position.epochLossSum); try a smaller --learning-rate", reportingRank: 0)
                 }
-                if settings.checksumEvery > 0, step % settings.checksumEvery == 0 { try checkParametersAgree() }
+                if settings.checksumEvery > 0, position.step % settings.checksumEvery == 0 { try checkParametersAgree() }
+                onStep(position, batches)
+                if let onCheckpoint, settings.checkpointEvery > 0, position.step % settings.checkpointEvery == 0,
+                   position.batchInEpoch < batches, !stepsExhausted() {
+                    try onCheckpoint(position)
+                }
             }
             let trainSeconds = Date().timeIntervalSince(epochStart)
-            var report = EpochReport(epoch: epoch, step: step, trainLoss: lossSum / max(samples, 1),
-                                     trainAccuracy: train.isClassification ? correct / max(samples, 1) : nil,
-                                     seconds: 0, samplesPerSecond: samples / max(trainSeconds, 1e-9),
+            let samples = max(position.epochSamples, 1)
+            var report = EpochReport(epoch: position.epoch, step: position.step, trainLoss: position.epochLossSum / samples,
+                                     trainAccuracy: train.isClassification ? position.epochCorrect / samples : nil,
+                                     seconds: 0, samplesPerSecond: samplesThisSession / max(trainSeconds, 1e-9),
                                      learningRate: optimizer.learningRate)
             if let test {
                 let result = evaluate(test)
@@ -98,7 +139,11 @@ public final class Trainer<T: Scalar> {
                 report.testAccuracy = result.accuracy
             }
             report.seconds = Date().timeIntervalSince(start)
+            if position.batchInEpoch == batches {
+                position = TrainingPosition(epoch: position.epoch + 1, step: position.step)
+            }
             try onEpoch(report)
+            try onCheckpoint?(position)
         }
         try checkParametersAgree()
     }
@@ -125,7 +170,6 @@ public final class Trainer<T: Scalar> {
         let g = reduction.values
         for i in 0 ..< g.count { g[i] *= inverse }
         optimizer.update(parameters: network.parameters, gradients: reduction)
-        step += 1
         return (Double(extras[0]), Double(samples), Double(extras[2]))
     }
 
@@ -177,22 +221,13 @@ public final class Trainer<T: Scalar> {
 
     /// Fails on every rank if θ is not bit-identical on all ranks.
     public func checkParametersAgree() throws {
-        let checksum = fnv1a(network.parameters.values)
+        let checksum = fingerprint(UnsafeRawBufferPointer(network.parameters.values))
         let high = Double(checksum >> 32), low = Double(checksum & 0xFFFF_FFFF)
         // max of x and of −x over ranks gives max and −min in one collective.
         var bounds = [high, low, -high, -low]
         bounds.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
         if bounds[0] != -bounds[2] || bounds[1] != -bounds[3] {
-            throw AgreedFailure(message: "parameters differ between ranks at step \(step) (checksum mismatch): the ranks drifted apart", reportingRank: 0)
+            throw AgreedFailure(message: "parameters differ between ranks at step \(position.step) (checksum mismatch): the ranks drifted apart", reportingRank: 0)
         }
     }
-}
-
-/// FNV-1a over the bytes of a buffer: a cheap exact fingerprint of θ.
-func fnv1a<T>(_ buffer: UnsafeMutableBufferPointer<T>) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in UnsafeRawBufferPointer(buffer) {
-        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-    }
-    return hash
 }

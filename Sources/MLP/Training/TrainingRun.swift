@@ -1,94 +1,89 @@
 import Foundation
 
-/// Everything `mlp train` is asked to do, validated.
-public struct TrainingOptions: Sendable {
-    public var train: DataSource
-    public var test: DataSource?
-    public var targetColumns: [String]?
-    /// nil: from `--init-from`'s metadata, else cross-entropy.
-    public var loss: Loss?
-    /// Hidden layer widths; nil: from `--init-from`, else [128, 128].
-    public var hidden: [Int]?
-    /// nil: from `--init-from`'s metadata, else relu.
-    public var activation: Activation?
-    public var batchSize = 64
-    public var learningRate = 0.05
-    public var epochs = 10
-    public var maxSteps: Int?
-    public var seed: UInt64 = 0
-    public var shuffle = true
-    public var precision = Precision.float32
-    public var initFrom: String?
-    public var save: String?
-    public var metrics: String?
-    public var checksumEvery = 1000
-
-    public static let defaultHidden = [128, 128]
-
-    public init(train: DataSource) { self.train = train }
-
-    /// The checks that need no data: they fail before any work.
-    public func validate() throws {
-        guard batchSize > 0 else { throw InputError("--batch-size must be at least 1 (got \(batchSize))") }
-        guard learningRate > 0, learningRate.isFinite else { throw InputError("--learning-rate must be a positive number (got \(learningRate))") }
-        guard epochs > 0 else { throw InputError("--epochs must be at least 1 (got \(epochs))") }
-        if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
-        if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
-        guard checksumEvery >= 0 else { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
-    }
-}
-
 /// Runs `mlp train` on this rank: load and check everything (all ranks agree on failure before
-/// training starts), train, write the model. `log` receives rank 0's output lines.
+/// training starts), train, write checkpoints and the model. `output` receives rank 0's lines.
 /// Returns the per-epoch reports (the same on every rank).
 @discardableResult
 public func runTraining(_ options: TrainingOptions, communicator: Communicator,
-                        log: @escaping (String) -> Void) throws -> [EpochReport] {
+                        output: TrainingOutput) throws -> [EpochReport] {
     try options.validate()
-    switch options.precision {
-    case .float32: return try TrainingRun<Float>(options, communicator: communicator, log: log).run()
-    case .float64: return try TrainingRun<Double>(options, communicator: communicator, log: log).run()
+    // Every rank reads the checkpoint itself; they agree on whether that worked.
+    let checkpoint = try communicator.agree { try options.resume.map { try Checkpoint.read(path: $0) } }
+    let resolved = try communicator.agree { try options.resolved(resuming: checkpoint) }
+    switch resolved.precision! {
+    case .float32: return try TrainingRun<Float>(resolved, checkpoint: checkpoint, communicator: communicator, output: output).run()
+    case .float64: return try TrainingRun<Double>(resolved, checkpoint: checkpoint, communicator: communicator, output: output).run()
     }
 }
 
-/// One `mlp train` on one rank, in one precision.
+/// Where rank 0's output goes: whole lines, and (on a terminal) a progress line redrawn in place.
+public struct TrainingOutput {
+    public var line: (String) -> Void
+    public var progress: ((String) -> Void)?
+    public init(line: @escaping (String) -> Void, progress: ((String) -> Void)? = nil) {
+        self.line = line
+        self.progress = progress
+    }
+}
+
+/// One `mlp train` on one rank, in one precision. `options` are resolved: every optional
+/// setting but the model's (loss, activation, hidden) is decided.
 final class TrainingRun<T: Scalar> {
     let options: TrainingOptions
+    let checkpoint: Checkpoint?
     let communicator: Communicator
-    let log: (String) -> Void
+    let output: TrainingOutput
     var isRoot: Bool { communicator.rank == 0 }
+    var batchSize: Int { options.batchSize! }
 
-    init(_ options: TrainingOptions, communicator: Communicator, log: @escaping (String) -> Void) {
+    init(_ options: TrainingOptions, checkpoint: Checkpoint?, communicator: Communicator, output: TrainingOutput) {
         self.options = options
+        self.checkpoint = checkpoint
         self.communicator = communicator
-        self.log = log
+        self.output = output
     }
 
     func run() throws -> [EpochReport] {
         // Phase 1: everything that can fail on bad input, agreed on by all ranks.
-        let (network, train, test, initial) = try communicator.agree { try prepare() }
+        let prepared = try communicator.agree { try prepare() }
+        let network = prepared.network
         let metrics: MetricsWriter? = try communicator.agree {
             guard isRoot else { return nil }
             try checkWritable(options.save, option: "--save")
-            return try options.metrics.map { try MetricsWriter(path: $0) }
+            try checkWritable(options.checkpoint, option: "--checkpoint")
+            return try options.metrics.map { try MetricsWriter(path: $0, appending: checkpoint != nil) }
         }
 
-        if let initial { initial.load(into: network) } else { network.initialize(seed: options.seed) }
+        if let initial = prepared.initial { initial.load(into: network) } else { network.initialize(seed: options.seed!) }
         // Rank 0's θ for everyone: identical parameters even if hosts' math libraries differ.
         communicator.broadcast(network.parameters.values)
 
-        let settings = Trainer<T>.Settings(batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
-                                           seed: options.seed, shuffle: options.shuffle, checksumEvery: options.checksumEvery)
-        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate), train: train,
-                              test: test, settings: settings, communicator: communicator)
-        if isRoot { log(describe(network, train: train, test: test)) }
+        let settings = Trainer<T>.Settings(batchSize: batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
+                                           seed: options.seed!, shuffle: options.shuffle!, checksumEvery: options.checksumEvery,
+                                           checkpointEvery: options.checkpointEvery ?? 0)
+        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate), train: prepared.train,
+                              test: prepared.test, settings: settings, communicator: communicator)
+        if let checkpoint { trainer.position = checkpoint.position }
+        if isRoot { output.line(describe(network, prepared)) }
 
         var reports: [EpochReport] = []
-        try trainer.run { report in
+        let progress = isRoot ? output.progress.map { ProgressLine(epochs: options.epochs, draw: $0) } : nil
+        let writeCheckpoint: ((TrainingPosition) throws -> Void)? = options.checkpoint.map { path in
+            { position in
+                try self.communicator.agree {
+                    guard self.isRoot else { return }
+                    try Checkpoint(model: ModelFile(network: network, data: prepared.train, standardization: prepared.standardization),
+                                   position: position, settings: prepared.runSettings).write(to: path)
+                }
+            }
+        }
+        try trainer.run(onStep: { position, batches in progress?.update(position, batchesPerEpoch: batches) },
+                        onCheckpoint: writeCheckpoint) { report in
             reports.append(report)
             try communicator.agree {
                 guard isRoot else { return }
-                log(format(report))
+                progress?.clear()
+                output.line(format(report))
                 try metrics?.append(report)
             }
         }
@@ -96,71 +91,104 @@ final class TrainingRun<T: Scalar> {
         if let save = options.save {
             try communicator.agree {
                 guard isRoot else { return }
-                try ModelFile(network: network, data: train).write(to: save)
-                log("saved \(save)")
+                try ModelFile(network: network, data: prepared.train, standardization: prepared.standardization).write(to: save)
+                output.line("saved \(save)")
             }
         }
+        if isRoot, let path = options.checkpoint { output.line("checkpoint \(path): continue with --resume \(path) --epochs N") }
         return reports
     }
 
+    struct Prepared {
+        var network: Network<T>
+        var train: Dataset<T>
+        var test: Dataset<T>?
+        /// The model to start from (`--init-from` or the checkpoint's), nil: initialize.
+        var initial: ModelFile?
+        var standardization: Standardization?
+        var runSettings: Checkpoint.RunSettings
+    }
+
     /// Reads the starting model (if any) and the data, and builds the network they agree on.
-    func prepare() throws -> (Network<T>, Dataset<T>, Dataset<T>?, ModelFile?) {
-        let initial = try options.initFrom.map { try ModelFile.read(path: $0) }
-        let loss = try resolve(options.loss, fromFile: initial?.loss, option: "--loss") ?? .crossEntropy
-        let activation = try resolve(options.activation, fromFile: initial?.activation, option: "--activation") ?? .relu
+    func prepare() throws -> Prepared {
+        let startingPath = options.resume ?? options.initFrom
+        let initial = try checkpoint?.model ?? options.initFrom.map { try ModelFile.read(path: $0) }
+        let loss = try resolve(options.loss, fromFile: initial?.loss, option: "--loss", path: startingPath) ?? .crossEntropy
+        let activation = try resolve(options.activation, fromFile: initial?.activation, option: "--activation", path: startingPath) ?? .relu
 
         let trainKind: TargetKind = loss == .crossEntropy ? .classes(classNames: nil) : .values
-        let train: Dataset<T> = try options.train.load(role: .train, targetColumns: options.targetColumns,
-                                                       kind: trainKind, seed: options.seed)
+        var train: Dataset<T> = try options.train!.load(role: .train, targetColumns: options.targetColumns,
+                                                        kind: trainKind, seed: options.seed!)
+        let runSettings = Checkpoint.RunSettings(seed: options.seed!, shuffle: options.shuffle!, batchSize: batchSize,
+                                                 train: options.train!.text, targetColumns: options.targetColumns ?? [],
+                                                 standardize: options.standardize!, trainRows: train.rowCount,
+                                                 trainFingerprint: train.fingerprint)
+        if let checkpoint, let path = options.resume,
+           (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (runSettings.trainRows, runSettings.trainFingerprint) {
+            throw InputError("\(options.train!.text) is not the data \(path) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
+        }
         if let initial, let modelClasses = initial.classNames, train.isClassification, modelClasses != train.classNames {
-            throw InputError("\(options.initFrom!): the model's classes \(modelClasses) differ from the training data's \(train.classNames)")
+            throw InputError("\(startingPath!): the model's classes \(modelClasses) differ from the training data's \(train.classNames)")
         }
         var test: Dataset<T>?
         if let source = options.test {
             let testKind: TargetKind = loss == .crossEntropy ? .classes(classNames: train.classNames) : .values
-            let data: Dataset<T> = try source.load(role: .test, targetColumns: options.targetColumns, kind: testKind, seed: options.seed)
+            let data: Dataset<T> = try source.load(role: .test, targetColumns: options.targetColumns, kind: testKind, seed: options.seed!)
             guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
                 throw InputError("--test data has columns \(data.featureNames + data.targetNames) but --train has \(train.featureNames + train.targetNames)")
             }
             test = data
         }
 
+        // Standardization: the starting model's statistics (its inputs were standardized so), else
+        // the training data's when asked for.
+        let standardization = initial?.standardization ?? (options.standardize! ? Standardization(of: train) : nil)
+        if let standardization {
+            standardization.apply(to: &train)
+            if var data = test { standardization.apply(to: &data); test = data }
+        }
+
         let layerSizes: [Int]
-        if let initial {
+        if let initial, let path = startingPath {
             let fileHidden = Array(initial.layerSizes.dropFirst().dropLast())
             if let hidden = options.hidden, hidden != fileHidden {
-                throw InputError("--hidden \(hidden.map(String.init).joined(separator: ",")) disagrees with \(options.initFrom!), whose hidden layers are \(fileHidden.map(String.init).joined(separator: ","))")
+                throw InputError("--hidden \(hidden.map(String.init).joined(separator: ",")) disagrees with \(path), whose hidden layers are \(fileHidden.map(String.init).joined(separator: ","))")
             }
             guard initial.layerSizes.first == train.featureCount, initial.layerSizes.last == train.outputCount else {
-                throw InputError("\(options.initFrom!) has \(initial.layerSizes.first!) inputs and \(initial.layerSizes.last!) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
+                throw InputError("\(path) has \(initial.layerSizes.first!) inputs and \(initial.layerSizes.last!) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
             }
             layerSizes = initial.layerSizes
         } else {
             layerSizes = [train.featureCount] + (options.hidden ?? TrainingOptions.defaultHidden) + [train.outputCount]
         }
-        return (Network(layerSizes: layerSizes, activation: activation, loss: loss), train, test, initial)
+        return Prepared(network: Network(layerSizes: layerSizes, activation: activation, loss: loss), train: train, test: test,
+                        initial: initial, standardization: standardization, runSettings: runSettings)
     }
 
     /// The command line's value, which must agree with the model file's where both are given.
-    func resolve<Value: RawRepresentable & Equatable>(_ option: Value?, fromFile: Value?, option name: String) throws -> Value? where Value.RawValue == String {
+    func resolve<Value: RawRepresentable & Equatable>(_ option: Value?, fromFile: Value?, option name: String, path: String?) throws -> Value? where Value.RawValue == String {
         if let option, let fromFile, option != fromFile {
-            throw InputError("\(name) \(option.rawValue) disagrees with \(options.initFrom!), which was trained with \(fromFile.rawValue)")
+            throw InputError("\(name) \(option.rawValue) disagrees with \(path ?? "the model"), which was trained with \(fromFile.rawValue)")
         }
         return option ?? fromFile
     }
 
-    func describe(_ network: Network<T>, train: Dataset<T>, test: Dataset<T>?) -> String {
-        let P = communicator.size
-        let steps = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: options.batchSize)
+    func describe(_ network: Network<T>, _ prepared: Prepared) -> String {
+        let P = communicator.size, train = prepared.train
+        let steps = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: batchSize)
         var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), \(network.loss.rawValue), \(T.precision.rawValue), "
         line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
-        if let test { line += ", \(test.rowCount) test rows" }
-        line += "; batch \(options.batchSize), \(steps) steps per epoch, learning rate \(options.learningRate)"
-        if options.batchSize > train.rowCount {
-            line += "\nnote: --batch-size \(options.batchSize) exceeds the \(train.rowCount) training rows: each step uses all of them"
+        if let test = prepared.test { line += ", \(test.rowCount) test rows" }
+        line += "; batch \(batchSize), \(steps) steps per epoch, learning rate \(options.learningRate)"
+        if prepared.standardization != nil { line += ", standardized" }
+        if let checkpoint, let path = options.resume {
+            line += "\nresuming from \(path) at epoch \(checkpoint.position.epoch), step \(checkpoint.position.step)"
         }
-        if options.batchSize < P {
-            line += "\nnote: --batch-size \(options.batchSize) is smaller than the \(P) ranks: some ranks hold no rows in a step"
+        if batchSize > train.rowCount {
+            line += "\nnote: --batch-size \(batchSize) exceeds the \(train.rowCount) training rows: each step uses all of them"
+        }
+        if batchSize < P {
+            line += "\nnote: --batch-size \(batchSize) is smaller than the \(P) ranks: some ranks hold no rows in a step"
         }
         return line
     }
@@ -194,11 +222,15 @@ final class MetricsWriter {
     let handle: FileHandle
     let path: String
 
-    init(path: String) throws {
+    /// Truncates the file, or appends to it when a resumed run continues its metrics.
+    init(path: String, appending: Bool) throws {
         try checkWritable(path, option: "--metrics")
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard (appending && exists) || FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
             throw InputError("--metrics \(path): cannot create the file")
         }
+        if appending { _ = try? handle.seekToEnd() }
         self.handle = handle
         self.path = path
     }

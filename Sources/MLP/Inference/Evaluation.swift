@@ -1,0 +1,155 @@
+import Foundation
+
+/// The metrics `mlp evaluate` reports for a model on labelled data.
+public struct Evaluation: Sendable {
+    public var rows: Int
+    /// J: mean loss per row (cross-entropy, or squared error summed over the targets).
+    public var loss: Double
+
+    public struct Classification: Sendable {
+        public var classNames: [String]
+        public var accuracy: Double
+        /// confusion[true class][predicted class] = rows.
+        public var confusion: [[Int]]
+        /// Per class; nil where the class was never predicted (precision) or never present (recall).
+        public var precision: [Double?]
+        public var recall: [Double?]
+    }
+
+    public struct Regression: Sendable {
+        public var targetNames: [String]
+        /// Per target: mean squared error, mean absolute error, coefficient of determination.
+        public var meanSquaredError: [Double]
+        public var meanAbsoluteError: [Double]
+        public var r2: [Double]
+    }
+
+    public var classification: Classification?
+    public var regression: Regression?
+}
+
+/// Evaluates a model file on a dataset, data-parallel: each rank takes a contiguous shard of
+/// the rows and one allreduce adds up the sums (loss, confusion counts, error sums), so the
+/// result equals a single process's up to summation order.
+public func runEvaluation(model path: String, data source: DataSource, targetColumns: [String]?,
+                          loss: Loss?, activation: Activation?, communicator: Communicator) throws -> Evaluation {
+    let file = try communicator.agree { try ModelFile.read(path: path) }
+    switch file.precision {
+    case .float32: return try evaluate(Float.self, file, path, source, targetColumns, loss, activation, communicator)
+    case .float64: return try evaluate(Double.self, file, path, source, targetColumns, loss, activation, communicator)
+    }
+}
+
+private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ source: DataSource, _ targetColumns: [String]?,
+                                 _ loss: Loss?, _ activation: Activation?, _ communicator: Communicator) throws -> Evaluation {
+    let (model, data) = try communicator.agree { () -> (LoadedModel<T>, Dataset<T>) in
+        let model = try LoadedModel<T>(file, path: path, loss: loss, activation: activation)
+        // A CSV's targets are the model's target columns unless named otherwise.
+        var columns = targetColumns
+        if case .csv = source, columns == nil { columns = file.targetNames }
+        let raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0)
+        return (model, try model.prepare(raw, source: source.text))
+    }
+    let outputs = model.network.layout.outputCount
+    let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
+
+    // [loss sum | confusion M×M] or [loss sum | Σ(y−z)² | Σ|y−z| | Σy | Σy²], per output.
+    var sums = [Double](repeating: 0, count: 1 + (data.isClassification ? outputs * outputs : 4 * outputs))
+    model.forEachChunk(of: data, rows: shard, evaluate: true) { _, count, workspace, lossSum in
+        sums[0] += lossSum
+        for i in 0 ..< count {
+            let z = workspace.outputs + i * outputs
+            if data.isClassification {
+                var predicted = 0
+                for j in 1 ..< outputs where z[j] > z[predicted] { predicted = j }
+                sums[1 + Int(workspace.labels[i]) * outputs + predicted] += 1
+            } else {
+                let y = workspace.targetValues + i * outputs
+                for k in 0 ..< outputs {
+                    let target = Double(y[k]), error = target - Double(z[k])
+                    sums[1 + k] += error * error
+                    sums[1 + outputs + k] += abs(error)
+                    sums[1 + 2 * outputs + k] += target
+                    sums[1 + 3 * outputs + k] += target * target
+                }
+            }
+        }
+    }
+    sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+
+    let n = Double(max(data.rowCount, 1))
+    var result = Evaluation(rows: data.rowCount, loss: sums[0] / n)
+    if data.isClassification {
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: outputs), count: outputs)
+        for t in 0 ..< outputs { for p in 0 ..< outputs { confusion[t][p] = Int(sums[1 + t * outputs + p]) } }
+        var correct = 0, predicted = [Int](repeating: 0, count: outputs), present = predicted
+        for t in 0 ..< outputs {
+            correct += confusion[t][t]
+            for p in 0 ..< outputs { predicted[p] += confusion[t][p]; present[t] += confusion[t][p] }
+        }
+        var precision: [Double?] = [], recall: [Double?] = []
+        for k in 0 ..< outputs {
+            precision.append(predicted[k] > 0 ? Double(confusion[k][k]) / Double(predicted[k]) : nil)
+            recall.append(present[k] > 0 ? Double(confusion[k][k]) / Double(present[k]) : nil)
+        }
+        result.classification = .init(classNames: data.classNames, accuracy: Double(correct) / n, confusion: confusion,
+                                      precision: precision, recall: recall)
+    } else {
+        let sse = Array(sums[1 ..< 1 + outputs]), sae = Array(sums[1 + outputs ..< 1 + 2 * outputs])
+        let sum = Array(sums[1 + 2 * outputs ..< 1 + 3 * outputs]), sumOfSquares = Array(sums[1 + 3 * outputs ..< 1 + 4 * outputs])
+        result.regression = .init(
+            targetNames: data.targetNames, meanSquaredError: sse.map { $0 / n }, meanAbsoluteError: sae.map { $0 / n },
+            r2: (0 ..< outputs).map { k in
+                let total = sumOfSquares[k] - sum[k] * sum[k] / n
+                return total > 0 ? 1 - sse[k] / total : .nan
+            })
+    }
+    return result
+}
+
+extension Evaluation {
+    /// Machine-readable: one JSON object.
+    public var json: String {
+        var object: [String: Any] = ["rows": rows, "loss": loss]
+        if let c = classification {
+            object["accuracy"] = c.accuracy
+            object["classes"] = c.classNames
+            object["confusion_matrix"] = c.confusion
+            object["precision"] = c.precision.map { $0 ?? NSNull() as Any }
+            object["recall"] = c.recall.map { $0 ?? NSNull() as Any }
+        }
+        if let r = regression {
+            object["targets"] = r.targetNames
+            object["mse"] = r.meanSquaredError
+            object["mae"] = r.meanAbsoluteError
+            object["r2"] = r.r2.map { $0.isFinite ? $0 as Any : NSNull() }
+        }
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// For people: the loss, then accuracy with per-class precision/recall and the confusion
+    /// matrix, or per-target MSE, MAE and R².
+    public var text: String {
+        var lines = ["rows \(rows)  loss \(fixed(loss, 6))"]
+        if let c = classification {
+            lines.append("accuracy \(fixed(100 * c.accuracy, 2))%")
+            let width = max(11, (c.classNames.map(\.count).max() ?? 0) + 2)
+            func pad(_ text: String) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+            func percent(_ value: Double?) -> String { value.map { fixed(100 * $0, 2) + "%" } ?? "-" }
+            lines.append(pad("class") + pad("precision") + pad("recall") + pad("rows"))
+            for (k, name) in c.classNames.enumerated() {
+                lines.append(pad(name) + pad(percent(c.precision[k])) + pad(percent(c.recall[k])) + pad("\(c.confusion[k].reduce(0, +))"))
+            }
+            lines.append("confusion matrix (rows: true class, columns: predicted)")
+            lines.append(pad("") + c.classNames.map(pad).joined())
+            for (k, name) in c.classNames.enumerated() { lines.append(pad(name) + c.confusion[k].map { pad("\($0)") }.joined()) }
+        }
+        if let r = regression {
+            for (k, name) in r.targetNames.enumerated() {
+                lines.append("\(name): MSE \(fixed(r.meanSquaredError[k], 6))  MAE \(fixed(r.meanAbsoluteError[k], 6))  R² \(fixed(r.r2[k], 4))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

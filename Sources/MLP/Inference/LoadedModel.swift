@@ -1,0 +1,110 @@
+/// A model file made ready to run on data: the network in the file's precision, and the way
+/// its inputs must be prepared (column order, standardization).
+final class LoadedModel<T: Scalar> {
+    let file: ModelFile
+    let network: Network<T>
+    let path: String
+
+    /// - Parameters:
+    ///   - loss, activation: for files without our metadata; must agree with it where present.
+    init(_ file: ModelFile, path: String, loss: Loss?, activation: Activation?) throws {
+        func pick<Value: RawRepresentable & Equatable>(_ option: Value?, _ stored: Value?, _ name: String) throws -> Value? where Value.RawValue == String {
+            if let option, let stored, option != stored {
+                throw InputError("\(name) \(option.rawValue) disagrees with \(path), which was trained with \(stored.rawValue)")
+            }
+            return option ?? stored
+        }
+        guard let loss = try pick(loss, file.loss, "--loss") else {
+            throw InputError("\(path) does not say its loss (no mlp metadata): give --loss")
+        }
+        let activation = try pick(activation, file.activation, "--activation") ?? .relu
+        if loss == .crossEntropy, file.classNames == nil {
+            throw InputError("\(path) does not name its classes (no mlp metadata): it cannot be evaluated on labelled data")
+        }
+        self.file = file
+        self.path = path
+        network = Network(layerSizes: file.layerSizes, activation: activation, loss: loss)
+        file.load(into: network)
+    }
+
+    /// How the targets of data for this model are read.
+    var targetKind: TargetKind {
+        network.loss == .crossEntropy ? .classes(classNames: file.classNames) : .values
+    }
+
+    /// `data` with its feature columns in the model's order, matched by name, standardized as in
+    /// training. Columns named like the model's targets are ignored; any other missing or extra
+    /// column is an error.
+    func prepare(_ data: Dataset<T>, source: String) throws -> Dataset<T> {
+        var data = data
+        if let expected = file.featureNames, data.featureNames != expected {
+            let targets = Set(file.targetNames ?? [])
+            let given = data.featureNames.filter { !targets.contains($0) }
+            let missing = expected.filter { !given.contains($0) }, extra = given.filter { !expected.contains($0) }
+            guard missing.isEmpty, extra.isEmpty else {
+                var problems: [String] = []
+                if !missing.isEmpty { problems.append("missing column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))") }
+                if !extra.isEmpty { problems.append("unknown column\(extra.count == 1 ? "" : "s") \(extra.joined(separator: ", "))") }
+                throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.joined(separator: ", ")))")
+            }
+            let sourceColumn = expected.map { data.featureNames.firstIndex(of: $0)! }
+            let columns = data.featureCount
+            var features = [T](repeating: 0, count: data.rowCount * expected.count)
+            for row in 0 ..< data.rowCount {
+                for (j, column) in sourceColumn.enumerated() { features[row * expected.count + j] = data.features[row * columns + column] }
+            }
+            data.features = features
+            data.featureCount = expected.count
+            data.featureNames = expected
+        }
+        guard data.featureCount == network.layout.inputCount else {
+            throw InputError("\(source) has \(data.featureCount) features but \(path) takes \(network.layout.inputCount) inputs")
+        }
+        if data.isClassification, data.outputCount != network.layout.outputCount {
+            throw InputError("\(source) has \(data.outputCount) classes but \(path) has \(network.layout.outputCount) outputs")
+        }
+        if !data.isClassification, !data.targetNames.isEmpty, data.targetNames.count != network.layout.outputCount {
+            throw InputError("\(source) has \(data.targetNames.count) targets but \(path) has \(network.layout.outputCount) outputs")
+        }
+        file.standardization?.apply(to: &data)
+        return data
+    }
+
+    /// Runs the forward pass over `rows` rows of `data` in chunks, calling `body` with each
+    /// chunk's first row, its size and the workspace holding its inputs, targets and outputs.
+    func forEachChunk(of data: Dataset<T>, rows: Range<Int>, evaluate: Bool,
+                      _ body: (_ firstRow: Int, _ count: Int, _ workspace: Workspace<T>, _ lossSum: Double) -> Void) {
+        let workspace = Workspace<T>(layout: network.layout, capacity: 1024)
+        var start = rows.lowerBound
+        while start < rows.upperBound {
+            let count = min(workspace.capacity, rows.upperBound - start)
+            data.copyRows(start ..< start + count, into: workspace, withTargets: evaluate)
+            var lossSum = 0.0
+            if evaluate {
+                lossSum = network.evaluate(workspace, rows: count).lossSum
+            } else {
+                network.forward(workspace, rows: count)
+            }
+            body(start, count, workspace, lossSum)
+            start += count
+        }
+    }
+}
+
+extension Dataset {
+    /// Copies consecutive rows (features, and targets if asked) into a workspace.
+    func copyRows(_ rows: Range<Int>, into workspace: Workspace<T>, withTargets: Bool) {
+        features.withUnsafeBufferPointer { x in
+            (workspace.input).update(from: x.baseAddress! + rows.lowerBound * featureCount, count: rows.count * featureCount)
+        }
+        guard withTargets else { return }
+        if isClassification {
+            for (i, row) in rows.enumerated() { workspace.labels[i] = labels[row] }
+        } else {
+            let outputs = targetNames.count
+            targetValues.withUnsafeBufferPointer { y in
+                workspace.targetValues.update(from: y.baseAddress! + rows.lowerBound * outputs, count: rows.count * outputs)
+            }
+        }
+    }
+}

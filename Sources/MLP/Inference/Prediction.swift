@@ -1,0 +1,59 @@
+import Foundation
+
+/// Writes a model's predictions for each row of a CSV of features: the predicted class label
+/// (as in the training data) and the class probabilities, or the regression outputs.
+/// Input columns are matched to the training features by name; columns named like the
+/// model's targets are ignored. Runs on one process (rank 0 under mpirun); the output file is
+/// written atomically.
+public func runPrediction(model path: String, input: String, output: String,
+                          loss: Loss?, activation: Activation?) throws -> Int {
+    let file = try ModelFile.read(path: path)
+    switch file.precision {
+    case .float32: return try predict(Float.self, file, path, input, output, loss, activation)
+    case .float64: return try predict(Double.self, file, path, input, output, loss, activation)
+    }
+}
+
+private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: String,
+                                _ loss: Loss?, _ activation: Activation?) throws -> Int {
+    try checkWritable(output, option: "--output")
+    let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
+    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: nil, kind: .none)
+    let data = try model.prepare(raw, source: input)
+    let outputs = model.network.layout.outputCount
+    let classNames = model.network.loss == .crossEntropy ? file.classNames : nil
+
+    var text = ""
+    if let classNames {
+        text += (["label"] + classNames.map { "probability_" + $0 }).map(csvField).joined(separator: ",") + "\n"
+    } else {
+        let names = file.targetNames ?? (0 ..< outputs).map { "output\($0)" }
+        text += names.map(csvField).joined(separator: ",") + "\n"
+    }
+    var probabilities = [Double](repeating: 0, count: outputs)
+    model.forEachChunk(of: data, rows: 0 ..< data.rowCount, evaluate: false) { _, count, workspace, _ in
+        for i in 0 ..< count {
+            let z = workspace.outputs + i * outputs
+            if let classNames {
+                // softmax(z), shifted by the largest logit.
+                var best = 0
+                for j in 1 ..< outputs where z[j] > z[best] { best = j }
+                var sum = 0.0
+                for j in 0 ..< outputs { probabilities[j] = Foundation.exp(Double(z[j] - z[best])); sum += probabilities[j] }
+                text += csvField(classNames[best])
+                for j in 0 ..< outputs { text += ",\(probabilities[j] / sum)" }
+            } else {
+                text += (0 ..< outputs).map { "\(Double(z[$0]))" }.joined(separator: ",")
+            }
+            text += "\n"
+        }
+    }
+    try writeFileAtomically(Array(text.utf8), to: output)
+    return data.rowCount
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+func csvField(_ value: String) -> String {
+    guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

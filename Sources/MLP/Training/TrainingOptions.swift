@@ -1,0 +1,84 @@
+/// Everything `mlp train` is asked to do. Optional values not given take their default, or
+/// when resuming, the checkpoint's (see `resolved(resuming:)`).
+public struct TrainingOptions: Sendable {
+    /// nil only when resuming: the checkpoint's data.
+    public var train: DataSource?
+    public var test: DataSource?
+    public var targetColumns: [String]?
+    /// nil: from the starting model's metadata, else cross-entropy.
+    public var loss: Loss?
+    /// Hidden layer widths; nil: from the starting model, else [128, 128].
+    public var hidden: [Int]?
+    /// nil: from the starting model's metadata, else relu.
+    public var activation: Activation?
+    public var batchSize: Int?
+    public var learningRate = 0.05
+    public var epochs = 10
+    public var maxSteps: Int?
+    public var seed: UInt64?
+    public var shuffle: Bool?
+    public var precision: Precision?
+    /// Standardize features with the training data's mean and standard deviation.
+    public var standardize: Bool?
+    public var initFrom: String?
+    public var save: String?
+    public var metrics: String?
+    public var checksumEvery = 1000
+    /// Write a checkpoint here at the end of every epoch (and every `checkpointEvery` steps).
+    public var checkpoint: String?
+    public var checkpointEvery: Int?
+    /// Continue from this checkpoint.
+    public var resume: String?
+
+    public static let defaultHidden = [128, 128]
+    public static let defaultBatchSize = 64
+
+    public init(train: DataSource?) { self.train = train }
+
+    /// The checks that need no data: they fail before any work.
+    public func validate() throws {
+        if let batchSize, batchSize <= 0 { throw InputError("--batch-size must be at least 1 (got \(batchSize))") }
+        guard learningRate > 0, learningRate.isFinite else { throw InputError("--learning-rate must be a positive number (got \(learningRate))") }
+        guard epochs > 0 else { throw InputError("--epochs must be at least 1 (got \(epochs))") }
+        if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
+        if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
+        guard checksumEvery >= 0 else { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
+        if let checkpointEvery {
+            guard checkpointEvery > 0 else { throw InputError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
+            guard checkpoint != nil else { throw InputError("--checkpoint-every needs --checkpoint FILE") }
+        }
+        guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
+        if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
+    }
+
+    /// These options with every optional setting decided: what was given, else the
+    /// checkpoint's when resuming (given values must agree with it: they would silently change
+    /// the run), else the default. The learning rate, epochs, steps, test data and outputs may change.
+    public func resolved(resuming checkpoint: Checkpoint?) throws -> TrainingOptions {
+        var options = self
+        guard let checkpoint, let path = resume else {
+            options.batchSize = batchSize ?? Self.defaultBatchSize
+            options.seed = seed ?? 0
+            options.shuffle = shuffle ?? true
+            options.precision = precision ?? .float32
+            options.standardize = standardize ?? false
+            return options
+        }
+        let saved = checkpoint.settings
+        func agree<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
+            if let given, given != stored {
+                throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")
+            }
+            return stored
+        }
+        options.train = try DataSource(try agree(train?.text, saved.train, "--train", { $0 }))
+        let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
+        options.targetColumns = try agree(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" })
+        options.batchSize = try agree(batchSize, saved.batchSize, "--batch-size", { "\($0)" })
+        options.seed = try agree(seed, saved.seed, "--seed", { "\($0)" })
+        options.shuffle = try agree(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" })
+        options.precision = try agree(precision, checkpoint.model.precision, "--precision", { $0.rawValue })
+        options.standardize = try agree(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" })
+        return options
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import MLP
+
+/// `mlp evaluate`: a model's loss and metrics on labelled data, data-parallel under mpirun.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model file on labelled data: loss, accuracy, per-class precision/recall and the confusion matrix, or MSE, MAE and R².",
+        discussion: "mnist:DIR evaluates on the t10k pair. Under mpirun each rank evaluates a shard; the sums are combined exactly.")
+
+    @Option(help: ArgumentHelp("The model (safetensors, as written by --save or --checkpoint).", valueName: "file"))
+    var model: String
+
+    @Option(help: ArgumentHelp("Labelled data: a CSV with the model's feature and target columns, or mnist:DIR.", valueName: "path"))
+    var data: String
+
+    @Option(help: ArgumentHelp("Target column(s), comma-separated (default: the model's).", valueName: "columns"))
+    var target: String?
+
+    @Option(help: "The model's loss, for files without mlp metadata.")
+    var loss: Loss?
+
+    @Option(help: "The model's hidden activation, for files without mlp metadata.")
+    var activation: Activation?
+
+    @Flag(help: "Print one JSON object instead of tables.")
+    var json = false
+
+    func run() throws {
+        let source = try DataSource(data)
+        let targets = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
+        try withCommunicator { communicator in
+            let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: loss,
+                                           activation: activation, communicator: communicator)
+            if communicator.rank == 0 { standardOutput.line(json ? result.json : result.text) }
+        }
+    }
+}
+
+/// `mlp predict`: predictions for a CSV of features, written as CSV.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's predictions for each row of a CSV: the class label and class probabilities, or the regression outputs.",
+        discussion: "Input columns are matched by name to the model's features (columns named like its targets are ignored); a missing or unknown column is an error.")
+
+    @Option(help: ArgumentHelp("The model (safetensors).", valueName: "file"))
+    var model: String
+
+    @Option(help: ArgumentHelp("A CSV file of features with a header row.", valueName: "path"))
+    var input: String
+
+    @Option(help: ArgumentHelp("Where to write the predictions (CSV, written atomically).", valueName: "file"))
+    var output: String
+
+    @Option(help: "The model's loss, for files without mlp metadata.")
+    var loss: Loss?
+
+    @Option(help: "The model's hidden activation, for files without mlp metadata.")
+    var activation: Activation?
+
+    func run() throws {
+        try withCommunicator { communicator in
+            // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome.
+            let rows = try communicator.agree { () -> Int in
+                guard communicator.rank == 0 else { return 0 }
+                return try runPrediction(model: model, input: input, output: output, loss: loss, activation: activation)
+            }
+            if communicator.rank == 0 { standardOutput.line("wrote \(rows) predictions to \(output)") }
+        }
+    }
+}
+
+/// `mlp plot`: learning curves from a metrics file, as SVG.
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw train/validation/test loss and accuracy against epochs from a --metrics file, as a self-contained SVG.")
+
+    @Option(help: ArgumentHelp("JSON lines written by mlp train --metrics.", valueName: "file"))
+    var metrics: String
+
+    @Option(help: ArgumentHelp("The SVG file to write.", valueName: "file"))
+    var output: String
+
+    func run() throws {
+        do {
+            let svg = try LearningCurves(metricsPath: metrics).svg
+            try writeFileAtomically(Array(svg.utf8), to: output)
+            standardOutput.line("wrote \(output)")
+        } catch let error as InputError {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+    }
+}
