@@ -48,7 +48,8 @@ public enum TargetKind: Equatable, Sendable {
     case classes(classNames: [String]?)
     /// Numeric regression targets.
     case values
-    /// No targets: every column is a feature (the input of `mlp predict`).
+    /// No targets (the input of `mlp predict`): every column is a feature but the target
+    /// columns named, which are skipped where present.
     case none
 }
 

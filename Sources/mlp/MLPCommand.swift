@@ -73,8 +73,14 @@ func printError(_ message: String) {
 
 /// Rank 0's output: whole lines, flushed, so progress shows under mpirun and in logs; on a
 /// terminal also a progress line redrawn in place (never in logs: no control characters there).
+///
+/// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's output goes to a file,
+/// so there the launcher decides: `MLP_PROGRESS=1` (`./launch` sets it when its own output is a
+/// terminal). `MLP_PROGRESS=0` turns the bar off anywhere.
 let standardOutput: TrainingOutput = {
-    let isTerminal = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    let environment = ProcessInfo.processInfo.environment
+    let isTerminal = environment["MLP_PROGRESS"].map { $0 == "1" }
+        ?? (!MPICommunicator.isLaunchedByMPI && isatty(STDOUT_FILENO) == 1 && environment["TERM"] != "dumb")
     let clearLine = "\r\u{1B}[2K"
     return TrainingOutput(
         line: { line in

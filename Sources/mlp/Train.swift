@@ -34,8 +34,8 @@ struct Train: ParsableCommand {
     @Option(help: "Global mini-batch size n_b, split over the ranks. (default: 64)")
     var batchSize: Int?
 
-    @Option(help: "SGD learning rate γ.")
-    var learningRate: Double = 0.05
+    @Option(help: "SGD learning rate γ. (default: 0.05, or the checkpoint's when resuming)")
+    var learningRate: Double?
 
     @Option(help: "Passes over the training data.")
     var epochs: Int = 10

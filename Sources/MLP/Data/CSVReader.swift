@@ -72,7 +72,7 @@ struct CSVTableReader {
         }
         var table = CSVTable()
         table.featureNames = columnNames.filter { !targetNames.contains($0) }
-        table.targetNames = targetNames
+        table.targetNames = kind == .none ? [] : targetNames
         guard !table.featureNames.isEmpty else {
             throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
         }
@@ -95,10 +95,10 @@ struct CSVTableReader {
                 case .feature:
                     table.features.append(try number(fields[column], line: line, role: "feature", column: column))
                 case .target(let target):
-                    if case .classes = kind {
-                        try labels.add(scanner.string(fields[column]), line: line)
-                    } else {
-                        rowTargets[target] = try number(fields[column], line: line, role: "target", column: column)
+                    switch kind {
+                    case .classes: try labels.add(scanner.string(fields[column]), line: line)
+                    case .values: rowTargets[target] = try number(fields[column], line: line, role: "target", column: column)
+                    case .none: break
                     }
                 }
             }
@@ -125,7 +125,10 @@ struct CSVTableReader {
 
     /// The target column names, in the order the caller gave them.
     private func chooseTargets(_ requested: [String]?, columnNames: [String], kind: TargetKind) throws -> [String] {
-        if kind == .none { return [] }
+        if kind == .none {
+            // Prediction input: the named columns that exist are skipped, the rest are features.
+            return (requested ?? []).filter(columnNames.contains)
+        }
         guard let requested else { return [columnNames[columnNames.count - 1]] }
         guard !requested.isEmpty else { throw InputError("\(path): no target column given") }
         for (index, name) in requested.enumerated() {

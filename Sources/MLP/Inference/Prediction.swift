@@ -18,7 +18,7 @@ private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ 
                                 _ loss: Loss?, _ activation: Activation?) throws -> Int {
     try checkWritable(output, option: "--output")
     let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
-    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: nil, kind: .none)
+    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none)
     let data = try model.prepare(raw, source: input)
     let outputs = model.network.layout.outputCount
     let classNames = model.network.loss == .crossEntropy ? file.classNames : nil

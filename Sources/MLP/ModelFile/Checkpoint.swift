@@ -22,9 +22,12 @@ public struct Checkpoint {
         /// Rows and fingerprint of the training data as read (before standardization).
         public var trainRows: Int
         public var trainFingerprint: UInt64
+        /// The learning rate when the checkpoint was written: the default for a resumed run, which may change it.
+        public var learningRate: Double
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, targetColumns: [String],
-                    standardize: Bool, trainRows: Int, trainFingerprint: UInt64) {
+                    standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double) {
+            self.learningRate = learningRate
             self.seed = seed; self.shuffle = shuffle; self.batchSize = batchSize; self.train = train
             self.targetColumns = targetColumns; self.standardize = standardize
             self.trainRows = trainRows; self.trainFingerprint = trainFingerprint
@@ -37,6 +40,7 @@ public struct Checkpoint {
         static let seed = "checkpoint.seed", shuffle = "checkpoint.shuffle", batchSize = "checkpoint.batch_size"
         static let train = "checkpoint.train", target = "checkpoint.target", standardize = "checkpoint.standardize"
         static let trainRows = "checkpoint.train_rows", trainFingerprint = "checkpoint.train_fingerprint"
+        static let learningRate = "checkpoint.learning_rate"
     }
 
     public init(model: ModelFile, position: TrainingPosition, settings: RunSettings) {
@@ -57,6 +61,7 @@ public struct Checkpoint {
             Key.train: settings.train, Key.target: settings.targetColumns.joined(separator: ","),
             Key.standardize: "\(settings.standardize)",
             Key.trainRows: "\(settings.trainRows)", Key.trainFingerprint: "\(settings.trainFingerprint)",
+            Key.learningRate: "\(settings.learningRate)",
         ]) { _, new in new }
         try file.write(to: path)
     }
@@ -82,7 +87,7 @@ public struct Checkpoint {
                                    train: try value(Key.train, String.self),
                                    targetColumns: target.isEmpty ? [] : target.split(separator: ",").map(String.init),
                                    standardize: try value(Key.standardize), trainRows: try value(Key.trainRows),
-                                   trainFingerprint: try value(Key.trainFingerprint))
+                                   trainFingerprint: try value(Key.trainFingerprint), learningRate: try value(Key.learningRate))
         guard settings.batchSize > 0 else { throw InputError("\(path): checkpoint batch size \(settings.batchSize) is not valid") }
         var bare = model
         bare.extraMetadata = metadata.filter { !$0.key.hasPrefix("checkpoint.") }

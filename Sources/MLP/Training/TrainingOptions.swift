@@ -12,7 +12,8 @@ public struct TrainingOptions: Sendable {
     /// nil: from the starting model's metadata, else relu.
     public var activation: Activation?
     public var batchSize: Int?
-    public var learningRate = 0.05
+    /// nil: the checkpoint's when resuming, else 0.05.
+    public var learningRate: Double?
     public var epochs = 10
     public var maxSteps: Int?
     public var seed: UInt64?
@@ -32,13 +33,16 @@ public struct TrainingOptions: Sendable {
 
     public static let defaultHidden = [128, 128]
     public static let defaultBatchSize = 64
+    public static let defaultLearningRate = 0.05
 
     public init(train: DataSource?) { self.train = train }
 
     /// The checks that need no data: they fail before any work.
     public func validate() throws {
         if let batchSize, batchSize <= 0 { throw InputError("--batch-size must be at least 1 (got \(batchSize))") }
-        guard learningRate > 0, learningRate.isFinite else { throw InputError("--learning-rate must be a positive number (got \(learningRate))") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
+            throw InputError("--learning-rate must be a positive number (got \(learningRate))")
+        }
         guard epochs > 0 else { throw InputError("--epochs must be at least 1 (got \(epochs))") }
         if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
         if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
@@ -58,6 +62,7 @@ public struct TrainingOptions: Sendable {
         var options = self
         guard let checkpoint, let path = resume else {
             options.batchSize = batchSize ?? Self.defaultBatchSize
+            options.learningRate = learningRate ?? Self.defaultLearningRate
             options.seed = seed ?? 0
             options.shuffle = shuffle ?? true
             options.precision = precision ?? .float32
@@ -65,6 +70,7 @@ public struct TrainingOptions: Sendable {
             return options
         }
         let saved = checkpoint.settings
+        options.learningRate = learningRate ?? saved.learningRate
         func agree<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
             if let given, given != stored {
                 throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")

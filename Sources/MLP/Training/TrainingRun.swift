@@ -61,7 +61,7 @@ final class TrainingRun<T: Scalar> {
         let settings = Trainer<T>.Settings(batchSize: batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
                                            seed: options.seed!, shuffle: options.shuffle!, checksumEvery: options.checksumEvery,
                                            checkpointEvery: options.checkpointEvery ?? 0)
-        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate), train: prepared.train,
+        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate!), train: prepared.train,
                               test: prepared.test, settings: settings, communicator: communicator)
         if let checkpoint { trainer.position = checkpoint.position }
         if isRoot { output.line(describe(network, prepared)) }
@@ -122,7 +122,7 @@ final class TrainingRun<T: Scalar> {
         let runSettings = Checkpoint.RunSettings(seed: options.seed!, shuffle: options.shuffle!, batchSize: batchSize,
                                                  train: options.train!.text, targetColumns: options.targetColumns ?? [],
                                                  standardize: options.standardize!, trainRows: train.rowCount,
-                                                 trainFingerprint: train.fingerprint)
+                                                 trainFingerprint: train.fingerprint, learningRate: options.learningRate!)
         if let checkpoint, let path = options.resume,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (runSettings.trainRows, runSettings.trainFingerprint) {
             throw InputError("\(options.train!.text) is not the data \(path) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
@@ -179,7 +179,7 @@ final class TrainingRun<T: Scalar> {
         var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), \(network.loss.rawValue), \(T.precision.rawValue), "
         line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
         if let test = prepared.test { line += ", \(test.rowCount) test rows" }
-        line += "; batch \(batchSize), \(steps) steps per epoch, learning rate \(options.learningRate)"
+        line += "; batch \(batchSize), \(steps) steps per epoch, learning rate \(options.learningRate!)"
         if prepared.standardization != nil { line += ", standardized" }
         if let checkpoint, let path = options.resume {
             line += "\nresuming from \(path) at epoch \(checkpoint.position.epoch), step \(checkpoint.position.step)"
