@@ -88,7 +88,12 @@ public struct ModelFile {
     /// Reads a model file: ours, or any safetensors file holding just `layers.{i}.weight` and
     /// `layers.{i}.bias` (the architecture is then read from the shapes).
     public static func read(path: String) throws -> ModelFile {
-        let (tensors, metadata) = try SafeTensors.read(path: path)
+        try decode(readFileBytes(path), path: path)
+    }
+
+    /// The model in a safetensors file's bytes; `path` names it in errors.
+    public static func decode(_ bytes: [UInt8], path: String) throws -> ModelFile {
+        let (tensors, metadata) = try SafeTensors.decode(bytes, path: path)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var layerSizes: [Int] = []
         var parameters: [Double] = []

@@ -39,21 +39,24 @@ public struct AgreedFailure: Error, CustomStringConvertible {
 }
 
 extension Communicator {
-    /// Runs `body` on every rank and agrees on whether it failed anywhere: one collective, so a
-    /// rank that failed never leaves the others waiting in the next one.
+    /// Runs `body` on every rank and agrees on whether it failed anywhere, so a rank that failed
+    /// never leaves the others waiting in the next collective.
     ///
     /// Throws `AgreedFailure` on every rank if any rank threw; its message is the error of the
-    /// lowest failing rank, prefixed with the rank when P > 1, and `reportingRank` is that rank.
+    /// lowest failing rank, prefixed with that rank when some ranks did not fail (when all
+    /// failed, they failed alike), and `reportingRank` is that rank.
     public func agree<Result>(_ body: () throws -> Result) throws -> Result {
         var result: Result?
         var message = ""
         do { result = try body() } catch { message = "\(error)" }
-        // max over ranks of (P − rank) for failing ranks: 0 if none failed, else the lowest one.
-        var flag: [Double] = [result == nil ? Double(size - rank) : 0]
-        flag.withUnsafeMutableBufferPointer { allreduceMax($0) }
-        if flag[0] == 0, let result { return result }
-        let failingRank = size - Int(flag[0])
-        let prefix = size > 1 && failingRank == rank ? "rank \(rank): " : ""
+        let failed = result == nil
+        // max over ranks of (P − rank) for failing ranks: 0 if none failed, else the lowest one;
+        // max of (failed ? −1 : 0): −1 only if every rank failed.
+        var flags: [Double] = [failed ? Double(size - rank) : 0, failed ? -1 : 0]
+        flags.withUnsafeMutableBufferPointer { allreduceMax($0) }
+        if flags[0] == 0, let result { return result }
+        let failingRank = size - Int(flags[0]), allFailed = flags[1] < 0
+        let prefix = !allFailed && failingRank == rank ? "rank \(rank): " : ""
         throw AgreedFailure(message: prefix + message, reportingRank: failingRank)
     }
 }

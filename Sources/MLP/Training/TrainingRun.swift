@@ -152,7 +152,8 @@ final class TrainingRun<T: Scalar> {
         if let initial, let path = startingPath {
             let fileHidden = Array(initial.layerSizes.dropFirst().dropLast())
             if let hidden = options.hidden, hidden != fileHidden {
-                throw InputError("--hidden \(hidden.map(String.init).joined(separator: ",")) disagrees with \(path), whose hidden layers are \(fileHidden.map(String.init).joined(separator: ","))")
+                let has = fileHidden.isEmpty ? "which has no hidden layer" : "whose hidden layers are " + fileHidden.map(String.init).joined(separator: ",")
+                throw InputError("--hidden \(hidden.map(String.init).joined(separator: ",")) disagrees with \(path), \(has)")
             }
             guard initial.layerSizes.first == train.featureCount, initial.layerSizes.last == train.outputCount else {
                 throw InputError("\(path) has \(initial.layerSizes.first!) inputs and \(initial.layerSizes.last!) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
