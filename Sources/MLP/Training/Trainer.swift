@@ -9,10 +9,14 @@ public struct EpochReport: Sendable {
     public var trainAccuracy: Double?
     public var testLoss: Double?
     public var testAccuracy: Double?
+    /// On the `--validation-split` rows; nil without them.
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
     /// Seconds since training started.
     public var seconds: Double
     /// Training samples per second over this epoch (evaluation not counted).
     public var samplesPerSecond: Double
+    /// The learning rate of the epoch's last step.
     public var learningRate: Double
 }
 
@@ -20,7 +24,8 @@ public struct EpochReport: Sendable {
 ///
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
 /// (sums over the shard) → one allreduce of [gradient sums | loss sum | sample count | correct]
-/// → divide by the global sample count → SGD update, identical on every rank.
+/// → divide by the global sample count → clip (optional) → optimizer update at the schedule's
+/// learning rate, identical on every rank.
 public final class Trainer<T: Scalar> {
     public struct Settings {
         public var batchSize: Int
@@ -30,17 +35,25 @@ public final class Trainer<T: Scalar> {
         public var shuffle: Bool
         /// Compare a checksum of θ across ranks every this many steps (and at the end); 0: only at the end.
         public var checksumEvery: Int
-        public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool, checksumEvery: Int = 1000) {
+        /// `--clip-grad-norm`: the largest global L2 norm of g before the update; nil: no clipping.
+        public var clipGradientNorm: Double?
+        public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool, checksumEvery: Int = 1000,
+                    clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
             self.seed = seed; self.shuffle = shuffle; self.checksumEvery = checksumEvery
+            self.clipGradientNorm = clipGradientNorm
         }
     }
 
     public let network: Network<T>
     public let communicator: Communicator
     public let settings: Settings
-    public var optimizer: SGD
+    public let optimizer: Optimizer<T>
+    public let schedule: LearningRateSchedule
+    /// Stops training when the validation loss stops improving (needs `validation`).
+    public var earlyStopping: EarlyStopping<T>?
     let train: Dataset<T>
+    let validation: Dataset<T>?
     let test: Dataset<T>?
     /// Gradient sums, then 3 extra slots: loss sum, sample count, correct count.
     let reduction: FlatBuffer<T>
@@ -48,14 +61,20 @@ public final class Trainer<T: Scalar> {
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
     public private(set) var step = 0
+    /// The rate of the last step taken.
+    var lastLearningRate: Double
 
-    public init(network: Network<T>, optimizer: SGD, train: Dataset<T>, test: Dataset<T>?,
-                settings: Settings, communicator: Communicator) {
+    public init(network: Network<T>, optimizer: Optimizer<T>, schedule: LearningRateSchedule, train: Dataset<T>,
+                validation: Dataset<T>? = nil, test: Dataset<T>?, settings: Settings, communicator: Communicator) {
         precondition(settings.batchSize > 0 && settings.epochs > 0)
+        precondition(optimizer.layout == network.layout)
         precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
         self.network = network
         self.optimizer = optimizer
+        self.schedule = schedule
+        lastLearningRate = schedule.rate(atStep: 0)
         self.train = train
+        self.validation = validation
         self.test = test
         self.settings = settings
         self.communicator = communicator
@@ -70,6 +89,7 @@ public final class Trainer<T: Scalar> {
     /// Trains for `settings.epochs` epochs (or until `maxSteps`), calling `onEpoch` on every rank
     /// after each one. Throws if the loss stops being finite or the ranks' parameters differ.
     public func run(onEpoch: (EpochReport) throws -> Void) throws {
+        precondition(earlyStopping == nil || validation != nil, "early stopping needs validation data")
         let start = Date()
         let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
         for epoch in 1 ... settings.epochs {
@@ -91,19 +111,26 @@ public final class Trainer<T: Scalar> {
             var report = EpochReport(epoch: epoch, step: step, trainLoss: lossSum / max(samples, 1),
                                      trainAccuracy: train.isClassification ? correct / max(samples, 1) : nil,
                                      seconds: 0, samplesPerSecond: samples / max(trainSeconds, 1e-9),
-                                     learningRate: optimizer.learningRate)
+                                     learningRate: lastLearningRate)
+            if let validation {
+                let result = evaluate(validation)
+                report.validationLoss = result.loss
+                report.validationAccuracy = result.accuracy
+            }
             if let test {
                 let result = evaluate(test)
                 report.testLoss = result.loss
                 report.testAccuracy = result.accuracy
             }
             report.seconds = Date().timeIntervalSince(start)
+            let stop = earlyStopping?.observe(epoch: epoch, validationLoss: report.validationLoss!, parameters: network.parameters) ?? false
             try onEpoch(report)
+            if stop { break }
         }
         try checkParametersAgree()
     }
 
-    /// One synchronized SGD step on the mini-batch at `positions` of this epoch's order.
+    /// One synchronized optimizer step on the mini-batch at `positions` of this epoch's order.
     /// Returns the global sums over the mini-batch: loss, samples, correct.
     @discardableResult
     func step(positions: Range<Int>) -> (lossSum: Double, samples: Double, correct: Double) {
@@ -124,7 +151,9 @@ public final class Trainer<T: Scalar> {
         let inverse = 1 / samples
         let g = reduction.values
         for i in 0 ..< g.count { g[i] *= inverse }
-        optimizer.update(parameters: network.parameters, gradients: reduction)
+        if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
+        lastLearningRate = schedule.rate(atStep: step)
+        optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: lastLearningRate)
         step += 1
         return (Double(extras[0]), Double(samples), Double(extras[2]))
     }

@@ -22,6 +22,13 @@ public struct TrainingOptions: Sendable {
     public var save: String?
     public var metrics: String?
     public var checksumEvery = 1000
+    /// `--optimizer` and its hyperparameters; `--lr-schedule` and its; `--clip-grad-norm`,
+    /// `--validation-split`, `--early-stopping` (see TrainingOptions+Optimization.swift).
+    public var optimizer = OptimizerSettings()
+    public var schedule = ScheduleSettings()
+    public var clipGradientNorm: Double?
+    public var validationSplit: Double?
+    public var earlyStopping: Int?
 
     public static let defaultHidden = [128, 128]
 
@@ -35,6 +42,7 @@ public struct TrainingOptions: Sendable {
         if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
         if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
         guard checksumEvery >= 0 else { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
+        try validateOptimization()
     }
 }
 
@@ -66,7 +74,8 @@ final class TrainingRun<T: Scalar> {
 
     func run() throws -> [EpochReport] {
         // Phase 1: everything that can fail on bad input, agreed on by all ranks.
-        let (network, train, test, initial) = try communicator.agree { try prepare() }
+        let (network, loaded, test, initial) = try communicator.agree { try prepare() }
+        let (train, validation) = try communicator.agree { try holdOutValidation(loaded) }
         let metrics: MetricsWriter? = try communicator.agree {
             guard isRoot else { return nil }
             try checkWritable(options.save, option: "--save")
@@ -78,10 +87,13 @@ final class TrainingRun<T: Scalar> {
         communicator.broadcast(network.parameters.values)
 
         let settings = Trainer<T>.Settings(batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
-                                           seed: options.seed, shuffle: options.shuffle, checksumEvery: options.checksumEvery)
-        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate), train: train,
+                                           seed: options.seed, shuffle: options.shuffle, checksumEvery: options.checksumEvery,
+                                           clipGradientNorm: options.clipGradientNorm)
+        let trainer = Trainer(network: network, optimizer: Optimizer<T>(settings: options.optimizer, layout: network.layout),
+                              schedule: schedule(trainingRows: train.rowCount), train: train, validation: validation,
                               test: test, settings: settings, communicator: communicator)
-        if isRoot { log(describe(network, train: train, test: test)) }
+        trainer.earlyStopping = options.earlyStopping.map { EarlyStopping(patience: $0, layout: network.layout) }
+        if isRoot { log(describe(network, train: train, test: test) + describeOptimization(validation: validation)) }
 
         var reports: [EpochReport] = []
         try trainer.run { report in
@@ -91,6 +103,11 @@ final class TrainingRun<T: Scalar> {
                 log(format(report))
                 try metrics?.append(report)
             }
+        }
+        if let earlyStopping = trainer.earlyStopping {
+            // --save writes the best epoch's θ.
+            earlyStopping.restoreBest(into: network.parameters)
+            if isRoot { log(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
 
         if let save = options.save {
@@ -155,7 +172,7 @@ final class TrainingRun<T: Scalar> {
         var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), \(network.loss.rawValue), \(T.precision.rawValue), "
         line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
         if let test { line += ", \(test.rowCount) test rows" }
-        line += "; batch \(options.batchSize), \(steps) steps per epoch, learning rate \(options.learningRate)"
+        line += "; batch \(options.batchSize), \(steps) steps per epoch"
         if options.batchSize > train.rowCount {
             line += "\nnote: --batch-size \(options.batchSize) exceeds the \(train.rowCount) training rows: each step uses all of them"
         }
@@ -166,8 +183,11 @@ final class TrainingRun<T: Scalar> {
     }
 
     func format(_ report: EpochReport) -> String {
-        var line = "epoch \(report.epoch)/\(options.epochs)  step \(report.step)  train loss \(fixed(report.trainLoss, 4))"
+        var line = "epoch \(report.epoch)/\(options.epochs)  step \(report.step)  lr \(String(format: "%.4g", report.learningRate))"
+        line += "  train loss \(fixed(report.trainLoss, 4))"
         if let accuracy = report.trainAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
+        if let loss = report.validationLoss { line += "  val loss \(fixed(loss, 4))" }
+        if let accuracy = report.validationAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         if let loss = report.testLoss { line += "  test loss \(fixed(loss, 4))" }
         if let accuracy = report.testAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         line += "  \(Int(report.samplesPerSecond.rounded())) samples/s  \(fixed(report.seconds, 1))s"
@@ -212,7 +232,8 @@ final class MetricsWriter {
         }
         let line = "{\"epoch\":\(report.epoch),\"step\":\(report.step),\"train_loss\":\(number(report.trainLoss)),"
             + "\"train_accuracy\":\(number(report.trainAccuracy)),\"test_loss\":\(number(report.testLoss)),"
-            + "\"test_accuracy\":\(number(report.testAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
+            + "\"test_accuracy\":\(number(report.testAccuracy)),\"validation_loss\":\(number(report.validationLoss)),"
+            + "\"validation_accuracy\":\(number(report.validationAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
             + "\"seconds\":\(number(report.seconds)),\"samples_per_second\":\(number(report.samplesPerSecond))}\n"
         do { try handle.write(contentsOf: Data(line.utf8)) } catch {
             throw InputError("--metrics \(path): cannot write (\(error.localizedDescription))")
