@@ -4,13 +4,14 @@ import MLP
 /// `mlp train`: the command line's names are the public contract; keep them.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP with mini-batch SGD on the exact (allreduced) mini-batch gradient.",
+        abstract: "Train an MLP with mini-batch SGD, Adam or AdamW on the exact (allreduced) mini-batch gradient.",
         discussion: """
             PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw) \
             or synthetic:spirals (a built-in 3-class demo).
             Examples:
               mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20
               mpirun -n 2 mlp train --train mnist:data --test mnist:data --hidden 512,512 --save model.safetensors
+              mlp train --train data.csv --optimizer adamw --lr-schedule cosine --warmup-steps 200 --validation-split 0.1 --early-stopping 3
             """)
 
     @Option(help: ArgumentHelp("Training data.", valueName: "path"))
@@ -34,8 +35,8 @@ struct Train: ParsableCommand {
     @Option(help: "Global mini-batch size n_b, split over the ranks.")
     var batchSize: Int = 64
 
-    @Option(help: "SGD learning rate γ.")
-    var learningRate: Double = 0.05
+    @Option(help: "Learning rate γ (the schedule's base). (default: 0.05 for sgd, 0.001 for adam and adamw)")
+    var learningRate: Double?
 
     @Option(help: "Passes over the training data.")
     var epochs: Int = 10
@@ -64,6 +65,9 @@ struct Train: ParsableCommand {
     @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end).")
     var checksumEvery: Int = 1000
 
+    @OptionGroup
+    var optimization: OptimizationOptions
+
     func options() throws -> TrainingOptions {
         var options = TrainingOptions(train: try DataSource(train))
         options.test = try test.map(DataSource.init)
@@ -72,7 +76,6 @@ struct Train: ParsableCommand {
         options.hidden = try hidden.map(parseWidths)
         options.activation = activation
         options.batchSize = batchSize
-        options.learningRate = learningRate
         options.epochs = epochs
         options.maxSteps = maxSteps
         options.seed = seed
@@ -82,6 +85,7 @@ struct Train: ParsableCommand {
         options.save = save
         options.metrics = metrics
         options.checksumEvery = checksumEvery
+        optimization.apply(to: &options, learningRate: learningRate)
         try options.validate()
         return options
     }
