@@ -4,13 +4,14 @@ import MLP
 /// `mlp train`: the command line's names are the public contract; keep them.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP with mini-batch SGD on the exact (allreduced) mini-batch gradient.",
+        abstract: "Train an MLP with mini-batch SGD, Adam or AdamW on the exact (allreduced) mini-batch gradient.",
         discussion: """
             PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw) \
             or synthetic:spirals (a built-in 3-class demo).
             Examples:
               mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20
               mpirun -n 2 mlp train --train mnist:data --test mnist:data --hidden 512,512 --save model.safetensors
+              mlp train --train data.csv --optimizer adamw --lr-schedule cosine --warmup-steps 200 --validation-split 0.1 --early-stopping 3
             """)
 
     @Option(help: ArgumentHelp("Training data (required unless --resume).", valueName: "path"))
@@ -34,7 +35,7 @@ struct Train: ParsableCommand {
     @Option(help: "Global mini-batch size n_b, split over the ranks. (default: 64)")
     var batchSize: Int?
 
-    @Option(help: "SGD learning rate γ. (default: 0.05, or the checkpoint's when resuming)")
+    @Option(help: "Learning rate γ (the schedule's base). (default: 0.05 for sgd, 0.001 for adam and adamw, or the checkpoint's when resuming)")
     var learningRate: Double?
 
     @Option(help: "Passes over the training data.")
@@ -76,6 +77,9 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
     var resume: String?
 
+    @OptionGroup
+    var optimization: OptimizationOptions
+
     func options() throws -> TrainingOptions {
         var options = TrainingOptions(train: try train.map(DataSource.init))
         options.test = try test.map(DataSource.init)
@@ -93,6 +97,7 @@ struct Train: ParsableCommand {
         options.checkpoint = checkpoint
         options.checkpointEvery = checkpointEvery
         options.resume = resume
+        optimization.apply(to: &options)
         options.precision = precision
         options.initFrom = initFrom
         options.save = save

@@ -31,8 +31,8 @@ public struct ModelFile {
         static let featureMean = "feature_mean", featureStandardDeviation = "feature_std"
     }
 
-    /// Tensor names a model file may hold beyond its layers.
-    static let extraTensorPrefix = "optimizer."
+    /// Tensor names a model file may hold beyond its layers (a checkpoint's state).
+    static let extraTensorPrefixes = ["optimizer.", "early_stopping."]
 
     /// The model file of `network` with the dataset's column and class names.
     public init<T: Scalar>(network: Network<T>, data: Dataset<T>, standardization: Standardization? = nil) {
@@ -124,7 +124,7 @@ public struct ModelFile {
             throw InputError("\(path): no tensor named layers.0.weight (expected layers.{i}.weight and layers.{i}.bias)")
         }
         let layerNames = Set((0 ..< layer).flatMap { ["layers.\($0).weight", "layers.\($0).bias"] })
-        let extra = Set(byName.keys).subtracting(layerNames).filter { !$0.hasPrefix(extraTensorPrefix) }
+        let extra = Set(byName.keys).subtracting(layerNames).filter { name in !extraTensorPrefixes.contains { name.hasPrefix($0) } }
         if !extra.isEmpty {
             throw InputError("\(path): unexpected tensors \(extra.sorted().joined(separator: ", ")) (layers must be numbered 0, 1, … without gaps)")
         }
@@ -148,7 +148,7 @@ public struct ModelFile {
             }
             model.standardization = Standardization(mean: mean, standardDeviation: deviation)
         }
-        model.extraTensors = tensors.filter { $0.name.hasPrefix(extraTensorPrefix) }
+        model.extraTensors = tensors.filter { tensor in extraTensorPrefixes.contains { tensor.name.hasPrefix($0) } }
         let ownKeys: Set<String> = [Key.format, Key.activation, Key.loss, Key.layerSizes, Key.classNames, Key.featureNames,
                                     Key.targetNames, Key.featureMean, Key.featureStandardDeviation]
         model.extraMetadata = metadata.filter { !ownKeys.contains($0.key) }

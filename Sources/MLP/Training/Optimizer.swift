@@ -1,20 +1,197 @@
-/// Stochastic gradient descent: θ ← θ − γ·g, with g the exact mini-batch gradient.
+import Foundation
+
+/// Which update rule to apply and its hyperparameters (`--optimizer`, `--momentum`, `--nesterov`,
+/// `--beta1`, `--beta2`, `--eps`, `--weight-decay`), with PyTorch's defaults.
+public struct OptimizerSettings: Sendable, Equatable {
+    /// `torch.optim.SGD`, `torch.optim.Adam`, `torch.optim.AdamW`.
+    public enum Kind: String, CaseIterable, Sendable {
+        case sgd, adam, adamw
+    }
+
+    public var kind: Kind = .sgd
+    /// SGD's μ (PyTorch `momentum`, default 0). Dampening is PyTorch's default, 0.
+    public var momentum = 0.0
+    /// SGD's Nesterov variant; needs μ > 0, as in PyTorch.
+    public var nesterov = false
+    /// Adam's β₁, β₂ and ε (PyTorch `betas=(0.9, 0.999)`, `eps=1e-8`).
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var epsilon = 1e-8
+    /// λ; nil: PyTorch's default for the kind (0 for SGD and Adam, 0.01 for AdamW).
+    public var weightDecay: Double?
+
+    public init(kind: Kind = .sgd) { self.kind = kind }
+
+    /// λ as the update uses it.
+    public var effectiveWeightDecay: Double { weightDecay ?? (kind == .adamw ? 0.01 : 0) }
+
+    /// `--learning-rate` when it is not given: the spec's SGD baseline 0.05 for SGD, PyTorch's
+    /// 0.001 for Adam and AdamW.
+    public var defaultLearningRate: Double { kind == .sgd ? 0.05 : 0.001 }
+
+    static let defaults = OptimizerSettings()
+
+    /// The checks PyTorch makes, and refusals of options that do not apply to the kind.
+    public func validate() throws {
+        guard momentum >= 0, momentum.isFinite else { throw InputError("--momentum must be 0 or more (got \(momentum))") }
+        guard beta1 >= 0, beta1 < 1 else { throw InputError("--beta1 must be in [0, 1) (got \(beta1))") }
+        guard beta2 >= 0, beta2 < 1 else { throw InputError("--beta2 must be in [0, 1) (got \(beta2))") }
+        guard epsilon > 0, epsilon.isFinite else { throw InputError("--eps must be a positive number (got \(epsilon))") }
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) {
+            throw InputError("--weight-decay must be 0 or more (got \(weightDecay))")
+        }
+        switch kind {
+        case .sgd:
+            if nesterov && momentum <= 0 { throw InputError("--nesterov requires --momentum greater than 0 (Nesterov momentum requires a momentum)") }
+            for (name, value, standard) in [("--beta1", beta1, Self.defaults.beta1), ("--beta2", beta2, Self.defaults.beta2),
+                                            ("--eps", epsilon, Self.defaults.epsilon)] where value != standard {
+                throw InputError("\(name) applies to --optimizer adam or adamw, not sgd")
+            }
+        case .adam, .adamw:
+            if momentum != 0 { throw InputError("--momentum applies to --optimizer sgd only (Adam's momentum is --beta1)") }
+            if nesterov { throw InputError("--nesterov applies to --optimizer sgd only") }
+        }
+    }
+}
+
+/// The parameter update: SGD (with momentum, Nesterov, L2 weight decay), Adam (L2 weight decay)
+/// or AdamW (decoupled weight decay), exactly as PyTorch's `torch.optim.SGD`, `Adam`, `AdamW`
+/// (single-tensor implementation, `maximize=False`, `amsgrad=False`, dampening 0).
 ///
-/// It acts on the already-allreduced gradient, so every rank applies the same update and the
-/// parameters stay identical without further communication. Optimizers with state (momentum,
-/// Adam moments) keep it in flat buffers in θ order, like the parameters.
-public struct SGD {
-    public var learningRate: Double
+/// It acts on g, the exact, already-allreduced mini-batch gradient, so every rank applies the
+/// same update and the parameters stay identical without further communication. With γ the
+/// step's learning rate and t the step number (1, 2, …):
+///
+///     SGD:    g ← g + λθ;  b ← g (t = 1) or μb + g;  g ← g + μb (Nesterov) or b;  θ ← θ − γg
+///     Adam:   g ← g + λθ;  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;
+///             θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+///     AdamW:  θ ← θ(1 − γλ), then Adam without the λθ term.
+///
+/// **State for checkpoints.** Everything the next update depends on besides θ, g and γ is
+/// `stepCount` and `stateBuffers`; a checkpoint that saves them and restores them into an
+/// optimizer built with the same `settings` and layout makes the continuation exact:
+///
+///     for (name, buffer) in optimizer.stateBuffers { write(name, buffer.values) }   // θ order
+///     …
+///     let restored = Optimizer<T>(settings: settings, layout: layout)
+///     for (name, buffer) in restored.stateBuffers { read(name, into: buffer.values) }
+///     restored.stepCount = savedStepCount
+///
+/// The buffers are, by kind (names as in PyTorch's `state_dict()`, prefixed):
+/// - SGD with μ > 0: `"optimizer.momentum_buffer"` (b); plain SGD has none;
+/// - Adam, AdamW: `"optimizer.exp_avg"` (m) and `"optimizer.exp_avg_sq"` (v).
+/// Each is a `FlatBuffer` in θ order with `layout.count` values and no extras, allocated once.
+/// The learning rate is not state: `LearningRateSchedule.rate(atStep:)` gives it from the
+/// trainer's global step.
+public final class Optimizer<T: Scalar> {
+    public let settings: OptimizerSettings
+    public let layout: ParameterLayout
+    /// Updates applied so far (PyTorch's `state["step"]`): Adam's t is `stepCount + 1` in the
+    /// next update; SGD's momentum buffer is initialized to g when it is 0. Set it on resume.
+    public var stepCount = 0
+    /// SGD's b (μ > 0 only).
+    let momentumBuffer: FlatBuffer<T>?
+    /// Adam's m and v.
+    let firstMoment: FlatBuffer<T>?
+    let secondMoment: FlatBuffer<T>?
 
-    public init(learningRate: Double) {
-        precondition(learningRate > 0 && learningRate.isFinite, "learning rate must be positive and finite")
-        self.learningRate = learningRate
+    public init(settings: OptimizerSettings, layout: ParameterLayout) {
+        self.settings = settings
+        self.layout = layout
+        let needsMomentum = settings.kind == .sgd && settings.momentum != 0
+        momentumBuffer = needsMomentum ? FlatBuffer(layout: layout) : nil
+        firstMoment = settings.kind == .sgd ? nil : FlatBuffer(layout: layout)
+        secondMoment = settings.kind == .sgd ? nil : FlatBuffer(layout: layout)
     }
 
-    /// θ ← θ − γ·g over the whole flat buffer.
-    public func update<T: Scalar>(parameters: FlatBuffer<T>, gradients: FlatBuffer<T>) {
-        let theta = parameters.values.baseAddress!, g = gradients.values.baseAddress!
-        let gamma = T(learningRate)
-        for i in 0 ..< parameters.layout.count { theta[i] -= gamma * g[i] }
+    /// The optimizer's state besides `stepCount`, by name, each in θ order (see the type's
+    /// documentation). Empty for plain SGD.
+    public var stateBuffers: [(name: String, buffer: FlatBuffer<T>)] {
+        var buffers: [(name: String, buffer: FlatBuffer<T>)] = []
+        if let momentumBuffer { buffers.append(("optimizer.momentum_buffer", momentumBuffer)) }
+        if let firstMoment { buffers.append(("optimizer.exp_avg", firstMoment)) }
+        if let secondMoment { buffers.append(("optimizer.exp_avg_sq", secondMoment)) }
+        return buffers
     }
+
+    /// One update of θ from the mini-batch gradient g with learning rate γ; advances `stepCount`.
+    /// `gradients` is read, not changed.
+    public func update(parameters: FlatBuffer<T>, gradients: FlatBuffer<T>, learningRate: Double) {
+        precondition(parameters.layout == layout && gradients.layout == layout)
+        switch settings.kind {
+        case .sgd: updateSGD(parameters.values.baseAddress!, gradients.values.baseAddress!, learningRate)
+        case .adam, .adamw: updateAdam(parameters.values.baseAddress!, gradients.values.baseAddress!, learningRate)
+        }
+        stepCount += 1
+    }
+
+    /// PyTorch `_single_tensor_sgd`, dampening 0.
+    private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ learningRate: Double) {
+        let count = layout.count
+        let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
+        guard let momentumBuffer else {
+            if lambda == 0 {
+                for i in 0 ..< count { theta[i] -= gamma * g[i] }
+            } else {
+                for i in 0 ..< count { theta[i] -= gamma * (g[i] + lambda * theta[i]) }
+            }
+            return
+        }
+        let b = momentumBuffer.values.baseAddress!
+        let first = stepCount == 0, nesterov = settings.nesterov
+        for i in 0 ..< count {
+            let gradient = lambda == 0 ? g[i] : g[i] + lambda * theta[i]
+            b[i] = first ? gradient : b[i] * mu + gradient
+            theta[i] -= gamma * (nesterov ? gradient + mu * b[i] : b[i])
+        }
+    }
+
+    /// PyTorch `_single_tensor_adam` (AdamW: `decoupled_weight_decay=True`), in its order of
+    /// operations: m by lerp, v ← v·β₂ + (1 − β₂)·g·g, the bias corrections in Double.
+    private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ learningRate: Double) {
+        let count = layout.count
+        let m = firstMoment!.values.baseAddress!, v = secondMoment!.values.baseAddress!
+        let beta1 = settings.beta1, beta2 = settings.beta2, lambda = settings.effectiveWeightDecay
+        let t = Double(stepCount + 1)
+        let biasCorrection1 = 1 - Foundation.pow(beta1, t), biasCorrection2 = 1 - Foundation.pow(beta2, t)
+        let stepSize = T(-(learningRate / biasCorrection1))
+        let biasCorrection2Root = T(biasCorrection2.squareRoot())
+        let epsilon = T(settings.epsilon)
+        let lerpWeight = T(1 - beta1), lerpComplement = T(beta1), smallWeight = 1 - beta1 < 0.5
+        let beta2T = T(beta2), oneMinusBeta2 = T(1 - beta2)
+        let decoupled = settings.kind == .adamw
+        let decay = T(decoupled ? 1 - learningRate * lambda : 1), coupled = T(decoupled ? 0 : lambda)
+        for i in 0 ..< count {
+            if decoupled { theta[i] *= decay }
+            let gradient = coupled == 0 ? g[i] : g[i] + coupled * theta[i]
+            // torch.lerp: m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w).
+            m[i] = smallWeight ? m[i] + lerpWeight * (gradient - m[i]) : gradient - (gradient - m[i]) * lerpComplement
+            v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
+            let denominator = v[i].squareRoot() / biasCorrection2Root + epsilon
+            theta[i] += stepSize * (m[i] / denominator)
+        }
+    }
+}
+
+/// Scales g in place so that its global L2 norm is at most `maxNorm`, as PyTorch's
+/// `torch.nn.utils.clip_grad_norm_`: g ← g · min(1, maxNorm / (‖g‖₂ + 10⁻⁶)).
+///
+/// g is the exact mini-batch gradient (the same on every rank), so the norm and the scaling
+/// are the same everywhere. The norm is accumulated in Double. Returns ‖g‖₂ before clipping.
+@discardableResult
+public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
+    let g = gradients.values.baseAddress!, count = gradients.layout.count
+    var sumOfSquares = 0.0
+    for i in 0 ..< count {
+        let x = Double(g[i])
+        sumOfSquares += x * x
+    }
+    let norm = sumOfSquares.squareRoot()
+    let coefficient = maxNorm / (norm + 1e-6)
+    // PyTorch also multiplies by the clamped 1.0, which changes nothing.
+    if coefficient < 1 {
+        let scale = T(coefficient)
+        for i in 0 ..< count { g[i] *= scale }
+    }
+    return norm
 }

@@ -9,10 +9,14 @@ public struct EpochReport: Sendable {
     public var trainAccuracy: Double?
     public var testLoss: Double?
     public var testAccuracy: Double?
+    /// On the `--validation-split` rows; nil without them.
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
     /// Seconds since training started.
     public var seconds: Double
     /// Training samples per second over this epoch (evaluation not counted).
     public var samplesPerSecond: Double
+    /// The learning rate of the epoch's last step.
     public var learningRate: Double
 }
 
@@ -39,7 +43,8 @@ public struct TrainingPosition: Equatable, Sendable {
 ///
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
 /// (sums over the shard) → one allreduce of [gradient sums | loss sum | sample count | correct]
-/// → divide by the global sample count → SGD update, identical on every rank.
+/// → divide by the global sample count → clip (optional) → optimizer update at the schedule's
+/// learning rate, identical on every rank.
 public final class Trainer<T: Scalar> {
     public struct Settings {
         public var batchSize: Int
@@ -51,19 +56,26 @@ public final class Trainer<T: Scalar> {
         public var checksumEvery: Int
         /// Call `onCheckpoint` every this many steps as well as at epoch ends; 0: epoch ends only.
         public var checkpointEvery: Int
+        /// `--clip-grad-norm`: the largest global L2 norm of g before the update; nil: no clipping.
+        public var clipGradientNorm: Double?
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
-                    checksumEvery: Int = 1000, checkpointEvery: Int = 0) {
+                    checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
             self.seed = seed; self.shuffle = shuffle; self.checksumEvery = checksumEvery
             self.checkpointEvery = checkpointEvery
+            self.clipGradientNorm = clipGradientNorm
         }
     }
 
     public let network: Network<T>
     public let communicator: Communicator
     public let settings: Settings
-    public var optimizer: SGD
+    public let optimizer: Optimizer<T>
+    public let schedule: LearningRateSchedule
+    /// Stops training when the validation loss stops improving (needs `validation`).
+    public var earlyStopping: EarlyStopping<T>?
     let train: Dataset<T>
+    let validation: Dataset<T>?
     let test: Dataset<T>?
     /// Gradient sums, then 3 extra slots: loss sum, sample count, correct count.
     let reduction: FlatBuffer<T>
@@ -73,13 +85,16 @@ public final class Trainer<T: Scalar> {
     /// Where training stands; set it before `run` to resume.
     public var position = TrainingPosition()
 
-    public init(network: Network<T>, optimizer: SGD, train: Dataset<T>, test: Dataset<T>?,
-                settings: Settings, communicator: Communicator) {
+    public init(network: Network<T>, optimizer: Optimizer<T>, schedule: LearningRateSchedule, train: Dataset<T>,
+                validation: Dataset<T>? = nil, test: Dataset<T>?, settings: Settings, communicator: Communicator) {
         precondition(settings.batchSize > 0 && settings.epochs > 0)
+        precondition(optimizer.layout == network.layout)
         precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
         self.network = network
         self.optimizer = optimizer
+        self.schedule = schedule
         self.train = train
+        self.validation = validation
         self.test = test
         self.settings = settings
         self.communicator = communicator
@@ -100,6 +115,7 @@ public final class Trainer<T: Scalar> {
     public func run(onStep: (TrainingPosition, _ batchesPerEpoch: Int) -> Void = { _, _ in },
                     onCheckpoint: ((TrainingPosition) throws -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
+        precondition(earlyStopping == nil || validation != nil, "early stopping needs validation data")
         let start = Date()
         let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
         func stepsExhausted() -> Bool { settings.maxSteps.map { position.step >= $0 } ?? false }
@@ -132,18 +148,26 @@ public final class Trainer<T: Scalar> {
             var report = EpochReport(epoch: position.epoch, step: position.step, trainLoss: position.epochLossSum / samples,
                                      trainAccuracy: train.isClassification ? position.epochCorrect / samples : nil,
                                      seconds: 0, samplesPerSecond: samplesThisSession / max(trainSeconds, 1e-9),
-                                     learningRate: optimizer.learningRate)
+                                     learningRate: schedule.rate(atStep: max(position.step - 1, 0)))
+            if let validation {
+                let result = evaluate(validation)
+                report.validationLoss = result.loss
+                report.validationAccuracy = result.accuracy
+            }
             if let test {
                 let result = evaluate(test)
                 report.testLoss = result.loss
                 report.testAccuracy = result.accuracy
             }
             report.seconds = Date().timeIntervalSince(start)
+            var stop = false
             if position.batchInEpoch == batches {
+                stop = earlyStopping?.observe(epoch: position.epoch, validationLoss: report.validationLoss!, parameters: network.parameters) ?? false
                 position = TrainingPosition(epoch: position.epoch + 1, step: position.step)
             }
             try onEpoch(report)
             try onCheckpoint?(position)
+            if stop { break }
         }
         try checkParametersAgree()
     }
@@ -169,7 +193,8 @@ public final class Trainer<T: Scalar> {
         let inverse = 1 / samples
         let g = reduction.values
         for i in 0 ..< g.count { g[i] *= inverse }
-        optimizer.update(parameters: network.parameters, gradients: reduction)
+        if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
+        optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
         return (Double(extras[0]), Double(samples), Double(extras[2]))
     }
 

@@ -12,7 +12,7 @@ public struct TrainingOptions: Sendable {
     /// nil: from the starting model's metadata, else relu.
     public var activation: Activation?
     public var batchSize: Int?
-    /// nil: the checkpoint's when resuming, else 0.05.
+    /// nil: the checkpoint's when resuming, else the optimizer's default (0.05 for sgd, 0.001 for adam/adamw).
     public var learningRate: Double?
     public var epochs = 10
     public var maxSteps: Int?
@@ -30,10 +30,19 @@ public struct TrainingOptions: Sendable {
     public var checkpointEvery: Int?
     /// Continue from this checkpoint.
     public var resume: String?
+    /// `--optimizer` and its hyperparameters; `--lr-schedule` and its; `--clip-grad-norm`,
+    /// `--validation-split`, `--early-stopping` (see TrainingOptions+Optimization.swift).
+    public var optimizer = OptimizerSettings()
+    public var schedule = ScheduleSettings()
+    public var clipGradientNorm: Double?
+    public var validationSplit: Double?
+    public var earlyStopping: Int?
+    /// Which of the settings just above the command line gave explicitly (their option names):
+    /// when resuming, only these are compared with the checkpoint; the rest come from it.
+    public var optimizationGiven: Set<String> = []
 
     public static let defaultHidden = [128, 128]
     public static let defaultBatchSize = 64
-    public static let defaultLearningRate = 0.05
 
     public init(train: DataSource?) { self.train = train }
 
@@ -53,6 +62,7 @@ public struct TrainingOptions: Sendable {
         }
         guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
         if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
+        try validateOptimization()
     }
 
     /// These options with every optional setting decided: what was given, else the
@@ -62,7 +72,7 @@ public struct TrainingOptions: Sendable {
         var options = self
         guard let checkpoint, let path = resume else {
             options.batchSize = batchSize ?? Self.defaultBatchSize
-            options.learningRate = learningRate ?? Self.defaultLearningRate
+            options.learningRate = learningRate ?? optimizer.defaultLearningRate
             options.seed = seed ?? 0
             options.shuffle = shuffle ?? true
             options.precision = precision ?? .float32
@@ -85,6 +95,16 @@ public struct TrainingOptions: Sendable {
         options.shuffle = try agree(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" })
         options.precision = try agree(precision, checkpoint.model.precision, "--precision", { $0.rawValue })
         options.standardize = try agree(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" })
+        // The optimizer, schedule, clipping and validation come from the checkpoint; those given must agree.
+        let stored = saved.optimization
+        for name in optimizationGiven.sorted() where !stored.agrees(with: self, on: name) {
+            throw InputError("\(name) differs from the checkpoint \(path), which was trained with \(stored.describe(name)); resuming must not change it")
+        }
+        options.optimizer = stored.optimizer
+        options.schedule = stored.schedule
+        options.clipGradientNorm = stored.clipGradientNorm
+        options.validationSplit = stored.validationSplit
+        options.earlyStopping = stored.earlyStopping
         return options
     }
 }

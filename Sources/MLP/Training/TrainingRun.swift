@@ -60,11 +60,17 @@ final class TrainingRun<T: Scalar> {
 
         let settings = Trainer<T>.Settings(batchSize: batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
                                            seed: options.seed!, shuffle: options.shuffle!, checksumEvery: options.checksumEvery,
-                                           checkpointEvery: options.checkpointEvery ?? 0)
-        let trainer = Trainer(network: network, optimizer: SGD(learningRate: options.learningRate!), train: prepared.train,
-                              test: prepared.test, settings: settings, communicator: communicator)
-        if let checkpoint { trainer.position = checkpoint.position }
-        if isRoot { output.line(describe(network, prepared)) }
+                                           checkpointEvery: options.checkpointEvery ?? 0, clipGradientNorm: options.clipGradientNorm)
+        let optimizer = Optimizer<T>(settings: options.optimizer, layout: network.layout)
+        let trainer = Trainer(network: network, optimizer: optimizer, schedule: schedule(trainingRows: prepared.train.rowCount),
+                              train: prepared.train, validation: prepared.validation, test: prepared.test,
+                              settings: settings, communicator: communicator)
+        trainer.earlyStopping = options.earlyStopping.map { EarlyStopping(patience: $0, layout: network.layout) }
+        if let checkpoint {
+            trainer.position = checkpoint.position
+            try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
+        }
+        if isRoot { output.line(describe(network, prepared) + describeOptimization(validation: prepared.validation)) }
 
         var reports: [EpochReport] = []
         let progress = isRoot ? output.progress.map { ProgressLine(epochs: options.epochs, draw: $0) } : nil
@@ -72,8 +78,10 @@ final class TrainingRun<T: Scalar> {
             { position in
                 try self.communicator.agree {
                     guard self.isRoot else { return }
-                    try Checkpoint(model: ModelFile(network: network, data: prepared.train, standardization: prepared.standardization),
-                                   position: position, settings: prepared.runSettings).write(to: path)
+                    var checkpoint = Checkpoint(model: ModelFile(network: network, data: prepared.train, standardization: prepared.standardization),
+                                                position: position, settings: prepared.runSettings)
+                    checkpoint.store(optimizer: optimizer, earlyStopping: trainer.earlyStopping)
+                    try checkpoint.write(to: path)
                 }
             }
         }
@@ -86,6 +94,12 @@ final class TrainingRun<T: Scalar> {
                 output.line(format(report))
                 try metrics?.append(report)
             }
+        }
+
+        if let earlyStopping = trainer.earlyStopping {
+            // --save writes the best epoch's θ.
+            earlyStopping.restoreBest(into: network.parameters)
+            if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
 
         if let save = options.save {
@@ -102,6 +116,8 @@ final class TrainingRun<T: Scalar> {
     struct Prepared {
         var network: Network<T>
         var train: Dataset<T>
+        /// The `--validation-split` rows, held out of `train`.
+        var validation: Dataset<T>?
         var test: Dataset<T>?
         /// The model to start from (`--init-from` or the checkpoint's), nil: initialize.
         var initial: ModelFile?
@@ -122,7 +138,8 @@ final class TrainingRun<T: Scalar> {
         let runSettings = Checkpoint.RunSettings(seed: options.seed!, shuffle: options.shuffle!, batchSize: batchSize,
                                                  train: options.train!.text, targetColumns: options.targetColumns ?? [],
                                                  standardize: options.standardize!, trainRows: train.rowCount,
-                                                 trainFingerprint: train.fingerprint, learningRate: options.learningRate!)
+                                                 trainFingerprint: train.fingerprint, learningRate: options.learningRate!,
+                                                 optimization: OptimizationSettings(options))
         if let checkpoint, let path = options.resume,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (runSettings.trainRows, runSettings.trainFingerprint) {
             throw InputError("\(options.train!.text) is not the data \(path) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
@@ -130,6 +147,9 @@ final class TrainingRun<T: Scalar> {
         if let initial, let modelClasses = initial.classNames, train.isClassification, modelClasses != train.classNames {
             throw InputError("\(startingPath!): the model's classes \(modelClasses) differ from the training data's \(train.classNames)")
         }
+        // --validation-split rows leave the training rows before anything is computed from them.
+        var validation: Dataset<T>?
+        (train, validation) = try holdOutValidation(train)
         var test: Dataset<T>?
         if let source = options.test {
             let testKind: TargetKind = loss == .crossEntropy ? .classes(classNames: train.classNames) : .values
@@ -146,6 +166,7 @@ final class TrainingRun<T: Scalar> {
         if let standardization {
             standardization.apply(to: &train)
             if var data = test { standardization.apply(to: &data); test = data }
+            if var data = validation { standardization.apply(to: &data); validation = data }
         }
 
         let layerSizes: [Int]
@@ -162,7 +183,7 @@ final class TrainingRun<T: Scalar> {
         } else {
             layerSizes = [train.featureCount] + (options.hidden ?? TrainingOptions.defaultHidden) + [train.outputCount]
         }
-        return Prepared(network: Network(layerSizes: layerSizes, activation: activation, loss: loss), train: train, test: test,
+        return Prepared(network: Network(layerSizes: layerSizes, activation: activation, loss: loss), train: train, validation: validation, test: test,
                         initial: initial, standardization: standardization, runSettings: runSettings)
     }
 
@@ -180,7 +201,7 @@ final class TrainingRun<T: Scalar> {
         var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), \(network.loss.rawValue), \(T.precision.rawValue), "
         line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
         if let test = prepared.test { line += ", \(test.rowCount) test rows" }
-        line += "; batch \(batchSize), \(steps) steps per epoch, learning rate \(options.learningRate!)"
+        line += "; batch \(batchSize), \(steps) steps per epoch"
         if prepared.standardization != nil { line += ", standardized" }
         if let checkpoint, let path = options.resume {
             line += "\nresuming from \(path) at epoch \(checkpoint.position.epoch), step \(checkpoint.position.step)"
@@ -195,8 +216,11 @@ final class TrainingRun<T: Scalar> {
     }
 
     func format(_ report: EpochReport) -> String {
-        var line = "epoch \(report.epoch)/\(options.epochs)  step \(report.step)  train loss \(fixed(report.trainLoss, 4))"
+        var line = "epoch \(report.epoch)/\(options.epochs)  step \(report.step)  lr \(String(format: "%.4g", report.learningRate))"
+        line += "  train loss \(fixed(report.trainLoss, 4))"
         if let accuracy = report.trainAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
+        if let loss = report.validationLoss { line += "  val loss \(fixed(loss, 4))" }
+        if let accuracy = report.validationAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         if let loss = report.testLoss { line += "  test loss \(fixed(loss, 4))" }
         if let accuracy = report.testAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         line += "  \(Int(report.samplesPerSecond.rounded())) samples/s  \(fixed(report.seconds, 1))s"
@@ -245,7 +269,8 @@ final class MetricsWriter {
         }
         let line = "{\"epoch\":\(report.epoch),\"step\":\(report.step),\"train_loss\":\(number(report.trainLoss)),"
             + "\"train_accuracy\":\(number(report.trainAccuracy)),\"test_loss\":\(number(report.testLoss)),"
-            + "\"test_accuracy\":\(number(report.testAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
+            + "\"test_accuracy\":\(number(report.testAccuracy)),\"validation_loss\":\(number(report.validationLoss)),"
+            + "\"validation_accuracy\":\(number(report.validationAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
             + "\"seconds\":\(number(report.seconds)),\"samples_per_second\":\(number(report.samplesPerSecond))}\n"
         do { try handle.write(contentsOf: Data(line.utf8)) } catch {
             throw InputError("--metrics \(path): cannot write (\(error.localizedDescription))")
