@@ -54,6 +54,38 @@ final class LifecycleTests: XCTestCase {
                           "the resumed runs did train further")
     }
 
+    /// Resume stays byte-identical with each optimizer's state (momentum buffer, Adam moments,
+    /// step count), a schedule, clipping, and early stopping's record, on 1 and 2 ranks.
+    func testResumeIsByteIdenticalWithEachOptimizer() throws {
+        let recipes: [[String]] = [
+            ["--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--weight-decay", "1e-3", "--lr-schedule", "step", "--step-size", "2"],
+            ["--optimizer", "adam", "--learning-rate", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "5", "--clip-grad-norm", "1"],
+            ["--optimizer", "adamw", "--learning-rate", "0.01", "--validation-split", "0.2", "--early-stopping", "2"],
+        ]
+        for (index, recipe) in recipes.enumerated() {
+            for ranks in [1, 2] {
+                let name = "\(index)-\(ranks)"
+                let base = ["--train", data.path, "--hidden", "12", "--batch-size", "32", "--seed", "5"] + recipe
+                try train(ranks: ranks, base + ["--epochs", "4", "--save", path("full-\(name)")])
+                // Interrupted for real (not by --max-steps, which would shorten the cosine schedule):
+                // killed while writing its second checkpoint, the first (step 3, mid-epoch) survives.
+                let interrupted = base + ["--epochs", "4", "--checkpoint", path("c-\(name)"), "--checkpoint-every", "3"]
+                let environment = ["MLP_TEST_KILL_BEFORE_RENAME": path("c-\(name)")]
+                let killed = ranks == 1 ? try MLPProcess.run(["train"] + interrupted, environment: environment)
+                                        : try MLPProcess.mpirun(ranks: ranks, ["train"] + interrupted, environment: environment)
+                XCTAssertNotEqual(killed.status, 0)
+                let checkpoint = try Checkpoint.read(path: path("c-\(name)"))
+                XCTAssertEqual(checkpoint.position.step, 3)
+                XCTAssertFalse(index < 2 && checkpoint.model.extraTensors.isEmpty, "\(recipe): the optimizer state is in the checkpoint")
+                try train(ranks: ranks, ["--resume", path("c-\(name)"), "--epochs", "4", "--save", path("resumed-\(name)")])
+                XCTAssertEqual(try bytes("resumed-\(name)"), try bytes("full-\(name)"), "\(recipe) on \(ranks) ranks")
+            }
+        }
+        // A given optimizer option must agree with the checkpoint's.
+        let output = try MLPProcess.run(["train", "--resume", path("c-1-1"), "--epochs", "4", "--optimizer", "sgd"])
+        XCTAssertTrue(output.stderr.contains("--optimizer differs from the checkpoint"), output.stderr)
+    }
+
     /// Stopped on one rank count and resumed on another (float64): the same model within 1e-12.
     func testResumeAtAnotherRankCount() throws {
         try train(ranks: 1, common(.float64) + ["--epochs", "4", "--save", path("reference")])

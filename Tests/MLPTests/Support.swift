@@ -24,15 +24,15 @@ enum MLPProcess {
     static var isRoot: Bool { geteuid() == 0 }
 
     /// `mlp arguments…` as one process (the single-node fallback).
-    static func run(_ arguments: [String]) throws -> Output {
-        try launch(executable.path, arguments)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        try launch(executable.path, arguments, environment: environment)
     }
 
     /// `mpirun -n ranks mlp arguments…`, oversubscribed, one OpenBLAS thread per rank.
-    static func mpirun(ranks: Int, _ arguments: [String]) throws -> Output {
+    static func mpirun(ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Output {
         var flags = ["--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
         if isRoot { flags.append("--allow-run-as-root") }
-        return try launch(try which("mpirun"), flags + ["-n", "\(ranks)", executable.path] + arguments)
+        return try launch(try which("mpirun"), flags + ["-n", "\(ranks)", executable.path] + arguments, environment: environment)
     }
 
     static func which(_ name: String) throws -> String {
