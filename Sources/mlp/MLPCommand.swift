@@ -47,6 +47,7 @@ struct MLPCommand: ParsableCommand {
 extension Loss: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
 /// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank
@@ -59,7 +60,7 @@ func withCommunicator(_ body: (Communicator) throws -> Void) throws {
         try body(communicator)
     } catch let failure as AgreedFailure {
         if communicator.rank == failure.reportingRank { printError(failure.message) }
-        throw ExitCode(1)
+        throw ExitCode(failure.exitCode)
     } catch let error as InputError {
         // Raised the same way on every rank (e.g. option checks): one line from rank 0.
         if communicator.rank == 0 { printError(error.message) }

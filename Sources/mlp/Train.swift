@@ -38,8 +38,8 @@ struct Train: ParsableCommand {
     @Option(help: "Learning rate γ (the schedule's base). (default: 0.05 for sgd, 0.001 for adam and adamw, or the checkpoint's when resuming)")
     var learningRate: Double?
 
-    @Option(help: "Passes over the training data.")
-    var epochs: Int = 10
+    @Option(help: "Passes over the training data, counted from the start of training. (default: 10, or the checkpoint's when resuming)")
+    var epochs: Int?
 
     @Option(help: "Stop after this many steps in all.")
     var maxSteps: Int?
@@ -77,6 +77,9 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
     var resume: String?
 
+    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on).")
+    var onNonfinite: TrainingOptions.NonFinitePolicy = .stop
+
     @OptionGroup
     var optimization: OptimizationOptions
 
@@ -97,6 +100,7 @@ struct Train: ParsableCommand {
         options.checkpoint = checkpoint
         options.checkpointEvery = checkpointEvery
         options.resume = resume
+        options.onNonFinite = onNonfinite
         optimization.apply(to: &options)
         options.precision = precision
         options.initFrom = initFrom
@@ -113,6 +117,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let options = try options()
+        Interruption.install()
         try withCommunicator { communicator in
             try runTraining(options, communicator: communicator, output: standardOutput)
         }

@@ -30,10 +30,13 @@ public struct Checkpoint {
         public var learningRate: Double
         /// Optimizer, schedule, clipping, validation split and early stopping.
         public var optimization: OptimizationSettings
+        /// The epochs the run was asked for: the default for a resumed run, which may change it.
+        public var epochs: Int
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double,
-                    optimization: OptimizationSettings) {
+                    optimization: OptimizationSettings, epochs: Int) {
+            self.epochs = epochs
             self.learningRate = learningRate
             self.optimization = optimization
             self.seed = seed; self.shuffle = shuffle; self.batchSize = batchSize; self.train = train
@@ -49,6 +52,7 @@ public struct Checkpoint {
         static let train = "checkpoint.train", target = "checkpoint.target", standardize = "checkpoint.standardize"
         static let trainRows = "checkpoint.train_rows", trainFingerprint = "checkpoint.train_fingerprint"
         static let learningRate = "checkpoint.learning_rate", optimizerSteps = "checkpoint.optimizer_steps"
+        static let epochs = "checkpoint.epochs"
         static let bestLoss = "checkpoint.early_stopping.best_loss", bestEpoch = "checkpoint.early_stopping.best_epoch"
         static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
         /// Each optimization option is kept under "checkpoint.option" + its name, e.g. "checkpoint.option--momentum".
@@ -74,7 +78,7 @@ public struct Checkpoint {
             Key.standardize: "\(settings.standardize)",
             Key.trainRows: "\(settings.trainRows)", Key.trainFingerprint: "\(settings.trainFingerprint)",
             Key.learningRate: "\(settings.learningRate)",
-            Key.optimizerSteps: "\(optimizerSteps)",
+            Key.optimizerSteps: "\(optimizerSteps)", Key.epochs: "\(settings.epochs)",
         ]) { _, new in new }
         for (name, value) in settings.optimization.values { file.extraMetadata[Key.option + name] = value }
         file.extraMetadata.merge(earlyStoppingState) { _, new in new }
@@ -103,7 +107,7 @@ public struct Checkpoint {
                                    targetColumns: target.isEmpty ? [] : target.split(separator: ",").map(String.init),
                                    standardize: try value(Key.standardize), trainRows: try value(Key.trainRows),
                                    trainFingerprint: try value(Key.trainFingerprint), learningRate: try value(Key.learningRate),
-                                   optimization: try decodeOptimization(metadata, path: path))
+                                   optimization: try decodeOptimization(metadata, path: path), epochs: try value(Key.epochs))
         guard settings.batchSize > 0 else { throw InputError("\(path): checkpoint batch size \(settings.batchSize) is not valid") }
         var bare = model
         bare.extraMetadata = metadata.filter { !$0.key.hasPrefix("checkpoint.") }

@@ -35,7 +35,14 @@ public final class SingleProcessCommunicator: Communicator {
 public struct AgreedFailure: Error, CustomStringConvertible {
     public var message: String
     public var reportingRank: Int
+    /// The process's exit status: 1, or 128 + the signal for an interrupted run.
+    public var exitCode: Int32 = 1
     public var description: String { message }
+    public init(message: String, reportingRank: Int, exitCode: Int32 = 1) {
+        self.message = message
+        self.reportingRank = reportingRank
+        self.exitCode = exitCode
+    }
 }
 
 extension Communicator {

@@ -18,6 +18,8 @@ public struct EpochReport: Sendable {
     public var samplesPerSecond: Double
     /// The learning rate of the epoch's last step.
     public var learningRate: Double
+    /// Steps of this epoch skipped for a non-finite loss or gradient (`--on-nonfinite skip-step`).
+    public var skippedSteps = 0
 }
 
 /// Where training stands: all a checkpoint needs, besides θ and the optimizer state, to go on
@@ -39,6 +41,14 @@ public struct TrainingPosition: Equatable, Sendable {
     }
 }
 
+/// The slots after the gradient sums in the one allreduce of a step.
+enum StepExtra {
+    static let lossSum = 0, samples = 1, correct = 2
+    /// How many ranks received SIGINT/SIGTERM: > 0 stops all of them after this step.
+    static let interrupted = 3
+    static let count = 4
+}
+
 /// The data-parallel training loop.
 ///
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
@@ -58,6 +68,9 @@ public final class Trainer<T: Scalar> {
         public var checkpointEvery: Int
         /// `--clip-grad-norm`: the largest global L2 norm of g before the update; nil: no clipping.
         public var clipGradientNorm: Double?
+        /// `--on-nonfinite skip-step`: a step whose loss or gradient is not finite is skipped
+        /// (no update) instead of stopping training.
+        public var skipNonFiniteSteps = false
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
                     checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
@@ -77,11 +90,13 @@ public final class Trainer<T: Scalar> {
     let train: Dataset<T>
     let validation: Dataset<T>?
     let test: Dataset<T>?
-    /// Gradient sums, then 3 extra slots: loss sum, sample count, correct count.
+    /// Gradient sums, then the extra slots of `Extra`.
     let reduction: FlatBuffer<T>
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
+    /// Steps of the current epoch skipped for non-finite values.
+    var skippedSteps = 0
     /// Where training stands; set it before `run` to resume.
     public var position = TrainingPosition()
 
@@ -98,7 +113,7 @@ public final class Trainer<T: Scalar> {
         self.test = test
         self.settings = settings
         self.communicator = communicator
-        reduction = FlatBuffer(layout: network.layout, extraCount: 3)
+        reduction = FlatBuffer(layout: network.layout, extraCount: StepExtra.count)
         // The largest shard: ⌈n_b / P⌉ rows (a batch is never larger than the dataset).
         let largestBatch = min(settings.batchSize, train.rowCount)
         workspace = Workspace(layout: network.layout, capacity: (largestBatch + communicator.size - 1) / communicator.size)
@@ -124,18 +139,24 @@ public final class Trainer<T: Scalar> {
             order.prepare(epoch: position.epoch)
             let epochStart = Date()
             var samplesThisSession = 0.0
+            skippedSteps = 0
             while position.batchInEpoch < batches, !stepsExhausted() {
                 let positions = EpochOrder.batchRange(position.batchInEpoch, rowCount: train.rowCount, batchSize: settings.batchSize)
                 let totals = self.step(positions: positions)
+                if totals.nonFinite && !settings.skipNonFiniteSteps {
+                    throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, --clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0)
+                }
                 position.batchInEpoch += 1
                 position.step += 1
-                position.epochLossSum += totals.lossSum
-                position.epochSamples += totals.samples
-                position.epochCorrect += totals.correct
                 samplesThisSession += totals.samples
-                guard position.epochLossSum.isFinite else {
-                    throw AgreedFailure(message: "training diverged at step \(position.step) (epoch \(position.epoch)): the loss is \(position.epochLossSum); try a smaller --learning-rate", reportingRank: 0)
+                if totals.nonFinite {
+                    skippedSteps += 1
+                } else {
+                    position.epochLossSum += totals.lossSum
+                    position.epochSamples += totals.samples
+                    position.epochCorrect += totals.correct
                 }
+                if totals.interrupted { throw TrainingInterrupted(position: position, signal: Interruption.received) }
                 if settings.checksumEvery > 0, position.step % settings.checksumEvery == 0 { try checkParametersAgree() }
                 onStep(position, batches)
                 if let onCheckpoint, settings.checkpointEvery > 0, position.step % settings.checkpointEvery == 0,
@@ -148,7 +169,7 @@ public final class Trainer<T: Scalar> {
             var report = EpochReport(epoch: position.epoch, step: position.step, trainLoss: position.epochLossSum / samples,
                                      trainAccuracy: train.isClassification ? position.epochCorrect / samples : nil,
                                      seconds: 0, samplesPerSecond: samplesThisSession / max(trainSeconds, 1e-9),
-                                     learningRate: schedule.rate(atStep: max(position.step - 1, 0)))
+                                     learningRate: schedule.rate(atStep: max(position.step - 1, 0)), skippedSteps: skippedSteps)
             if let validation {
                 let result = evaluate(validation)
                 report.validationLoss = result.loss
@@ -172,30 +193,50 @@ public final class Trainer<T: Scalar> {
         try checkParametersAgree()
     }
 
-    /// One synchronized SGD step on the mini-batch at `positions` of this epoch's order.
-    /// Returns the global sums over the mini-batch: loss, samples, correct.
+    /// What one step did, from the global sums over its mini-batch.
+    struct StepResult {
+        var lossSum: Double, samples: Double, correct: Double
+        /// The loss or gradient was not finite: no update was applied.
+        var nonFinite: Bool
+        var interrupted: Bool
+    }
+
+    /// One synchronized step on the mini-batch at `positions` of this epoch's order.
     @discardableResult
-    func step(positions: Range<Int>) -> (lossSum: Double, samples: Double, correct: Double) {
+    func step(positions: Range<Int>) -> StepResult {
         let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
         let shardPositions = positions.lowerBound + shard.lowerBound ..< positions.lowerBound + shard.upperBound
         gather(positions: shardPositions, into: workspace)
 
         let local = network.accumulateGradient(workspace, rows: shard.count, into: reduction)
         let extras = reduction.extras
-        extras[0] = T(local.lossSum)
-        extras[1] = T(shard.count)
-        extras[2] = T(local.correct)
+        extras[StepExtra.lossSum] = T(local.lossSum)
+        extras[StepExtra.samples] = T(shard.count)
+        extras[StepExtra.correct] = T(local.correct)
+        extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
+        if TestFaults.nanAtStep == position.step + 1, communicator.rank == communicator.size - 1 { extras[StepExtra.lossSum] = .nan }
 
         communicator.allreduceSum(reduction.storage)
 
         // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
-        let samples = extras[1]
+        let samples = extras[StepExtra.samples]
         let inverse = 1 / samples
         let g = reduction.values
-        for i in 0 ..< g.count { g[i] *= inverse }
+        var probe: T = 0   // stays 0 unless some g is ±∞ or NaN (∞·0 is NaN)
+        for i in 0 ..< g.count {
+            g[i] *= inverse
+            probe += g[i] * 0
+        }
+        let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
+                                nonFinite: !(probe == 0 && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
+        // Every rank sees the same sums, so every rank takes the same branch.
+        guard !result.nonFinite else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
-        return (Double(extras[0]), Double(samples), Double(extras[2]))
+        if TestFaults.driftAtStep == position.step + 1, communicator.rank == communicator.size - 1 {
+            network.parameters.values[0] += T(1e-3)
+        }
+        return result
     }
 
     /// Copies the rows at `positions` of the epoch order into the workspace: X and targets.

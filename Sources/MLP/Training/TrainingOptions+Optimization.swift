@@ -31,7 +31,7 @@ extension TrainingRun {
     /// `--max-steps` if fewer.
     func schedule(trainingRows: Int) -> LearningRateSchedule {
         let stepsPerEpoch = EpochOrder.batchCount(rowCount: trainingRows, batchSize: options.batchSize!)
-        let totalSteps = min(options.epochs * stepsPerEpoch, options.maxSteps ?? Int.max)
+        let totalSteps = min(options.epochs! * stepsPerEpoch, options.maxSteps ?? Int.max)
         return LearningRateSchedule(baseRate: options.learningRate!, settings: options.schedule,
                                     stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
     }

@@ -14,7 +14,8 @@ public struct TrainingOptions: Sendable {
     public var batchSize: Int?
     /// nil: the checkpoint's when resuming, else the optimizer's default (0.05 for sgd, 0.001 for adam/adamw).
     public var learningRate: Double?
-    public var epochs = 10
+    /// nil: the checkpoint's when resuming, else 10.
+    public var epochs: Int?
     public var maxSteps: Int?
     public var seed: UInt64?
     public var shuffle: Bool?
@@ -30,6 +31,15 @@ public struct TrainingOptions: Sendable {
     public var checkpointEvery: Int?
     /// Continue from this checkpoint.
     public var resume: String?
+    /// What a non-finite loss or gradient does.
+    public var onNonFinite = NonFinitePolicy.stop
+
+    public enum NonFinitePolicy: String, CaseIterable, Sendable {
+        /// Stop training at that step, before applying it (the default).
+        case stop
+        /// Skip the step (no update) and go on.
+        case skipStep = "skip-step"
+    }
     /// `--optimizer` and its hyperparameters; `--lr-schedule` and its; `--clip-grad-norm`,
     /// `--validation-split`, `--early-stopping` (see TrainingOptions+Optimization.swift).
     public var optimizer = OptimizerSettings()
@@ -43,6 +53,7 @@ public struct TrainingOptions: Sendable {
 
     public static let defaultHidden = [128, 128]
     public static let defaultBatchSize = 64
+    public static let defaultEpochs = 10
 
     public init(train: DataSource?) { self.train = train }
 
@@ -52,7 +63,7 @@ public struct TrainingOptions: Sendable {
         if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
             throw InputError("--learning-rate must be a positive number (got \(learningRate))")
         }
-        guard epochs > 0 else { throw InputError("--epochs must be at least 1 (got \(epochs))") }
+        if let epochs, epochs <= 0 { throw InputError("--epochs must be at least 1 (got \(epochs))") }
         if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
         if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
         guard checksumEvery >= 0 else { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
@@ -73,6 +84,7 @@ public struct TrainingOptions: Sendable {
         guard let checkpoint, let path = resume else {
             options.batchSize = batchSize ?? Self.defaultBatchSize
             options.learningRate = learningRate ?? optimizer.defaultLearningRate
+            options.epochs = epochs ?? Self.defaultEpochs
             options.seed = seed ?? 0
             options.shuffle = shuffle ?? true
             options.precision = precision ?? .float32
@@ -81,6 +93,7 @@ public struct TrainingOptions: Sendable {
         }
         let saved = checkpoint.settings
         options.learningRate = learningRate ?? saved.learningRate
+        options.epochs = epochs ?? saved.epochs
         func agree<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
             if let given, given != stored {
                 throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")

@@ -58,9 +58,10 @@ final class TrainingRun<T: Scalar> {
         // Rank 0's θ for everyone: identical parameters even if hosts' math libraries differ.
         communicator.broadcast(network.parameters.values)
 
-        let settings = Trainer<T>.Settings(batchSize: batchSize, epochs: options.epochs, maxSteps: options.maxSteps,
+        var settings = Trainer<T>.Settings(batchSize: batchSize, epochs: options.epochs!, maxSteps: options.maxSteps,
                                            seed: options.seed!, shuffle: options.shuffle!, checksumEvery: options.checksumEvery,
                                            checkpointEvery: options.checkpointEvery ?? 0, clipGradientNorm: options.clipGradientNorm)
+        settings.skipNonFiniteSteps = options.onNonFinite == .skipStep
         let optimizer = Optimizer<T>(settings: options.optimizer, layout: network.layout)
         let trainer = Trainer(network: network, optimizer: optimizer, schedule: schedule(trainingRows: prepared.train.rowCount),
                               train: prepared.train, validation: prepared.validation, test: prepared.test,
@@ -73,8 +74,8 @@ final class TrainingRun<T: Scalar> {
         if isRoot { output.line(describe(network, prepared) + describeOptimization(validation: prepared.validation)) }
 
         var reports: [EpochReport] = []
-        let progress = isRoot ? output.progress.map { ProgressLine(epochs: options.epochs, draw: $0) } : nil
-        let writeCheckpoint: ((TrainingPosition) throws -> Void)? = options.checkpoint.map { path in
+        let progress = isRoot ? output.progress.map { ProgressLine(epochs: options.epochs!, draw: $0) } : nil
+        let writeCheckpointTo: (String) -> (TrainingPosition) throws -> Void = { path in
             { position in
                 try self.communicator.agree {
                     guard self.isRoot else { return }
@@ -85,15 +86,25 @@ final class TrainingRun<T: Scalar> {
                 }
             }
         }
-        try trainer.run(onStep: { position, batches in progress?.update(position, batchesPerEpoch: batches) },
-                        onCheckpoint: writeCheckpoint) { report in
-            reports.append(report)
-            try communicator.agree {
-                guard isRoot else { return }
-                progress?.clear()
-                output.line(format(report))
-                try metrics?.append(report)
+        do {
+            try trainer.run(onStep: { position, batches in progress?.update(position, batchesPerEpoch: batches) },
+                            onCheckpoint: options.checkpoint.map(writeCheckpointTo)) { report in
+                reports.append(report)
+                try communicator.agree {
+                    guard isRoot else { return }
+                    progress?.clear()
+                    output.line(format(report))
+                    try metrics?.append(report)
+                }
             }
+        } catch let interruption as TrainingInterrupted {
+            // Every rank stopped after the same step: keep the work, then say how to go on.
+            progress?.clear()
+            let path = options.checkpoint ?? interruptionCheckpointPath
+            try writeCheckpointTo(path)(interruption.position)
+            let name = Interruption.name(interruption.signal)
+            throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) (epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
+                                reportingRank: 0, exitCode: 128 + interruption.signal)
         }
 
         if let earlyStopping = trainer.earlyStopping {
@@ -111,6 +122,12 @@ final class TrainingRun<T: Scalar> {
         }
         if isRoot, let path = options.checkpoint { output.line("checkpoint \(path): continue with --resume \(path) --epochs N") }
         return reports
+    }
+
+    /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here.
+    var interruptionCheckpointPath: String {
+        let directory = options.save.map { ($0 as NSString).deletingLastPathComponent } ?? ""
+        return (directory.isEmpty ? "" : directory + "/") + "mlp-interrupted.safetensors"
     }
 
     struct Prepared {
@@ -139,7 +156,7 @@ final class TrainingRun<T: Scalar> {
                                                  train: options.train!.text, targetColumns: options.targetColumns ?? [],
                                                  standardize: options.standardize!, trainRows: train.rowCount,
                                                  trainFingerprint: train.fingerprint, learningRate: options.learningRate!,
-                                                 optimization: OptimizationSettings(options))
+                                                 optimization: OptimizationSettings(options), epochs: options.epochs!)
         if let checkpoint, let path = options.resume,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (runSettings.trainRows, runSettings.trainFingerprint) {
             throw InputError("\(options.train!.text) is not the data \(path) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
@@ -216,7 +233,7 @@ final class TrainingRun<T: Scalar> {
     }
 
     func format(_ report: EpochReport) -> String {
-        var line = "epoch \(report.epoch)/\(options.epochs)  step \(report.step)  lr \(String(format: "%.4g", report.learningRate))"
+        var line = "epoch \(report.epoch)/\(options.epochs!)  step \(report.step)  lr \(String(format: "%.4g", report.learningRate))"
         line += "  train loss \(fixed(report.trainLoss, 4))"
         if let accuracy = report.trainAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         if let loss = report.validationLoss { line += "  val loss \(fixed(loss, 4))" }
@@ -224,6 +241,7 @@ final class TrainingRun<T: Scalar> {
         if let loss = report.testLoss { line += "  test loss \(fixed(loss, 4))" }
         if let accuracy = report.testAccuracy { line += "  acc \(fixed(100 * accuracy, 2))%" }
         line += "  \(Int(report.samplesPerSecond.rounded())) samples/s  \(fixed(report.seconds, 1))s"
+        if report.skippedSteps > 0 { line += "  (skipped \(report.skippedSteps) non-finite step\(report.skippedSteps == 1 ? "" : "s"))" }
         return line
     }
 }
