@@ -83,7 +83,7 @@ public enum CSVConverter {
             if case .values = targets { for value in rowTargets { try labels.append(value, as: elementType) } }
             rows += 1
             if reader.scanner.position - released >= 1 << 20 {
-                file.noteTouched(1, of: reader.scanner.position - released)
+                file.noteTouched(reader.scanner.position - released)
                 released = reader.scanner.position
             }
         }

@@ -84,8 +84,8 @@ public final class MappedFeatures<T: Scalar> {
             if let shift, let scale {
                 for j in 0 ..< columns { out[j] = (out[j] - shift[j]) * scale[j] }
             }
+            file.noteTouched(rowBytes)
         }
-        file.noteTouched(count, of: rowBytes)
     }
 
     /// The mean and standard deviation of each column over this view's rows, streamed through
@@ -134,6 +134,7 @@ public final class MappedFeatures<T: Scalar> {
             let logical = samples == 1 ? 0 : Int((Double(k) * Double(rowCount - 1) / Double(samples - 1)).rounded())
             let start = header.dataOffset + (selection?[logical] ?? logical) * rowBytes
             hash = MLP.fingerprint(UnsafeRawBufferPointer(rebasing: file.bytes[start ..< start + rowBytes]), seed: hash)
+            file.noteTouched(rowBytes)
         }
         return hash
     }

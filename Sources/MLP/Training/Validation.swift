@@ -4,10 +4,10 @@ extension Dataset {
     /// The rows `indices`, in that order, as a new dataset with the same columns and classes.
     public func rows(_ indices: [Int]) -> Dataset<T> {
         var features: [T] = []
-        features.reserveCapacity(indices.count * featureCount)
         var labels: [Int32] = [], targets: [T] = []
         let targetCount = isClassification ? 0 : targetNames.count
         if mappedFeatures == nil {
+            features.reserveCapacity(indices.count * featureCount)
             self.features.withUnsafeBufferPointer { source in
                 for row in indices { features.append(contentsOf: source[row * featureCount ..< (row + 1) * featureCount]) }
             }
