@@ -21,8 +21,8 @@ public final class MappedFeatures<T: Scalar> {
     var rowBytes: Int { columns * header.elementType.size }
 
     /// Maps the features file at `path`: a 2-D float32 or float64 array in C order.
-    public convenience init(path: String) throws {
-        let file = try MappedFile(path: path)
+    public convenience init(path: String, residentBudget: Int = MappedFile.defaultResidentBudget) throws {
+        let file = try MappedFile(path: path, residentBudget: residentBudget)
         let header = try NPYHeader.parse(UnsafeRawBufferPointer(rebasing: file.bytes.prefix(1 << 16)), path: path)
         guard header.shape.count == 2 else {
             throw InputError("\(path): features must be a 2-D array (rows, features), not shape \(header.shape)")
