@@ -58,9 +58,7 @@ struct BenchStep: ParsableCommand {
     func run() throws {
         let sizes = try parseWidths(layers), shards = try parseWidths(rows)
         guard sizes.count >= 2 else { throw ValidationError("--layers needs at least inputs and outputs") }
-        let timings = precision == .float32
-            ? ScalingBenchmark.step(Float.self, layerSizes: sizes, shardRows: shards, steps: steps)
-            : ScalingBenchmark.step(Double.self, layerSizes: sizes, shardRows: shards, steps: steps)
+        let timings = ScalingBenchmark.step(precision: precision, layerSizes: sizes, shardRows: shards, steps: steps)
         standardOutput.line("layers \(layers) \(precision.rawValue)")
         standardOutput.line("rows   seconds")
         for timing in timings { standardOutput.line(String(format: "%-6d %.4e", timing.rows, timing.seconds)) }

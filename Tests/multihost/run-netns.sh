@@ -20,9 +20,10 @@
 #   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
 #      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
 #      the step times of fast and slow links are printed.
-# --measure DIR also writes allreduce and step timings over the links to DIR (for
-# Benchmarks/SCALING.md). Without root, network namespaces or mpirun it prints
-# "run-netns: skipped: <reason>" and exits 0: it never passes silently.
+# --measure DIR also writes allreduce and MNIST step timings over the fast and the slow link to
+# DIR (for Benchmarks/SCALING.md; use a release build: --mlp .build/release/mlp).
+# Without root, network namespaces or mpirun it prints "run-netns: skipped: <reason>" and
+# exits 0: it never passes silently.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -99,10 +100,15 @@ cluster_flags="--mca plm_rsh_agent $work/netns-rsh $network_flags"
 
 # mpirun across the three hosts, started in h1.
 across() {
-    local ranks=$1; shift
+    local ranks=$1 yield=()
+    shift
+    # The "hosts" share this machine's cores: with more ranks than cores, a rank waiting for a
+    # message must yield its core (mpirun does so by itself when it knows it oversubscribes one
+    # host), or it spins for a whole scheduler time slice (~4 ms) before the sender runs.
+    (( ranks > $(nproc) )) && yield=(--mca mpi_yield_when_idle 1)
     # shellcheck disable=SC2086
     ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "$work/hosts" -n "$ranks" $cluster_flags \
-        --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
+        "${yield[@]}" --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
 }
 tx_bytes() { for ns in "${hosts[@]}"; do ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes; done | paste -sd' '; }
 compare() { python3 "$here/compare_models.py" "$@"; }
@@ -149,6 +155,25 @@ ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" env MLP_BINARY="$mlp" ML
 printf 'run-netns: launch --hostfile vs one process:   '; compare "$work/launch.safetensors" "$work/single.safetensors" 1e-12 \
     || fail "./launch --hostfile gave another model"
 
+# --measure: allreduce times and MNIST step times across the hosts, for Benchmarks/SCALING.md.
+measure_link() {
+    local name=$1 mnist="${MNIST_DIR:-$root/../shared/data/mnist}"
+    mkdir -p "$measure"
+    for ranks in 2 3; do
+        across "$ranks" "$mlp" bench-allreduce --bytes 8,64,512,4096,32768,262144,1048576,2682920,8388608 \
+            >"$measure/allreduce-$name-P$ranks.txt"
+    done
+    [[ -d "$mnist" ]] || { echo "run-netns: no MNIST at $mnist: no step times"; return; }
+    for ranks in 1 2 3; do
+        for repeat in 1 2 3; do
+            across "$ranks" "$mlp" train --train "mnist:$mnist" --hidden 512,512 --batch-size 64 --max-steps 400 \
+                --checksum-every 0 2>&1 | grep '^epoch'
+        done >"$measure/mnist-$name-P$ranks.txt"
+    done
+    echo "run-netns: measurements over the $name link in $measure"
+}
+[[ -n "$measure" ]] && measure_link veth
+
 # 3. A slow link: 1 ms one-way delay and 1 Gbit/s on every host's link.
 steptime() {   # mean step time in ms from an epoch line: n_b / samples per second
     awk -v nb="$1" '/^epoch/ { for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") s = $i } END { printf "%.2f", 1000 * nb / s }' "$2"
@@ -163,15 +188,21 @@ else
     # No sch_netem in this kernel: the switch namespace forwards frames in user space instead,
     # delaying each by 1 ms after serializing it at 1 Gbit/s on the output port.
     echo "run-netns: tc netem is not available ($(tr -d '\n' <"$work/netem.err")): using slowlink.py"
-    for k in 1 2 3; do ip -n "$switch" link set "h$k" nomaster; done
-    # Checksums must be real, not left to (absent) hardware: the frames are re-sent by a program.
-    for ns in "${hosts[@]}"; do ip netns exec "$ns" python3 "$here/slowlink.py" --no-offload eth0; done
+    # Checksums must be real, not left to (absent) hardware: the frames are re-sent by a program;
+    # and jumbo frames (9000 bytes, common on cluster networks), so that a switch in Python keeps
+    # up with 1 Gbit/s in both directions.
+    for k in 1 2 3; do
+        ip -n "$switch" link set "h$k" nomaster
+        ip -n "$switch" link set "h$k" mtu 9000
+        ip -n "${hosts[k-1]}" link set eth0 mtu 9000
+        ip netns exec "${hosts[k-1]}" python3 "$here/slowlink.py" --no-offload eth0
+    done
     ip netns exec "$switch" python3 "$here/slowlink.py" --delay 0.001 --rate 1e9 --ready "$work/hub.ready" h1 h2 h3 \
         2>"$work/hub.log" &
     hub_pid=$!
     for _ in $(seq 50); do [[ -e "$work/hub.ready" ]] && break; sleep 0.1; done
     [[ -e "$work/hub.ready" ]] || fail "slowlink.py did not start: $(cat "$work/hub.log")"
-    link="slowlink.py (user space) 1 ms + 1 Gbit/s per output port"
+    link="slowlink.py (user space) 1 ms + 1 Gbit/s per output port, MTU 9000"
 fi
 rtt=$(ip netns exec "${hosts[0]}" python3 "$here/slowlink.py" --rtt 10.99.0.2)
 echo "run-netns: slow link: $link; TCP connect round trip h1→h2 $rtt"
@@ -179,26 +210,8 @@ across 3 "$mlp" "${slow_train[@]}" --save "$work/slow.safetensors" >"$work/slow.
 sed 's/^/    /' "$work/slow.log" | tail -2
 printf 'run-netns: slow link vs fast link model:       '; compare "$work/slow.safetensors" "$work/fast.safetensors" 1e-12 \
     || fail "the model trained over the slow link differs"
-echo "run-netns: step time, 3 hosts, 2-256-256-3 float64 (θ = 67,331 values, 539 KB), n_b 96 (debug build: $mlp):"
+echo "run-netns: step time, 3 hosts, 2-256-256-3 float64 (θ = 67,331 values, 539 KB), n_b 96 ($mlp):"
 echo "    fast link (veth + bridge): $(steptime 96 "$work/fast.log") ms;  slow link: $(steptime 96 "$work/slow.log") ms"
 
-if [[ -n "$measure" ]]; then
-    mkdir -p "$measure"
-    bytes="8,64,512,4096,32768,262144,1048576,2682920,8388608"
-    for ranks in 2 3; do
-        across "$ranks" "$mlp" bench-allreduce --bytes "$bytes" >"$measure/allreduce-slow-P$ranks.txt"
-    done
-    for P in 1 2 3; do
-        across "$P" "$mlp" train --train synthetic:spirals --hidden 512,512 --batch-size 64 --max-steps 200 --epochs 1 \
-            --checksum-every 0 >"$measure/steps-slow-P$P.txt" 2>&1 || true
-    done
-    # Back to the fast bridge.
-    kill "$hub_pid" 2>/dev/null; wait "$hub_pid" 2>/dev/null || true; hub_pid=""
-    for ns in "${hosts[@]}"; do ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true; done
-    for k in 1 2 3; do ip -n "$switch" link set "h$k" master br0; done
-    for ranks in 2 3; do
-        across "$ranks" "$mlp" bench-allreduce --bytes "$bytes" >"$measure/allreduce-veth-P$ranks.txt"
-    done
-    echo "run-netns: measurements in $measure"
-fi
+if [[ -n "$measure" ]]; then measure_link slow; fi
 echo "run-netns: passed"

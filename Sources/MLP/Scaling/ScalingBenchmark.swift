@@ -54,7 +54,15 @@ public enum ScalingBenchmark {
 
     /// Times the trainer's own step in one process for shards of each size in `shardRows`, on
     /// random data of `layerSizes[0]` features and `layerSizes.last` classes.
-    public static func step<T: Scalar>(_: T.Type, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
+    public static func step(precision: Precision, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
+        // Dispatched here, inside the module, so the trainer's generic code is specialized.
+        switch precision {
+        case .float32: return step(Float.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)
+        case .float64: return step(Double.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)
+        }
+    }
+
+    static func step<T: Scalar>(_: T.Type, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
         let rows = max(shardRows.max() ?? 1, 1) * 4, inputs = layerSizes[0], classes = layerSizes.last!
         var generator = SplitMix64(seed: 1)
         let features = (0 ..< rows * inputs).map { _ in T(generator.nextUniform()) }
