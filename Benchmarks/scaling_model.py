@@ -178,7 +178,7 @@ def main():
     print("### Validation: MNIST (784-512-512-10, n_b 64, float32) step time, predicted vs measured, 2 cores\n")
     print("Predicted = t_compute(⌈64/P⌉ rows) × max(1, P/2) (P ranks share 2 cores) + the allreduce of θ (2.68 MB):")
     print("by the ring model with the transport's α and β, and by the per-P line.")
-    print("Measured = 64 / samples per second of `mlp train --max-steps 400` (MNIST), fastest of 3 runs (range).\n")
+    print("Measured = 64 / samples per second of `mlp train --max-steps 400` (MNIST), the fastest run (range; runs).\n")
     print("| transport | P | rows per rank | compute | allreduce: ring / per-P line | predicted: ring / per-P line | measured | error: ring / per-P line |")
     print("|---|---|---|---|---|---|---|---|")
     sizes, batch = WORKLOADS["mnist"]
@@ -197,9 +197,9 @@ def main():
             a, b = affine.get((name, P), (0.0, float("inf")))
             by_line = a + n / b if P > 1 else 0.0
             best = min(measured)
-            print("| %s | %d | %d | %s ms | %s / %s ms | %s / %s ms | %s ms (%s–%s) | %+.0f%% / %+.0f%% |" % (
+            print("| %s | %d | %d | %s ms | %s / %s ms | %s / %s ms | %s ms (%s–%s; %d) | %+.0f%% / %+.0f%% |" % (
                 labels.get(name, name), P, rows, ms(compute), ms(by_ring), ms(by_line), ms(compute + by_ring),
-                ms(compute + by_line), ms(best), ms(min(measured)), ms(max(measured)),
+                ms(compute + by_line), ms(best), ms(min(measured)), ms(max(measured)), len(measured),
                 100 * (compute + by_ring - best) / best, 100 * (compute + by_line - best) / best))
     print()
 
@@ -225,6 +225,27 @@ def main():
                     P, rows, ms(compute), ms(t_ring), ms(compute + t_ring), 100 * eff(compute + t_ring),
                     ms(t_rab), 100 * eff(compute + t_rab), 100 * eff(max(compute, t_rab))))
             print()
+
+    print("### Where 90% weak-scaling efficiency ends (64 rows per rank), by compute speed relative to one core here\n")
+    print("Largest P ≤ 1024 with efficiency ≥ 90%, and the efficiency at P = 128 (Horovod's published point), "
+          "α = 5 µs, β = 25 Gbit/s:\n")
+    print("| workload | compute per step | allreduce at P = 128 (ring / Rabenseifner) | ×1 (this core) | ×10 (a many-core node) | ×100 (a GPU) |")
+    print("|---|---|---|---|---|---|")
+    for name, (sizes, _) in WORKLOADS.items():
+        n, compute = theta_bytes(sizes), interpolate(steps[name], 64)
+        cells = []
+        for speedup in (1, 10, 100):
+            t = compute / speedup
+            def efficiency(P, model):
+                return t / (t + model(n, P, alpha, beta))
+            parts = []
+            for model in (ring, rabenseifner):
+                largest = max([P for P in [2 ** k for k in range(11)] if efficiency(P, model) >= 0.9], default=1)
+                parts.append("%d (%.0f%%)" % (largest, 100 * efficiency(128, model)))
+            cells.append(" / ".join(parts))
+        print("| %s | %s | %s / %s | %s |" % (name, human(compute), human(ring(n, 128, alpha, beta)),
+                                            human(rabenseifner(n, 128, alpha, beta)), " | ".join(cells)))
+    print("\nEach cell: ring / Rabenseifner, largest P at ≥ 90% (efficiency at P = 128).")
 
 
 if __name__ == "__main__":
