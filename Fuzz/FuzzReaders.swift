@@ -1,5 +1,5 @@
 // libFuzzer entry point for the input readers, compiled into the MLP module by Fuzz/run.
-// FUZZ_TARGET picks the reader: csv, idx, safetensors (the model-file reader) or gzip.
+// FUZZ_TARGET picks the reader: csv, idx, safetensors (the model-file reader), gzip or npy.
 // A reader may throw InputError on any input; it must never crash, hang or allocate
 // without bound (libFuzzer's -malloc_limit_mb catches that).
 import Foundation
@@ -22,8 +22,16 @@ public func fuzzReaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? ModelFile.decode(Array(bytes), path: "fuzz.safetensors")
     case "gzip":
         _ = try? Gzip.decompress(Array(bytes), path: "fuzz.gz")
+    case "npy":
+        // The header, then every element it announces, as the labels reader decodes them.
+        if let header = try? NPYHeader.parse(UnsafeRawBufferPointer(bytes), path: "fuzz.npy"),
+           bytes.count >= header.dataOffset + header.elementCount * header.elementType.size {
+            for index in 0 ..< header.elementCount {
+                _ = NPYDataset.element(UnsafeRawPointer(data) + header.dataOffset, index, header.elementType)
+            }
+        }
     default:
-        fatalError("FUZZ_TARGET must be csv, idx, safetensors or gzip")
+        fatalError("FUZZ_TARGET must be csv, idx, safetensors, gzip or npy")
     }
     return 0
 }

@@ -92,6 +92,13 @@ public struct NPYHeader: Equatable, Sendable {
             guard let value = Int(trimmed), value >= 0 else { throw fail("shape \(shapeText)") }
             return value
         }
+        // The byte count must fit in an Int with room to spare, so later products cannot overflow.
+        var bytes = elementType.size
+        for extent in shape {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: extent)
+            guard !overflow, product <= 1 << 56 else { throw fail("shape \(shapeText) is too large") }
+            bytes = product
+        }
         return NPYHeader(elementType: elementType, shape: shape, dataOffset: headerStart + headerLength)
     }
 
