@@ -139,11 +139,17 @@ extension Network {
             gradients.values.update(repeating: 0)
             return (0, 0)
         }
-        forward(workspace, rows: rows)
-        let result = loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
-                                          dZ: workspace.gradientA, rows: rows, outputs: layout.outputCount)
+        let result = forwardAndLoss(workspace, rows: rows)
         backward(workspace, rows: rows, into: gradients)
         return result
+    }
+
+    /// Forward propagation, then the loss and dZ⁽ᴸ⁾ (left for `backward`): Σ_i L_i and the number
+    /// classified correctly.
+    func forwardAndLoss(_ workspace: Workspace<T>, rows: Int) -> (lossSum: Double, correct: Int) {
+        forward(workspace, rows: rows)
+        return loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
+                                    dZ: workspace.gradientA, rows: rows, outputs: layout.outputCount)
     }
 
     /// Σ_i L_i and the number classified correctly over `rows` gathered rows, without gradients.

@@ -95,6 +95,8 @@ public final class Trainer<T: Scalar> {
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
+    /// Where this rank's step time went (summed; reset it at will).
+    public var timings = StepTimings()
     /// Steps of the current epoch skipped for non-finite values.
     var skippedSteps = 0
     /// Where training stands; set it before `run` to resume.
@@ -206,9 +208,20 @@ public final class Trainer<T: Scalar> {
     func step(positions: Range<Int>) -> StepResult {
         let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
         let shardPositions = positions.lowerBound + shard.lowerBound ..< positions.lowerBound + shard.upperBound
+        var clock = PhaseClock()
         gather(positions: shardPositions, into: workspace)
+        timings.gather += clock.lap()
 
-        let local = network.accumulateGradient(workspace, rows: shard.count, into: reduction)
+        // Zero rows (n_b < P): this rank adds zeros, and still joins the allreduce.
+        var local = (lossSum: 0.0, correct: 0)
+        if shard.isEmpty {
+            reduction.values.update(repeating: 0)
+        } else {
+            local = network.forwardAndLoss(workspace, rows: shard.count)
+            timings.forward += clock.lap()
+            network.backward(workspace, rows: shard.count, into: reduction)
+            timings.backward += clock.lap()
+        }
         let extras = reduction.extras
         extras[StepExtra.lossSum] = T(local.lossSum)
         extras[StepExtra.samples] = T(shard.count)
@@ -217,6 +230,7 @@ public final class Trainer<T: Scalar> {
         if TestFaults.nanAtStep == position.step + 1, communicator.rank == communicator.size - 1 { extras[StepExtra.lossSum] = .nan }
 
         communicator.allreduceSum(reduction.storage)
+        timings.allreduce += clock.lap()
 
         // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
         let samples = extras[StepExtra.samples]
@@ -233,6 +247,8 @@ public final class Trainer<T: Scalar> {
         guard !result.nonFinite else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
+        timings.update += clock.lap()
+        timings.steps += 1
         if TestFaults.driftAtStep == position.step + 1, communicator.rank == communicator.size - 1 {
             network.parameters.values[0] += T(1e-3)
         }
