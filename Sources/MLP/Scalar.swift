@@ -53,3 +53,9 @@ extension Double: Scalar {
                     beta, c, blasint(ldc))
     }
 }
+
+/// What OpenBLAS runs on: the kernel family it chose for this CPU and its thread count.
+public enum BLASInfo {
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+}

@@ -123,9 +123,22 @@ struct Bench: ParsableCommand {
         }
         guard steps > 0, repeats > 0, warmup >= 0 else { throw ValidationError("--steps and --repeats must be positive") }
         try withCommunicator { communicator in
+            if communicator.rank == 0, !json {
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName)")
+            }
             Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }
         }
+    }
+}
+
+/// `mlp blas`: the OpenBLAS kernel family and threads (`launch` uses it to catch a misdetected CPU).
+struct BLAS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blas", abstract: "Print the OpenBLAS core type in use and its thread count.", shouldDisplay: false)
+
+    func run() {
+        print("\(BLASInfo.coreName) \(BLASInfo.threads)")
     }
 }
