@@ -113,6 +113,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per workload.")
     var json = false
 
+    @Option(help: "single or overlap (see mlp train --help).")
+    var allreduce: AllreduceMode = .single
+
     func run() throws {
         let names = workloads.split(separator: ",").map { String($0).trimmingWhitespace().uppercased() }
         let selected = try names.map { name in
@@ -124,9 +127,9 @@ struct Bench: ParsableCommand {
         guard steps > 0, repeats > 0, warmup >= 0 else { throw ValidationError("--steps and --repeats must be positive") }
         try withCommunicator { communicator in
             if communicator.rank == 0, !json {
-                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName)")
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
             }
-            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, communicator: communicator) { result in
+            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }
         }

@@ -48,6 +48,7 @@ extension Loss: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
+extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
 /// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank

@@ -12,11 +12,12 @@ final class AllocationTests: XCTestCase {
                                   featureNames: (0 ..< inputs).map { "x\($0)" },
                                   labels: (0 ..< rows).map { _ in Int32(generator.next() % 3) },
                                   classNames: ["a", "b", "c"], targetNames: ["y"])
-        for optimizer in [OptimizerSettings(kind: .sgd), OptimizerSettings(kind: .adam)] {
+        for (optimizer, mode) in [(OptimizerSettings(kind: .sgd), AllreduceMode.single), (OptimizerSettings(kind: .adam), .overlap)] {
             let network = Network<Float>(layerSizes: [inputs, 32, 16, 3], activation: .tanh, loss: .crossEntropy)
             network.initialize(seed: 0)
-            let settings = Trainer<Float>.Settings(batchSize: 50, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0,
+            var settings = Trainer<Float>.Settings(batchSize: 50, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0,
                                                    clipGradientNorm: 1)
+            settings.allreduce = mode
             let trainer = Trainer(network: network, optimizer: Optimizer(settings: optimizer, layout: network.layout),
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
                                                                  stepsPerEpoch: 10, totalSteps: 100),
@@ -29,7 +30,7 @@ final class AllocationTests: XCTestCase {
                 trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: 50))
             }
             let allocations = allocation_counter_stop()
-            XCTAssertEqual(allocations, 0, "\(optimizer.kind): heap allocations in 200 training steps")
+            XCTAssertEqual(allocations, 0, "\(optimizer.kind), allreduce \(mode): heap allocations in 200 training steps")
         }
         // The counter itself works: an array allocates.
         allocation_counter_start()

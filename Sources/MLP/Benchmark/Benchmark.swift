@@ -46,15 +46,16 @@ public enum Benchmark {
 
     /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
     /// MNIST-shaped data (60,000 rows; speed does not depend on the values).
-    public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, communicator: Communicator,
-                           report: (Result) -> Void) {
+    public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
+                           communicator: Communicator, report: (Result) -> Void) {
         let peak = sgemmPeak(communicator: communicator)
         for workload in selected {
-            report(measure(workload, steps: steps, repeats: repeats, warmup: warmup, peak: peak, communicator: communicator))
+            report(measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, peak: peak,
+                           communicator: communicator))
         }
     }
 
-    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, peak: Double,
+    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, peak: Double,
                         communicator: Communicator) -> Result {
         let rows = 60_000, inputs = workload.layerSizes[0], classes = workload.layerSizes.last!
         var generator = SplitMix64(seed: 1)
@@ -65,7 +66,8 @@ public enum Benchmark {
                                   classNames: (0 ..< classes).map(String.init), targetNames: ["label"])
         let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
         network.initialize(seed: 0)
-        let settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
+        var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
+        settings.allreduce = allreduce
         let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                               train: data, test: nil, settings: settings, communicator: communicator)

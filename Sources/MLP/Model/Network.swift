@@ -105,7 +105,10 @@ extension Network {
     /// shard's rows of the per-sample dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀ Q⁽ˡ⁻¹⁾ and db⁽ˡ⁾ = Σ_i dZ⁽ˡ⁾_i into `gradients`
     /// (every value of θ's part is overwritten), walking l = L…1 with
     /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾ W⁽ˡ⁾ and dZ⁽ˡ⁻¹⁾ = dQ⁽ˡ⁻¹⁾ ⊙ h′(Z⁽ˡ⁻¹⁾).
-    func backward(_ workspace: Workspace<T>, rows: Int, into gradients: FlatBuffer<T>) {
+    /// `layerDone(l)` is called as soon as dW⁽ˡ⁾ and db⁽ˡ⁾ are final (last layer first), so their
+    /// allreduce can start while the layers below are still being computed.
+    func backward(_ workspace: Workspace<T>, rows: Int, into gradients: FlatBuffer<T>,
+                  layerDone: (Int) -> Void = { _ in }) {
         var dZ = workspace.gradientA, dQ = workspace.gradientB
         for l in stride(from: layout.layerCount, through: 1, by: -1) {
             let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
@@ -119,6 +122,7 @@ extension Network {
                 let dz = dZ + row * units
                 for j in 0 ..< units { db[j] += dz[j] }
             }
+            layerDone(l)
             guard l > 1 else { break }
             // dQ⁽ˡ⁻¹⁾ is (rows, U_{l−1}) = dZ (rows, U_l) · W (U_l, U_{l−1}).
             T.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: units, alpha: 1,

@@ -41,6 +41,25 @@ public struct TrainingPosition: Equatable, Sendable {
     }
 }
 
+/// How a step combines the ranks' gradient sums. Both give the same, exact sums.
+public enum AllreduceMode: String, CaseIterable, Sendable {
+    /// One blocking `MPI_Allreduce` over the whole buffer after backward.
+    case single
+    /// One `MPI_Iallreduce` per layer, started as soon as backward has produced that layer's
+    /// gradient (last layer first), then one wait.
+    case overlap
+}
+
+extension FlatBuffer {
+    /// Layer l's block [vec(W⁽ˡ⁾), b⁽ˡ⁾]; for the last layer it runs on through the extra slots
+    /// (loss, counts), so they travel with it.
+    func layerSlice(_ l: Int) -> UnsafeMutableBufferPointer<T> {
+        let start = layout.weightOffsets[l - 1]
+        let end = l == layout.layerCount ? storage.count : layout.weightOffsets[l]
+        return UnsafeMutableBufferPointer(rebasing: storage[start ..< end])
+    }
+}
+
 /// The slots after the gradient sums in the one allreduce of a step.
 enum StepExtra {
     static let lossSum = 0, samples = 1, correct = 2
@@ -71,6 +90,8 @@ public final class Trainer<T: Scalar> {
         /// `--on-nonfinite skip-step`: a step whose loss or gradient is not finite is skipped
         /// (no update) instead of stopping training.
         public var skipNonFiniteSteps = false
+        /// How the step's gradient sums are combined (both give the same exact sums).
+        public var allreduce = AllreduceMode.single
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
                     checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
@@ -212,15 +233,10 @@ public final class Trainer<T: Scalar> {
         gather(positions: shardPositions, into: workspace)
         timings.gather += clock.lap()
 
-        // Zero rows (n_b < P): this rank adds zeros, and still joins the allreduce.
         var local = (lossSum: 0.0, correct: 0)
-        if shard.isEmpty {
-            reduction.values.update(repeating: 0)
-        } else {
+        if !shard.isEmpty {
             local = network.forwardAndLoss(workspace, rows: shard.count)
             timings.forward += clock.lap()
-            network.backward(workspace, rows: shard.count, into: reduction)
-            timings.backward += clock.lap()
         }
         let extras = reduction.extras
         extras[StepExtra.lossSum] = T(local.lossSum)
@@ -229,7 +245,28 @@ public final class Trainer<T: Scalar> {
         extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
         if TestFaults.nanAtStep == position.step + 1, communicator.rank == communicator.size - 1 { extras[StepExtra.lossSum] = .nan }
 
-        communicator.allreduceSum(reduction.storage)
+        // Backward, then the sums of all ranks: one allreduce over the whole buffer, or one
+        // non-blocking allreduce per layer started as soon as backward has produced it.
+        let overlap = settings.allreduce == .overlap
+        if shard.isEmpty {
+            // Zero rows (n_b < P): this rank adds zeros, and still joins every collective.
+            reduction.values.update(repeating: 0)
+            if overlap {
+                for l in stride(from: network.layout.layerCount, through: 1, by: -1) {
+                    communicator.startAllreduceSum(reduction.layerSlice(l))
+                }
+            }
+        } else {
+            // A closure literal passed straight in: non-escaping, so nothing is allocated per step.
+            network.backward(workspace, rows: shard.count, into: reduction) { l in
+                if overlap { communicator.startAllreduceSum(reduction.layerSlice(l)) }
+            }
+            timings.backward += clock.lap()
+        }
+        switch settings.allreduce {
+        case .single: communicator.allreduceSum(reduction.storage)
+        case .overlap: communicator.waitForReductions()
+        }
         timings.allreduce += clock.lap()
 
         // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
