@@ -19,6 +19,12 @@ public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand:
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// y ← Aᵀx for a row-major m × n matrix A: the column sums when x is all ones.
+    /// The corresponding BLAS function is `cblas_?gemv`.
+    static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Self>, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
+    /// x ← s·x over `count` values; returns whether every result is finite. One pass that
+    /// vectorizes: the check is an integer test of the exponent bits, not a float reduction.
+    static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self) -> Bool
 }
 
 @inline(__always)
@@ -36,6 +42,38 @@ extension Float: Scalar {
         cblas_sgemm(CblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB),
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
                     beta, c, blasint(ldc))
+    }
+}
+
+extension Float {
+    public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float) -> Bool {
+        var exponentAllOnes: UInt32 = 0
+        for i in 0 ..< count {
+            let value = x[i] * s
+            x[i] = value
+            exponentAllOnes |= (value.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+        }
+        return exponentAllOnes == 0
+    }
+}
+
+extension Double {
+    public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
+        cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double) -> Bool {
+        var exponentAllOnes: UInt64 = 0
+        for i in 0 ..< count {
+            let value = x[i] * s
+            x[i] = value
+            exponentAllOnes |= (value.bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0
+        }
+        return exponentAllOnes == 0
     }
 }
 

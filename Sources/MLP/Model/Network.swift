@@ -50,6 +50,8 @@ public final class Workspace<T: Scalar> {
     let activations: [UnsafeMutablePointer<T>]
     /// Two buffers of capacity × max U_l for dZ⁽ˡ⁾ and dQ⁽ˡ⁻¹⁾, swapped as backward walks down.
     let gradientA: UnsafeMutablePointer<T>, gradientB: UnsafeMutablePointer<T>
+    /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
+    let ones: UnsafeMutablePointer<T>
 
     public init(layout: ParameterLayout, capacity: Int) {
         self.layout = layout
@@ -62,12 +64,14 @@ public final class Workspace<T: Scalar> {
         let widest = layout.layerSizes.dropFirst().max()!
         gradientA = .allocate(capacity: rows * widest)
         gradientB = .allocate(capacity: rows * widest)
+        ones = .allocate(capacity: rows)
+        ones.initialize(repeating: 1, count: rows)
     }
 
     deinit {
         input.deallocate(); labels.deallocate(); targetValues.deallocate()
         activations.forEach { $0.deallocate() }
-        gradientA.deallocate(); gradientB.deallocate()
+        gradientA.deallocate(); gradientB.deallocate(); ones.deallocate()
     }
 
     /// Q⁽ˡ⁾ for l = 0…L−1 (Q⁽⁰⁾ is the input), Z⁽ᴸ⁾ for l = L.
@@ -116,12 +120,8 @@ extension Network {
             T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows, alpha: 1,
                    a: dZ, lda: units, b: workspace.Q(l - 1), ldb: inputs, beta: 0,
                    c: gradients.weights(l), ldc: inputs)
-            let db = gradients.biases(l)
-            for j in 0 ..< units { db[j] = 0 }
-            for row in 0 ..< rows {
-                let dz = dZ + row * units
-                for j in 0 ..< units { db[j] += dz[j] }
-            }
+            // db = Σ_rows dZ = dZᵀ·1.
+            T.gemvTransposed(m: rows, n: units, a: dZ, x: workspace.ones, y: gradients.biases(l))
             layerDone(l)
             guard l > 1 else { break }
             // dQ⁽ˡ⁻¹⁾ is (rows, U_{l−1}) = dZ (rows, U_l) · W (U_l, U_{l−1}).

@@ -271,15 +271,9 @@ public final class Trainer<T: Scalar> {
 
         // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
         let samples = extras[StepExtra.samples]
-        let inverse = 1 / samples
-        let g = reduction.values
-        var probe: T = 0   // stays 0 unless some g is ±∞ or NaN (∞·0 is NaN)
-        for i in 0 ..< g.count {
-            g[i] *= inverse
-            probe += g[i] * 0
-        }
+        let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
         let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
-                                nonFinite: !(probe == 0 && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
+                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
         // Every rank sees the same sums, so every rank takes the same branch.
         guard !result.nonFinite else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
