@@ -25,6 +25,9 @@ public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand:
     /// x ← s·x over `count` values; returns whether every result is finite. One pass that
     /// vectorizes: the check is an integer test of the exponent bits, not a float reduction.
     static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self) -> Bool
+    /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
+    /// prove the two buffers apart and would leave the loop scalar.
+    static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
 }
 
 @inline(__always)
@@ -50,6 +53,18 @@ extension Float {
         cblas_sgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
     }
 
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Float>, _ Q: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD16<Float>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD16<Float>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
+    }
+
     public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float) -> Bool {
         var exponentAllOnes: UInt32 = 0
         for i in 0 ..< count {
@@ -64,6 +79,18 @@ extension Float {
 extension Double {
     public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Double>, _ Q: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD8<Double>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD8<Double>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
     }
 
     public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double) -> Bool {

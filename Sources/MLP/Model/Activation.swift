@@ -16,7 +16,7 @@ public enum Activation: String, CaseIterable, Sendable {
     @inline(__always)
     func backward<T: Scalar>(_ dQ: UnsafeMutablePointer<T>, Q: UnsafePointer<T>, count: Int) {
         switch self {
-        case .relu: for i in 0 ..< count { dQ[i] = Q[i] > 0 ? dQ[i] : 0 }   // a select, not a branch: vectorizes
+        case .relu: T.zeroWhereNotPositive(dQ, Q, count: count)
         case .tanh: for i in 0 ..< count { dQ[i] *= 1 - Q[i] * Q[i] }
         case .sigmoid: for i in 0 ..< count { dQ[i] *= Q[i] * (1 - Q[i]) }
         }
