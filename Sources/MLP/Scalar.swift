@@ -28,6 +28,10 @@ public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand:
     /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
     /// prove the two buffers apart and would leave the loop scalar.
     static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
+    /// z ← max(z + b, 0) over one row: ReLU's forward with the bias, SIMD by hand for the same reason.
+    static func addBiasAndRectify(_ z: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>, count: Int)
+    /// y ← y + αx. The corresponding BLAS function is `cblas_?axpy`.
+    static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
 }
 
 @inline(__always)
@@ -51,6 +55,20 @@ extension Float: Scalar {
 extension Float {
     public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
+    public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
     }
 
     public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Float>, _ Q: UnsafePointer<Float>, count: Int) {
@@ -79,6 +97,20 @@ extension Float {
 extension Double {
     public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
+    public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
+        cblas_daxpy(blasint(count), alpha, x, 1, y, 1)
     }
 
     public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Double>, _ Q: UnsafePointer<Double>, count: Int) {

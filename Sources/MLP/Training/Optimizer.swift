@@ -131,7 +131,7 @@ public final class Optimizer<T: Scalar> {
         let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
         guard let momentumBuffer else {
             if lambda == 0 {
-                for i in 0 ..< count { theta[i] -= gamma * g[i] }
+                T.axpy(count: count, alpha: -gamma, x: g, y: theta)   // θ ← θ − γg
             } else {
                 for i in 0 ..< count { theta[i] -= gamma * (g[i] + lambda * theta[i]) }
             }
