@@ -1,6 +1,15 @@
 import ArgumentParser
 import MLP
 
+/// What a safetensors file without our metadata does not say (evaluate, predict).
+struct ForeignModelOptions: ParsableArguments {
+    @Option(help: "The model's loss, for files without mlp metadata.")
+    var loss: Loss?
+
+    @Option(help: "The model's hidden activation, for files without mlp metadata.")
+    var activation: Activation?
+}
+
 /// `mlp evaluate`: a model's loss and metrics on labelled data, data-parallel under mpirun.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,11 +25,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("Target column(s), comma-separated (default: the model's).", valueName: "columns"))
     var target: String?
 
-    @Option(help: "The model's loss, for files without mlp metadata.")
-    var loss: Loss?
-
-    @Option(help: "The model's hidden activation, for files without mlp metadata.")
-    var activation: Activation?
+    @OptionGroup
+    var foreign: ForeignModelOptions
 
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
@@ -29,8 +35,8 @@ struct Evaluate: ParsableCommand {
         let source = try DataSource(data)
         let targets = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
         try withCommunicator { communicator in
-            let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: loss,
-                                           activation: activation, communicator: communicator)
+            let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: foreign.loss,
+                                           activation: foreign.activation, communicator: communicator)
             if communicator.rank == 0 { standardOutput.line(json ? result.json : result.text) }
         }
     }
@@ -51,18 +57,15 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the predictions (CSV, written atomically).", valueName: "file"))
     var output: String
 
-    @Option(help: "The model's loss, for files without mlp metadata.")
-    var loss: Loss?
-
-    @Option(help: "The model's hidden activation, for files without mlp metadata.")
-    var activation: Activation?
+    @OptionGroup
+    var foreign: ForeignModelOptions
 
     func run() throws {
         try withCommunicator { communicator in
             // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome.
             let rows = try communicator.agree { () -> Int in
                 guard communicator.rank == 0 else { return 0 }
-                return try runPrediction(model: model, input: input, output: output, loss: loss, activation: activation)
+                return try runPrediction(model: model, input: input, output: output, loss: foreign.loss, activation: foreign.activation)
             }
             if communicator.rank == 0 { standardOutput.line("wrote \(rows) predictions to \(output)") }
         }
