@@ -6,8 +6,11 @@
 public struct Dataset<T: Scalar> {
     public var rowCount: Int
     public var featureCount: Int
-    /// rowCount × featureCount, row-major.
+    /// rowCount × featureCount, row-major; empty when `mappedFeatures` holds them.
     public var features: [T]
+    /// The features of a memory-mapped `.npy` file, read row by row (see `MappedFeatures`);
+    /// nil when they are in `features`.
+    public var mappedFeatures: MappedFeatures<T>?
     /// Column names of the features (MNIST: "pixel0" …).
     public var featureNames: [String]
     /// Class index per row (classification); empty for regression.

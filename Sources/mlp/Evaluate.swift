@@ -19,8 +19,11 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("The model (safetensors, as written by --save or --checkpoint).", valueName: "file"))
     var model: String
 
-    @Option(help: ArgumentHelp("Labelled data: a CSV with the model's feature and target columns, or mnist:DIR.", valueName: "path"))
+    @Option(help: ArgumentHelp("Labelled data: a CSV with the model's feature and target columns, mnist:DIR, or X.npy with --labels.", valueName: "path"))
     var data: String
+
+    @Option(help: ArgumentHelp("The labels of .npy --data features.", valueName: "path"))
+    var labels: String?
 
     @Option(help: ArgumentHelp("Target column(s), comma-separated (default: the model's).", valueName: "columns"))
     var target: String?
@@ -32,7 +35,7 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
-        let source = try DataSource(data)
+        let source = try DataSource(data, labels: labels, labelsOption: "--labels")
         let targets = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
         try withCommunicator { communicator in
             let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: foreign.loss,

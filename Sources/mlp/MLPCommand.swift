@@ -13,7 +13,8 @@ struct MLPCommand: ParsableCommand {
             Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
             Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
             """,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Bench.self, BLAS.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Bench.self, BLAS.self,
+                      BenchAllreduce.self, BenchStep.self])
 
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.

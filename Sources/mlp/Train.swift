@@ -6,8 +6,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an MLP with mini-batch SGD, Adam or AdamW on the exact (allreduced) mini-batch gradient.",
         discussion: """
-            PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw) \
-            or synthetic:spirals (a built-in 3-class demo).
+            PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw), \
+            synthetic:spirals (a built-in 3-class demo), or X.npy features (memory-mapped) with --train-labels y.npy.
             Examples:
               mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20
               mpirun -n 2 mlp train --train mnist:data --test mnist:data --hidden 512,512 --save model.safetensors
@@ -17,8 +17,14 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Training data (required unless --resume).", valueName: "path"))
     var train: String?
 
+    @Option(help: ArgumentHelp("The labels of .npy --train features (a .npy of class indices or targets).", valueName: "path"))
+    var trainLabels: String?
+
     @Option(help: ArgumentHelp("Test data, evaluated after every epoch.", valueName: "path"))
     var test: String?
+
+    @Option(help: ArgumentHelp("The labels of .npy --test features.", valueName: "path"))
+    var testLabels: String?
 
     @Option(help: ArgumentHelp("Target column(s) of a CSV, comma-separated (default: the last column).", valueName: "columns"))
     var target: String?
@@ -87,8 +93,10 @@ struct Train: ParsableCommand {
     var optimization: OptimizationOptions
 
     func options() throws -> TrainingOptions {
-        var options = TrainingOptions(train: try train.map(DataSource.init))
-        options.test = try test.map(DataSource.init)
+        if train == nil, let trainLabels { throw InputError("--train-labels \(trainLabels) needs --train FEATURES.npy") }
+        if test == nil, let testLabels { throw InputError("--test-labels \(testLabels) needs --test FEATURES.npy") }
+        var options = TrainingOptions(train: try train.map { try DataSource($0, labels: trainLabels, labelsOption: "--train-labels") })
+        options.test = try test.map { try DataSource($0, labels: testLabels, labelsOption: "--test-labels") }
         options.targetColumns = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
         options.loss = loss
         options.hidden = try hidden.map(parseWidths)

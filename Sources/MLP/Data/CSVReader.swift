@@ -112,7 +112,7 @@ struct CSVTableReader {
     }
 
     /// Column names must be present and distinct: features and targets are found by name.
-    private func checkColumnNames(_ names: [String], line: Int) throws {
+    func checkColumnNames(_ names: [String], line: Int) throws {
         var firstColumn: [String: Int] = [:]
         for (index, name) in names.enumerated() {
             guard !name.isEmpty else { throw InputError("\(path):\(line): column \(index + 1) has no name") }
@@ -124,7 +124,7 @@ struct CSVTableReader {
     }
 
     /// The target column names, in the order the caller gave them.
-    private func chooseTargets(_ requested: [String]?, columnNames: [String], kind: TargetKind) throws -> [String] {
+    func chooseTargets(_ requested: [String]?, columnNames: [String], kind: TargetKind) throws -> [String] {
         if kind == .none {
             // Prediction input: the named columns that exist are skipped, the rest are features.
             return (requested ?? []).filter(columnNames.contains)
@@ -149,7 +149,7 @@ struct CSVTableReader {
     ///
     /// - Parameter column: An index into `columnNames`, looked up only for an error (passing
     ///   the name itself would retain and release a String per field).
-    private func number(_ field: CSVField, line: Int, role: StaticString, column: Int) throws -> Double {
+    func number(_ field: CSVField, line: Int, role: StaticString, column: Int) throws -> Double {
         var start = field.start, end = field.end
         while start < end && scanner.bytes[start] == UInt8(ascii: " ") { start += 1 }
         while end > start && scanner.bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
@@ -215,6 +215,14 @@ struct LabelCollector {
     /// other labels are sorted and numbered.
     func classIndices() throws -> (labels: [Int32], classNames: [String]) {
         if givenClasses != nil { return (rowLabels, givenClassNames) }
+        let (classOfNumber, classNames) = try classNumbering()
+        return (rowLabels.map { classOfNumber[Int($0)] }, classNames)
+    }
+
+    /// The class of each label numbered in order of first appearance, and the class names
+    /// (training data, when this file defines the classes).
+    func classNumbering() throws -> (classOfNumber: [Int32], classNames: [String]) {
+        precondition(givenClasses == nil)
         let integerLabels = distinct.keys.allSatisfy(isNonNegativeIntegerLiteral)
         if integerLabels {
             let largest = distinct.max { Int($0.key)! < Int($1.key)! }!
@@ -227,7 +235,7 @@ struct LabelCollector {
         let classOfName = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         var classOfNumber = [Int32](repeating: 0, count: distinct.count)
         for (label, first) in distinct { classOfNumber[Int(first.number)] = classOfName[label]! }
-        return (rowLabels.map { classOfNumber[Int($0)] }, classNames)
+        return (classOfNumber, classNames)
     }
 }
 

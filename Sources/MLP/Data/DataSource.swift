@@ -7,8 +7,21 @@ public enum DataSource: Equatable, Sendable {
     case mnist(directory: String)
     /// `synthetic:spirals`: three interleaved spirals in 2-D, generated in-process (the built-in demo).
     case spirals
+    /// `X.npy` with its labels `y.npy` (given by `--train-labels`, `--test-labels` or
+    /// `--labels`): features read through a memory map (see `NPYDataset`).
+    case npy(features: String, labels: String)
 
-    public init(_ text: String) throws {
+    /// - Parameters:
+    ///   - labels: the labels file that goes with `.npy` features; only for them.
+    ///   - labelsOption: the option that gives it, for messages.
+    public init(_ text: String, labels: String? = nil, labelsOption: String = "--train-labels") throws {
+        if text.hasSuffix(".npy") {
+            guard let labels else { throw InputError("\(text): .npy features need their labels: add \(labelsOption) LABELS.npy") }
+            guard labels.hasSuffix(".npy") else { throw InputError("\(labelsOption) \(labels): expected a .npy file") }
+            self = .npy(features: text, labels: labels)
+            return
+        }
+        if let labels { throw InputError("\(labelsOption) \(labels) applies to .npy features only (\(text) holds its own labels)") }
         if text.hasPrefix("mnist:") {
             let directory = String(text.dropFirst("mnist:".count))
             guard !directory.isEmpty else { throw InputError("mnist: needs a directory, as in mnist:data/mnist") }
@@ -29,7 +42,14 @@ public enum DataSource: Equatable, Sendable {
         case .csv(let path): return path
         case .mnist(let directory): return "mnist:" + directory
         case .spirals: return "synthetic:spirals"
+        case .npy(let features, _): return features
         }
+    }
+
+    /// The labels file of `.npy` features; nil for the other sources.
+    public var labels: String? {
+        if case .npy(_, let labels) = self { return labels }
+        return nil
     }
 
     public enum Role: Sendable { case train, test }
@@ -50,6 +70,8 @@ public enum DataSource: Equatable, Sendable {
             guard kind != .none else { throw InputError("synthetic:spirals holds labels; predict reads a CSV of features") }
             guard targetColumns == nil else { throw InputError("--target does not apply to synthetic: data") }
             return Synthetic.spirals(rows: role == .train ? 6000 : 2000, seed: role == .train ? seed : seed &+ 1)
+        case .npy(let features, let labels):
+            return try NPYDataset.load(features: features, labels: labels, kind: kind, targetColumns: targetColumns)
         }
     }
 }

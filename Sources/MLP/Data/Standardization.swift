@@ -14,6 +14,7 @@ public struct Standardization: Equatable, Sendable {
 
     /// The statistics of `data`'s features, accumulated in Double.
     public init<T: Scalar>(of data: Dataset<T>) {
+        if let mapped = data.mappedFeatures { self = mapped.statistics(); return }
         let columns = data.featureCount
         var sum = [Double](repeating: 0, count: columns), sumOfSquares = sum
         data.features.withUnsafeBufferPointer { x in
@@ -38,6 +39,7 @@ public struct Standardization: Equatable, Sendable {
     /// Standardizes `data`'s features in place.
     public func apply<T: Scalar>(to data: inout Dataset<T>) {
         precondition(data.featureCount == mean.count)
+        if let mapped = data.mappedFeatures { data.mappedFeatures = mapped.standardized(by: self); return }
         let columns = data.featureCount
         let shift = mean.map { T($0) }, scale = standardDeviation.map { 1 / T($0) }
         data.features.withUnsafeMutableBufferPointer { x in

@@ -47,6 +47,9 @@ final class LoadedModel<T: Scalar> {
                 if !extra.isEmpty { problems.append("unknown column\(extra.count == 1 ? "" : "s") \(extra.joined(separator: ", "))") }
                 throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.joined(separator: ", ")))")
             }
+            guard data.mappedFeatures == nil else {
+                throw InputError("\(source): its columns are in another order than the model's (\(expected.joined(separator: ", "))): write the .npy in the model's order")
+            }
             let sourceColumn = expected.map { data.featureNames.firstIndex(of: $0)! }
             let columns = data.featureCount
             var features = [T](repeating: 0, count: data.rowCount * expected.count)
@@ -94,9 +97,7 @@ final class LoadedModel<T: Scalar> {
 extension Dataset {
     /// Copies consecutive rows (features, and targets if asked) into a workspace.
     func copyRows(_ rows: Range<Int>, into workspace: Workspace<T>, withTargets: Bool) {
-        features.withUnsafeBufferPointer { x in
-            (workspace.input).update(from: x.baseAddress! + rows.lowerBound * featureCount, count: rows.count * featureCount)
-        }
+        copyFeatures(count: rows.count, into: workspace.input) { rows.lowerBound + $0 }
         guard withTargets else { return }
         if isClassification {
             for (i, row) in rows.enumerated() { workspace.labels[i] = labels[row] }

@@ -20,7 +20,7 @@ public func fingerprint(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UI
 extension Dataset {
     /// Fingerprint of the features and targets: a resumed run must train on the same data.
     public var fingerprint: UInt64 {
-        var hash = features.withUnsafeBytes { MLP.fingerprint($0) }
+        var hash = mappedFeatures?.fingerprint ?? features.withUnsafeBytes { MLP.fingerprint($0) }
         hash = labels.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
         return targetValues.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
     }

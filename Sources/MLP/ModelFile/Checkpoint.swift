@@ -21,6 +21,8 @@ public struct Checkpoint {
         public var batchSize: Int
         /// `--train` as given, and the target columns (empty: the default).
         public var train: String
+        /// `--train-labels` of `.npy` features; nil for other data.
+        public var trainLabels: String?
         public var targetColumns: [String]
         public var standardize: Bool
         /// Rows and fingerprint of the training data as read (before standardization).
@@ -35,8 +37,9 @@ public struct Checkpoint {
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double,
-                    optimization: OptimizationSettings, epochs: Int) {
+                    optimization: OptimizationSettings, epochs: Int, trainLabels: String? = nil) {
             self.epochs = epochs
+            self.trainLabels = trainLabels
             self.learningRate = learningRate
             self.optimization = optimization
             self.seed = seed; self.shuffle = shuffle; self.batchSize = batchSize; self.train = train
@@ -49,7 +52,7 @@ public struct Checkpoint {
         static let epoch = "checkpoint.epoch", batchInEpoch = "checkpoint.batch_in_epoch", step = "checkpoint.step"
         static let lossSum = "checkpoint.epoch_loss_sum", samples = "checkpoint.epoch_samples", correct = "checkpoint.epoch_correct"
         static let seed = "checkpoint.seed", shuffle = "checkpoint.shuffle", batchSize = "checkpoint.batch_size"
-        static let train = "checkpoint.train", target = "checkpoint.target", standardize = "checkpoint.standardize"
+        static let train = "checkpoint.train", trainLabels = "checkpoint.train_labels", target = "checkpoint.target", standardize = "checkpoint.standardize"
         static let trainRows = "checkpoint.train_rows", trainFingerprint = "checkpoint.train_fingerprint"
         static let learningRate = "checkpoint.learning_rate", optimizerSteps = "checkpoint.optimizer_steps"
         static let epochs = "checkpoint.epochs"
@@ -81,6 +84,7 @@ public struct Checkpoint {
             Key.optimizerSteps: "\(optimizerSteps)", Key.epochs: "\(settings.epochs)",
         ]) { _, new in new }
         for (name, value) in settings.optimization.values { file.extraMetadata[Key.option + name] = value }
+        if let labels = settings.trainLabels { file.extraMetadata[Key.trainLabels] = labels }
         file.extraMetadata.merge(earlyStoppingState) { _, new in new }
         try file.write(to: path)
     }
@@ -107,7 +111,8 @@ public struct Checkpoint {
                                    targetColumns: target.isEmpty ? [] : target.split(separator: ",").map(String.init),
                                    standardize: try value(Key.standardize), trainRows: try value(Key.trainRows),
                                    trainFingerprint: try value(Key.trainFingerprint), learningRate: try value(Key.learningRate),
-                                   optimization: try decodeOptimization(metadata, path: path), epochs: try value(Key.epochs))
+                                   optimization: try decodeOptimization(metadata, path: path), epochs: try value(Key.epochs),
+                                   trainLabels: metadata[Key.trainLabels])
         guard settings.batchSize > 0 else { throw InputError("\(path): checkpoint batch size \(settings.batchSize) is not valid") }
         var bare = model
         bare.extraMetadata = metadata.filter { !$0.key.hasPrefix("checkpoint.") }

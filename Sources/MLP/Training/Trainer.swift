@@ -294,12 +294,8 @@ public final class Trainer<T: Scalar> {
 
     /// Copies rows `row(0)`, …, `row(count − 1)` of `data` into the workspace's first `count` rows.
     func gather(count: Int, from data: Dataset<T>, into workspace: Workspace<T>, row: (Int) -> Int) {
-        let inputs = data.featureCount, outputs = network.layout.outputCount
-        data.features.withUnsafeBufferPointer { features in
-            for i in 0 ..< count {
-                (workspace.input + i * inputs).update(from: features.baseAddress! + row(i) * inputs, count: inputs)
-            }
-        }
+        let outputs = network.layout.outputCount
+        data.copyFeatures(count: count, into: workspace.input, row: row)
         if data.isClassification {
             data.labels.withUnsafeBufferPointer { labels in
                 for i in 0 ..< count { workspace.labels[i] = labels[row(i)] }

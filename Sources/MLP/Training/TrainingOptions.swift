@@ -102,7 +102,8 @@ public struct TrainingOptions: Sendable {
             }
             return stored
         }
-        options.train = try DataSource(try agree(train?.text, saved.train, "--train", { $0 }))
+        let labels = try agree(train.map { $0.labels }, saved.trainLabels, "--train-labels", { $0 ?? "(none)" })
+        options.train = try DataSource(try agree(train?.text, saved.train, "--train", { $0 }), labels: labels)
         let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
         options.targetColumns = try agree(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" })
         options.batchSize = try agree(batchSize, saved.batchSize, "--batch-size", { "\($0)" })

@@ -157,7 +157,8 @@ final class TrainingRun<T: Scalar> {
                                                  train: options.train!.text, targetColumns: options.targetColumns ?? [],
                                                  standardize: options.standardize!, trainRows: train.rowCount,
                                                  trainFingerprint: train.fingerprint, learningRate: options.learningRate!,
-                                                 optimization: OptimizationSettings(options), epochs: options.epochs!)
+                                                 optimization: OptimizationSettings(options), epochs: options.epochs!,
+                                                 trainLabels: options.train!.labels)
         if let checkpoint, let path = options.resume,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (runSettings.trainRows, runSettings.trainFingerprint) {
             throw InputError("\(options.train!.text) is not the data \(path) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")

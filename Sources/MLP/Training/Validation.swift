@@ -7,14 +7,20 @@ extension Dataset {
         features.reserveCapacity(indices.count * featureCount)
         var labels: [Int32] = [], targets: [T] = []
         let targetCount = isClassification ? 0 : targetNames.count
-        self.features.withUnsafeBufferPointer { source in
-            for row in indices { features.append(contentsOf: source[row * featureCount ..< (row + 1) * featureCount]) }
+        if mappedFeatures == nil {
+            self.features.withUnsafeBufferPointer { source in
+                for row in indices { features.append(contentsOf: source[row * featureCount ..< (row + 1) * featureCount]) }
+            }
         }
         if isClassification {
             labels = indices.map { self.labels[$0] }
         } else {
             targets.reserveCapacity(indices.count * targetCount)
             for row in indices { targets.append(contentsOf: targetValues[row * targetCount ..< (row + 1) * targetCount]) }
+        }
+        if let mapped = mappedFeatures {
+            return Dataset(mapped: mapped.selecting(indices), featureNames: featureNames, labels: labels, classNames: classNames,
+                           targetValues: targets, targetNames: targetNames)
         }
         return Dataset(rowCount: indices.count, featureCount: featureCount, features: features, featureNames: featureNames,
                        labels: labels, classNames: classNames, targetValues: targets, targetNames: targetNames)

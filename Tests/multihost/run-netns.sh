@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Multi-host training over real TCP on one machine: three network namespaces act as hosts.
+#
+#   Tests/multihost/run-netns.sh [--mlp PATH] [--measure DIR]
+#
+# Each "host" mlpnet-<pid>-hK (K = 1, 2, 3) has one interface eth0 = 10.99.0.K/24, a veth whose
+# other end sits in a switch namespace (a Linux bridge; for the slow link, a user-space switch).
+# The subnet exists only inside these namespaces: no interface joins the machine's own network,
+# there is no route out, so no traffic can leave them. mpirun runs in h1 and starts orted in h2
+# and h3 through netns-rsh (the plm_rsh_agent, standing in for ssh), and MPI is forced onto TCP
+# over eth0 (btl tcp,self; btl_tcp_if_include and oob_tcp_if_include 10.99.0.0/24), so every
+# byte between ranks crosses a veth link. The namespaces share the file system: it stands for
+# the shared file system (or copies at identical paths) a cluster needs.
+#
+# Checks (exit 1 on any failure):
+#   1. training across the three hosts gives the single-process model (float64, ≤ 1e-12
+#      relative) and the same-host mpirun -n 3 model, and the interface counters show the
+#      bytes crossed the links; the same for .npy data;
+#   2. ./launch --hostfile FILE with the README's flags in MLP_MPIRUN_FLAGS trains across them;
+#   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
+#      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
+#      the step times of fast and slow links are printed.
+# --measure DIR also writes allreduce and step timings over the links to DIR (for
+# Benchmarks/SCALING.md). Without root, network namespaces or mpirun it prints
+# "run-netns: skipped: <reason>" and exits 0: it never passes silently.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+mlp="$root/.build/debug/mlp" measure=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --mlp) mlp="$(realpath "${2:?}")"; shift 2 ;;
+        --measure) measure="$(realpath -m "${2:?}")"; shift 2 ;;
+        *) echo "usage: $0 [--mlp PATH] [--measure DIR]" >&2; exit 2 ;;
+    esac
+done
+
+skip() { echo "run-netns: skipped: $*"; exit 0; }
+fail() { echo "run-netns: FAILED: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || skip "network namespaces need root (running as uid $(id -u))"
+command -v ip >/dev/null || skip "ip (iproute2) is not installed"
+command -v mpirun >/dev/null || skip "mpirun is not installed"
+command -v python3 >/dev/null || skip "python3 is not installed (it compares the model files)"
+command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+[[ -x "$mlp" ]] || fail "no mlp at $mlp (run swift build, or give --mlp PATH)"
+
+prefix="mlpnet-$$"
+switch="$prefix-sw"
+hosts=("$prefix-h1" "$prefix-h2" "$prefix-h3")
+work="$(mktemp -d /tmp/mlp-netns.XXXXXX)"
+hub_pid=""
+cleanup() {
+    [[ -n "$hub_pid" ]] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+    for ns in "${hosts[@]}" "$switch"; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$switch" 2>"$work/netns.err" || skip "cannot create a network namespace: $(cat "$work/netns.err")"
+ip -n "$switch" link set lo up
+ip -n "$switch" link add br0 type bridge
+ip -n "$switch" link set br0 up
+for k in 1 2 3; do
+    ns="${hosts[k-1]}"
+    ip netns add "$ns"
+    ip link add eth0 netns "$ns" type veth peer name "h$k" netns "$switch"
+    ip -n "$ns" addr add "10.99.0.$k/24" dev eth0
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip -n "$switch" link set "h$k" master br0
+    ip -n "$switch" link set "h$k" up
+done
+echo "run-netns: hosts ${hosts[*]} = 10.99.0.1-3 on a bridge in $switch; routes in h1:"
+ip -n "${hosts[0]}" route | sed 's/^/    /'
+
+# The rsh agent: "netns-rsh HOST COMMAND…" runs COMMAND in HOST's namespace, as ssh would on HOST.
+cat >"$work/netns-rsh" <<EOF
+#!/bin/sh
+while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
+host="\$1"; shift
+case "\$host" in
+    10.99.0.1) k=1 ;; 10.99.0.2) k=2 ;; 10.99.0.3) k=3 ;;
+    *) echo "netns-rsh: unknown host \$host" >&2; exit 255 ;;
+esac
+# Its own network and host name (a UTS namespace), as a separate machine has.
+exec ip netns exec "$prefix-h\$k" unshare --uts sh -c "hostname mlp-h\$k && \$*"
+EOF
+chmod +x "$work/netns-rsh"
+printf '#!/bin/sh\nhostname mlp-h1 && exec "$@"\n' >"$work/as-h1"
+chmod +x "$work/as-h1"
+printf '10.99.0.1 slots=1\n10.99.0.2 slots=1\n10.99.0.3 slots=1\n' >"$work/hosts"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+# PMIx's shared-memory store (gds ds21) trips over concurrent jobs on one machine; the hash store does not.
+export PMIX_MCA_gds=hash
+# What a real cluster needs (pick the network) plus the agent that replaces ssh here.
+network_flags="--mca btl tcp,self --mca btl_tcp_if_include 10.99.0.0/24 --mca oob_tcp_if_include 10.99.0.0/24"
+cluster_flags="--mca plm_rsh_agent $work/netns-rsh $network_flags"
+
+# mpirun across the three hosts, started in h1.
+across() {
+    local ranks=$1; shift
+    # shellcheck disable=SC2086
+    ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "$work/hosts" -n "$ranks" $cluster_flags \
+        --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
+}
+tx_bytes() { for ns in "${hosts[@]}"; do ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes; done | paste -sd' '; }
+compare() { python3 "$here/compare_models.py" "$@"; }
+
+echo "run-netns: mpirun in h1 starts one rank per host:"
+across 3 sh -c 'echo "    rank $OMPI_COMM_WORLD_RANK on $(hostname), $(ip -br -4 addr show eth0 | tr -s " ")"' | sort
+
+# 1. The same model across hosts as on one.
+train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 2 --seed 7
+       --precision float64 --checksum-every 20)
+"$mlp" "${train[@]}" --save "$work/single.safetensors" >"$work/single.log"
+mpirun --allow-run-as-root -n 3 --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 "$mlp" "${train[@]}" \
+    --save "$work/onehost.safetensors" >"$work/onehost.log"
+before=$(tx_bytes)
+across 3 "$mlp" "${train[@]}" --save "$work/across.safetensors" | tee "$work/across.log" | sed 's/^/    /'
+after=$(tx_bytes)
+echo "run-netns: eth0 tx bytes per host before: $before; after: $after"
+read -r -a b <<<"$before"; read -r -a a <<<"$after"
+for k in 0 1 2; do (( a[k] - b[k] > 100000 )) || fail "host $((k+1)) sent only $((a[k] - b[k])) bytes: the ranks did not talk over the links"; done
+printf 'run-netns: across 3 hosts vs one process:      '; compare "$work/across.safetensors" "$work/single.safetensors" 1e-12 \
+    || fail "the model trained across hosts differs from the single-process one"
+printf 'run-netns: across 3 hosts vs mpirun -n 3 here:  '; compare "$work/across.safetensors" "$work/onehost.safetensors" 1e-12 \
+    || fail "the model trained across hosts differs from the same-host mpirun one"
+cmp -s "$work/across.safetensors" "$work/onehost.safetensors" && echo "run-netns: (byte-identical to mpirun -n 3 on one host)"
+
+# The same with memory-mapped .npy data (every host maps the file; each touches its rows).
+awk 'BEGIN { srand(3); print "a,b,c,d,label"; for (i = 0; i < 3000; i++) { x = rand(); y = rand(); z = rand(); w = rand();
+     printf "%.17g,%.17g,%.17g,%.17g,%d\n", x, y, z, w, (x * y > z * w) + (x > 0.8) } }' >"$work/table.csv"
+"$mlp" convert --input "$work/table.csv" --output "$work/table" --dtype float64 >/dev/null
+npy=(train --train "$work/table.X.npy" --train-labels "$work/table.y.npy" --hidden 16 --batch-size 50 --epochs 1
+     --learning-rate 0.1 --precision float64 --standardize)
+"$mlp" "${npy[@]}" --save "$work/npy-single.safetensors" >/dev/null
+mpirun --allow-run-as-root -n 3 --oversubscribe --bind-to none "$mlp" "${npy[@]}" --save "$work/npy-onehost.safetensors" >/dev/null
+across 3 "$mlp" "${npy[@]}" --save "$work/npy-across.safetensors" | tail -1 | sed 's/^/    /'
+printf 'run-netns: .npy across 3 hosts vs one process: '; compare "$work/npy-across.safetensors" "$work/npy-single.safetensors" 1e-12 \
+    || fail "the .npy model trained across hosts differs from the single-process one"
+cmp -s "$work/npy-across.safetensors" "$work/npy-onehost.safetensors" || fail ".npy: across hosts differs from mpirun -n 3 on one host"
+echo "run-netns: (byte-identical to mpirun -n 3 on one host)"
+
+# 2. ./launch --hostfile, as the README tells a cluster user (MLP_BINARY: this build, no release build).
+echo "run-netns: ip netns exec h1 ./launch --hostfile hosts train … (MLP_MPIRUN_FLAGS=\"$network_flags\" + the rsh agent)"
+ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" env MLP_BINARY="$mlp" MLP_MPIRUN_FLAGS="$cluster_flags" \
+    "$root/launch" --hostfile "$work/hosts" "${train[@]}" --save "$work/launch.safetensors" 2>&1 | tail -2 | sed 's/^/    /'
+printf 'run-netns: launch --hostfile vs one process:   '; compare "$work/launch.safetensors" "$work/single.safetensors" 1e-12 \
+    || fail "./launch --hostfile gave another model"
+
+# 3. A slow link: 1 ms one-way delay and 1 Gbit/s on every host's link.
+steptime() {   # mean step time in ms from an epoch line: n_b / samples per second
+    awk -v nb="$1" '/^epoch/ { for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") s = $i } END { printf "%.2f", 1000 * nb / s }' "$2"
+}
+slow_train=(train --train synthetic:spirals --hidden 256,256 --batch-size 96 --learning-rate 0.05 --epochs 1 --seed 7
+            --precision float64)
+across 3 "$mlp" "${slow_train[@]}" --save "$work/fast.safetensors" >"$work/fast.log"
+if ip netns exec "${hosts[0]}" tc qdisc add dev eth0 root netem delay 1ms rate 1gbit 2>"$work/netem.err"; then
+    for ns in "${hosts[@]:1}"; do ip netns exec "$ns" tc qdisc add dev eth0 root netem delay 1ms rate 1gbit; done
+    link="tc netem delay 1ms rate 1gbit on each host's eth0"
+else
+    # No sch_netem in this kernel: the switch namespace forwards frames in user space instead,
+    # delaying each by 1 ms after serializing it at 1 Gbit/s on the output port.
+    echo "run-netns: tc netem is not available ($(tr -d '\n' <"$work/netem.err")): using slowlink.py"
+    for k in 1 2 3; do ip -n "$switch" link set "h$k" nomaster; done
+    # Checksums must be real, not left to (absent) hardware: the frames are re-sent by a program.
+    for ns in "${hosts[@]}"; do ip netns exec "$ns" python3 "$here/slowlink.py" --no-offload eth0; done
+    ip netns exec "$switch" python3 "$here/slowlink.py" --delay 0.001 --rate 1e9 --ready "$work/hub.ready" h1 h2 h3 \
+        2>"$work/hub.log" &
+    hub_pid=$!
+    for _ in $(seq 50); do [[ -e "$work/hub.ready" ]] && break; sleep 0.1; done
+    [[ -e "$work/hub.ready" ]] || fail "slowlink.py did not start: $(cat "$work/hub.log")"
+    link="slowlink.py (user space) 1 ms + 1 Gbit/s per output port"
+fi
+rtt=$(ip netns exec "${hosts[0]}" python3 "$here/slowlink.py" --rtt 10.99.0.2)
+echo "run-netns: slow link: $link; TCP connect round trip h1→h2 $rtt"
+across 3 "$mlp" "${slow_train[@]}" --save "$work/slow.safetensors" >"$work/slow.log"
+sed 's/^/    /' "$work/slow.log" | tail -2
+printf 'run-netns: slow link vs fast link model:       '; compare "$work/slow.safetensors" "$work/fast.safetensors" 1e-12 \
+    || fail "the model trained over the slow link differs"
+echo "run-netns: step time, 3 hosts, 2-256-256-3 float64 (θ = 67,331 values, 539 KB), n_b 96 (debug build: $mlp):"
+echo "    fast link (veth + bridge): $(steptime 96 "$work/fast.log") ms;  slow link: $(steptime 96 "$work/slow.log") ms"
+
+if [[ -n "$measure" ]]; then
+    mkdir -p "$measure"
+    bytes="8,64,512,4096,32768,262144,1048576,2682920,8388608"
+    for ranks in 2 3; do
+        across "$ranks" "$mlp" bench-allreduce --bytes "$bytes" >"$measure/allreduce-slow-P$ranks.txt"
+    done
+    for P in 1 2 3; do
+        across "$P" "$mlp" train --train synthetic:spirals --hidden 512,512 --batch-size 64 --max-steps 200 --epochs 1 \
+            --checksum-every 0 >"$measure/steps-slow-P$P.txt" 2>&1 || true
+    done
+    # Back to the fast bridge.
+    kill "$hub_pid" 2>/dev/null; wait "$hub_pid" 2>/dev/null || true; hub_pid=""
+    for ns in "${hosts[@]}"; do ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true; done
+    for k in 1 2 3; do ip -n "$switch" link set "h$k" master br0; done
+    for ranks in 2 3; do
+        across "$ranks" "$mlp" bench-allreduce --bytes "$bytes" >"$measure/allreduce-veth-P$ranks.txt"
+    done
+    echo "run-netns: measurements in $measure"
+fi
+echo "run-netns: passed"
