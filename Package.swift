@@ -28,7 +28,9 @@ let package = Package(
             "MLP", "MLPMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp"]),
+        // Test-only: wraps malloc to count allocations during training steps.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )

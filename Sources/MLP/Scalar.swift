@@ -19,6 +19,19 @@ public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand:
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// y ← Aᵀx for a row-major m × n matrix A: the column sums when x is all ones.
+    /// The corresponding BLAS function is `cblas_?gemv`.
+    static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Self>, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
+    /// x ← s·x over `count` values; returns whether every result is finite. One pass that
+    /// vectorizes: the check is an integer test of the exponent bits, not a float reduction.
+    static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self) -> Bool
+    /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
+    /// prove the two buffers apart and would leave the loop scalar.
+    static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
+    /// z ← max(z + b, 0) over one row: ReLU's forward with the bias, SIMD by hand for the same reason.
+    static func addBiasAndRectify(_ z: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>, count: Int)
+    /// y ← y + αx. The corresponding BLAS function is `cblas_?axpy`.
+    static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
 }
 
 @inline(__always)
@@ -39,6 +52,90 @@ extension Float: Scalar {
     }
 }
 
+extension Float {
+    public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
+    public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Float>, _ Q: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD16<Float>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD16<Float>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
+    }
+
+    public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float) -> Bool {
+        var exponentAllOnes: UInt32 = 0
+        for i in 0 ..< count {
+            let value = x[i] * s
+            x[i] = value
+            exponentAllOnes |= (value.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+        }
+        return exponentAllOnes == 0
+    }
+}
+
+extension Double {
+    public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
+        cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
+    }
+
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
+    public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
+        cblas_daxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Double>, _ Q: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD8<Double>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD8<Double>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
+    }
+
+    public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double) -> Bool {
+        var exponentAllOnes: UInt64 = 0
+        for i in 0 ..< count {
+            let value = x[i] * s
+            x[i] = value
+            exponentAllOnes |= (value.bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0
+        }
+        return exponentAllOnes == 0
+    }
+}
+
 extension Double: Scalar {
     public static var precision: Precision { .float64 }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
@@ -52,4 +149,10 @@ extension Double: Scalar {
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
                     beta, c, blasint(ldc))
     }
+}
+
+/// What OpenBLAS runs on: the kernel family it chose for this CPU and its thread count.
+public enum BLASInfo {
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
 }

@@ -11,6 +11,10 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     private let world: MPI_Comm
     private var finalized = false
+    /// Requests of started reductions: a fixed pool, so a step allocates nothing.
+    private let requests = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: MPICommunicator.maximumPendingReductions)
+    private var pendingReductions = 0
+    static let maximumPendingReductions = 256
 
     /// True when this process was started by an MPI launcher (`mpirun`, `srun`, …); without one,
     /// `mlp` runs as a single process and never initializes MPI (no daemon, no MPI noise).
@@ -41,6 +45,19 @@ public final class MPICommunicator: Communicator {
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world), "MPI_Allreduce")
+    }
+
+    public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        precondition(pendingReductions < Self.maximumPendingReductions, "too many reductions in flight")
+        check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world,
+                             requests + pendingReductions), "MPI_Iallreduce")
+        pendingReductions += 1
+    }
+
+    public func waitForReductions() {
+        guard pendingReductions > 0 else { return }
+        check(MPI_Waitall(Int32(pendingReductions), requests, nil), "MPI_Waitall")
+        pendingReductions = 0
     }
 
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {

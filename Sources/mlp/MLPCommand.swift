@@ -13,7 +13,8 @@ struct MLPCommand: ParsableCommand {
             Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
             Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
             """,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, BenchAllreduce.self, BenchStep.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Bench.self, BLAS.self,
+                      BenchAllreduce.self, BenchStep.self])
 
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
@@ -48,6 +49,7 @@ extension Loss: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
+extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
 /// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank

@@ -86,6 +86,9 @@ struct Train: ParsableCommand {
     @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on).")
     var onNonfinite: TrainingOptions.NonFinitePolicy = .stop
 
+    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
+    var allreduce: AllreduceMode = .single
+
     @OptionGroup
     var optimization: OptimizationOptions
 
@@ -109,6 +112,7 @@ struct Train: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.resume = resume
         options.onNonFinite = onNonfinite
+        options.allreduce = allreduce
         optimization.apply(to: &options)
         options.precision = precision
         options.initFrom = initFrom

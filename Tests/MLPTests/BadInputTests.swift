@@ -105,7 +105,7 @@ final class BadInputTests: XCTestCase {
     }
 
     func header(_ json: String, data: Int) -> [UInt8] {
-        var bytes = withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { Array($0) }
+        let bytes = withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { Array($0) }
         return bytes + Array(json.utf8) + [UInt8](repeating: 0, count: data)
     }
 

@@ -6,7 +6,7 @@ public enum Activation: String, CaseIterable, Sendable {
     @inline(__always)
     func forward<T: Scalar>(_ z: UnsafeMutablePointer<T>, bias b: UnsafePointer<T>, count: Int) {
         switch self {
-        case .relu: for j in 0 ..< count { z[j] = Swift.max(z[j] + b[j], 0) }
+        case .relu: T.addBiasAndRectify(z, b, count: count)
         case .tanh: for j in 0 ..< count { z[j] = T.tanh(z[j] + b[j]) }
         case .sigmoid: for j in 0 ..< count { z[j] = 1 / (1 + T.exp(-(z[j] + b[j]))) }
         }
@@ -16,7 +16,7 @@ public enum Activation: String, CaseIterable, Sendable {
     @inline(__always)
     func backward<T: Scalar>(_ dQ: UnsafeMutablePointer<T>, Q: UnsafePointer<T>, count: Int) {
         switch self {
-        case .relu: for i in 0 ..< count where Q[i] <= 0 { dQ[i] = 0 }
+        case .relu: T.zeroWhereNotPositive(dQ, Q, count: count)
         case .tanh: for i in 0 ..< count { dQ[i] *= 1 - Q[i] * Q[i] }
         case .sigmoid: for i in 0 ..< count { dQ[i] *= Q[i] * (1 - Q[i]) }
         }

@@ -50,6 +50,8 @@ public final class Workspace<T: Scalar> {
     let activations: [UnsafeMutablePointer<T>]
     /// Two buffers of capacity × max U_l for dZ⁽ˡ⁾ and dQ⁽ˡ⁻¹⁾, swapped as backward walks down.
     let gradientA: UnsafeMutablePointer<T>, gradientB: UnsafeMutablePointer<T>
+    /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
+    let ones: UnsafeMutablePointer<T>
 
     public init(layout: ParameterLayout, capacity: Int) {
         self.layout = layout
@@ -62,12 +64,14 @@ public final class Workspace<T: Scalar> {
         let widest = layout.layerSizes.dropFirst().max()!
         gradientA = .allocate(capacity: rows * widest)
         gradientB = .allocate(capacity: rows * widest)
+        ones = .allocate(capacity: rows)
+        ones.initialize(repeating: 1, count: rows)
     }
 
     deinit {
         input.deallocate(); labels.deallocate(); targetValues.deallocate()
         activations.forEach { $0.deallocate() }
-        gradientA.deallocate(); gradientB.deallocate()
+        gradientA.deallocate(); gradientB.deallocate(); ones.deallocate()
     }
 
     /// Q⁽ˡ⁾ for l = 0…L−1 (Q⁽⁰⁾ is the input), Z⁽ᴸ⁾ for l = L.
@@ -105,7 +109,10 @@ extension Network {
     /// shard's rows of the per-sample dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀ Q⁽ˡ⁻¹⁾ and db⁽ˡ⁾ = Σ_i dZ⁽ˡ⁾_i into `gradients`
     /// (every value of θ's part is overwritten), walking l = L…1 with
     /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾ W⁽ˡ⁾ and dZ⁽ˡ⁻¹⁾ = dQ⁽ˡ⁻¹⁾ ⊙ h′(Z⁽ˡ⁻¹⁾).
-    func backward(_ workspace: Workspace<T>, rows: Int, into gradients: FlatBuffer<T>) {
+    /// `layerDone(l)` is called as soon as dW⁽ˡ⁾ and db⁽ˡ⁾ are final (last layer first), so their
+    /// allreduce can start while the layers below are still being computed.
+    func backward(_ workspace: Workspace<T>, rows: Int, into gradients: FlatBuffer<T>,
+                  layerDone: (Int) -> Void = { _ in }) {
         var dZ = workspace.gradientA, dQ = workspace.gradientB
         for l in stride(from: layout.layerCount, through: 1, by: -1) {
             let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
@@ -113,12 +120,9 @@ extension Network {
             T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows, alpha: 1,
                    a: dZ, lda: units, b: workspace.Q(l - 1), ldb: inputs, beta: 0,
                    c: gradients.weights(l), ldc: inputs)
-            let db = gradients.biases(l)
-            for j in 0 ..< units { db[j] = 0 }
-            for row in 0 ..< rows {
-                let dz = dZ + row * units
-                for j in 0 ..< units { db[j] += dz[j] }
-            }
+            // db = Σ_rows dZ = dZᵀ·1.
+            T.gemvTransposed(m: rows, n: units, a: dZ, x: workspace.ones, y: gradients.biases(l))
+            layerDone(l)
             guard l > 1 else { break }
             // dQ⁽ˡ⁻¹⁾ is (rows, U_{l−1}) = dZ (rows, U_l) · W (U_l, U_{l−1}).
             T.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: units, alpha: 1,
@@ -139,11 +143,17 @@ extension Network {
             gradients.values.update(repeating: 0)
             return (0, 0)
         }
-        forward(workspace, rows: rows)
-        let result = loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
-                                          dZ: workspace.gradientA, rows: rows, outputs: layout.outputCount)
+        let result = forwardAndLoss(workspace, rows: rows)
         backward(workspace, rows: rows, into: gradients)
         return result
+    }
+
+    /// Forward propagation, then the loss and dZ⁽ᴸ⁾ (left for `backward`): Σ_i L_i and the number
+    /// classified correctly.
+    func forwardAndLoss(_ workspace: Workspace<T>, rows: Int) -> (lossSum: Double, correct: Int) {
+        forward(workspace, rows: rows)
+        return loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
+                                    dZ: workspace.gradientA, rows: rows, outputs: layout.outputCount)
     }
 
     /// Σ_i L_i and the number classified correctly over `rows` gathered rows, without gradients.

@@ -13,6 +13,12 @@ public protocol Communicator: AnyObject {
     func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
     /// Element-wise maximum over all ranks, in place (`MPI_Allreduce` with `MPI_MAX`).
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
+    /// Starts an element-wise sum over all ranks, in place, and returns at once
+    /// (`MPI_Iallreduce`). Every rank starts the same sequence of them; `waitForReductions`
+    /// finishes them all. The buffer must not be touched until then.
+    func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
+    /// Waits for every started reduction (`MPI_Waitall`).
+    func waitForReductions()
     /// Copies rank 0's buffer to every rank (`MPI_Bcast`).
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
     /// Ends every rank of the job at once (`MPI_Abort`): for failures that cannot be agreed on.
@@ -25,6 +31,8 @@ public final class SingleProcessCommunicator: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    public func waitForReductions() {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
     public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
     public func abort(exitCode: Int32) -> Never { exit(exitCode) }

@@ -131,18 +131,28 @@ public final class Optimizer<T: Scalar> {
         let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
         guard let momentumBuffer else {
             if lambda == 0 {
-                for i in 0 ..< count { theta[i] -= gamma * g[i] }
+                T.axpy(count: count, alpha: -gamma, x: g, y: theta)   // θ ← θ − γg
             } else {
                 for i in 0 ..< count { theta[i] -= gamma * (g[i] + lambda * theta[i]) }
             }
             return
         }
         let b = momentumBuffer.values.baseAddress!
-        let first = stepCount == 0, nesterov = settings.nesterov
-        for i in 0 ..< count {
-            let gradient = lambda == 0 ? g[i] : g[i] + lambda * theta[i]
-            b[i] = first ? gradient : b[i] * mu + gradient
-            theta[i] -= gamma * (nesterov ? gradient + mu * b[i] : b[i])
+        // b ← g on the first step: b is still zero there, so b·0 + g is g exactly.
+        let bScale = stepCount == 0 ? 0 : mu
+        // Branches hoisted out of the loops so that they vectorize.
+        if settings.nesterov {
+            for i in 0 ..< count {
+                let gradient = g[i] + lambda * theta[i]   // λ = 0: + 0 exactly
+                b[i] = b[i] * bScale + gradient
+                theta[i] -= gamma * (gradient + mu * b[i])
+            }
+        } else {
+            for i in 0 ..< count {
+                let gradient = g[i] + lambda * theta[i]
+                b[i] = b[i] * bScale + gradient
+                theta[i] -= gamma * b[i]
+            }
         }
     }
 
@@ -157,18 +167,29 @@ public final class Optimizer<T: Scalar> {
         let stepSize = T(-(learningRate / biasCorrection1))
         let biasCorrection2Root = T(biasCorrection2.squareRoot())
         let epsilon = T(settings.epsilon)
-        let lerpWeight = T(1 - beta1), lerpComplement = T(beta1), smallWeight = 1 - beta1 < 0.5
+        let lerpWeight = T(1 - beta1), lerpComplement = T(beta1)
         let beta2T = T(beta2), oneMinusBeta2 = T(1 - beta2)
         let decoupled = settings.kind == .adamw
+        // AdamW: θ ← θ(1 − γλ) first; Adam: g ← g + λθ. The unused one multiplies by 1 or adds
+        // 0, which changes nothing, so one loop without branches serves both and vectorizes.
         let decay = T(decoupled ? 1 - learningRate * lambda : 1), coupled = T(decoupled ? 0 : lambda)
-        for i in 0 ..< count {
-            if decoupled { theta[i] *= decay }
-            let gradient = coupled == 0 ? g[i] : g[i] + coupled * theta[i]
-            // torch.lerp: m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w).
-            m[i] = smallWeight ? m[i] + lerpWeight * (gradient - m[i]) : gradient - (gradient - m[i]) * lerpComplement
-            v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
-            let denominator = v[i].squareRoot() / biasCorrection2Root + epsilon
-            theta[i] += stepSize * (m[i] / denominator)
+        // torch.lerp: m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w).
+        if 1 - beta1 < 0.5 {
+            for i in 0 ..< count {
+                let parameter = theta[i] * decay
+                let gradient = g[i] + coupled * parameter
+                m[i] = m[i] + lerpWeight * (gradient - m[i])
+                v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
+                theta[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / biasCorrection2Root + epsilon))
+            }
+        } else {
+            for i in 0 ..< count {
+                let parameter = theta[i] * decay
+                let gradient = g[i] + coupled * parameter
+                m[i] = gradient - (gradient - m[i]) * lerpComplement
+                v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
+                theta[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / biasCorrection2Root + epsilon))
+            }
         }
     }
 }
@@ -181,12 +202,21 @@ public final class Optimizer<T: Scalar> {
 @discardableResult
 public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
     let g = gradients.values.baseAddress!, count = gradients.layout.count
-    var sumOfSquares = 0.0
-    for i in 0 ..< count {
-        let x = Double(g[i])
-        sumOfSquares += x * x
+    // Four running sums in a fixed order (the same on every rank): the additions overlap
+    // instead of waiting on one another.
+    var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
+    var i = 0
+    while i + 4 <= count {
+        let x0 = Double(g[i]), x1 = Double(g[i + 1]), x2 = Double(g[i + 2]), x3 = Double(g[i + 3])
+        sums.0 += x0 * x0; sums.1 += x1 * x1; sums.2 += x2 * x2; sums.3 += x3 * x3
+        i += 4
     }
-    let norm = sumOfSquares.squareRoot()
+    while i < count {
+        let x = Double(g[i])
+        sums.0 += x * x
+        i += 1
+    }
+    let norm = ((sums.0 + sums.1) + (sums.2 + sums.3)).squareRoot()
     let coefficient = maxNorm / (norm + 1e-6)
     // PyTorch also multiplies by the clamped 1.0, which changes nothing.
     if coefficient < 1 {

@@ -41,6 +41,25 @@ public struct TrainingPosition: Equatable, Sendable {
     }
 }
 
+/// How a step combines the ranks' gradient sums. Both give the same, exact sums.
+public enum AllreduceMode: String, CaseIterable, Sendable {
+    /// One blocking `MPI_Allreduce` over the whole buffer after backward.
+    case single
+    /// One `MPI_Iallreduce` per layer, started as soon as backward has produced that layer's
+    /// gradient (last layer first), then one wait.
+    case overlap
+}
+
+extension FlatBuffer {
+    /// Layer l's block [vec(W⁽ˡ⁾), b⁽ˡ⁾]; for the last layer it runs on through the extra slots
+    /// (loss, counts), so they travel with it.
+    func layerSlice(_ l: Int) -> UnsafeMutableBufferPointer<T> {
+        let start = layout.weightOffsets[l - 1]
+        let end = l == layout.layerCount ? storage.count : layout.weightOffsets[l]
+        return UnsafeMutableBufferPointer(rebasing: storage[start ..< end])
+    }
+}
+
 /// The slots after the gradient sums in the one allreduce of a step.
 enum StepExtra {
     static let lossSum = 0, samples = 1, correct = 2
@@ -71,6 +90,8 @@ public final class Trainer<T: Scalar> {
         /// `--on-nonfinite skip-step`: a step whose loss or gradient is not finite is skipped
         /// (no update) instead of stopping training.
         public var skipNonFiniteSteps = false
+        /// How the step's gradient sums are combined (both give the same exact sums).
+        public var allreduce = AllreduceMode.single
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
                     checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
@@ -95,6 +116,8 @@ public final class Trainer<T: Scalar> {
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
+    /// Where this rank's step time went (summed; reset it at will).
+    public var timings = StepTimings()
     /// Steps of the current epoch skipped for non-finite values.
     var skippedSteps = 0
     /// Where training stands; set it before `run` to resume.
@@ -206,9 +229,15 @@ public final class Trainer<T: Scalar> {
     func step(positions: Range<Int>) -> StepResult {
         let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
         let shardPositions = positions.lowerBound + shard.lowerBound ..< positions.lowerBound + shard.upperBound
+        var clock = PhaseClock()
         gather(positions: shardPositions, into: workspace)
+        timings.gather += clock.lap()
 
-        let local = network.accumulateGradient(workspace, rows: shard.count, into: reduction)
+        var local = (lossSum: 0.0, correct: 0)
+        if !shard.isEmpty {
+            local = network.forwardAndLoss(workspace, rows: shard.count)
+            timings.forward += clock.lap()
+        }
         let extras = reduction.extras
         extras[StepExtra.lossSum] = T(local.lossSum)
         extras[StepExtra.samples] = T(shard.count)
@@ -216,23 +245,41 @@ public final class Trainer<T: Scalar> {
         extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
         if TestFaults.nanAtStep == position.step + 1, communicator.rank == communicator.size - 1 { extras[StepExtra.lossSum] = .nan }
 
-        communicator.allreduceSum(reduction.storage)
+        // Backward, then the sums of all ranks: one allreduce over the whole buffer, or one
+        // non-blocking allreduce per layer started as soon as backward has produced it.
+        let overlap = settings.allreduce == .overlap
+        if shard.isEmpty {
+            // Zero rows (n_b < P): this rank adds zeros, and still joins every collective.
+            reduction.values.update(repeating: 0)
+            if overlap {
+                for l in stride(from: network.layout.layerCount, through: 1, by: -1) {
+                    communicator.startAllreduceSum(reduction.layerSlice(l))
+                }
+            }
+        } else {
+            // A closure literal passed straight in: non-escaping, so nothing is allocated per step.
+            network.backward(workspace, rows: shard.count, into: reduction) { l in
+                if overlap { communicator.startAllreduceSum(reduction.layerSlice(l)) }
+            }
+            timings.backward += clock.lap()
+        }
+        switch settings.allreduce {
+        case .single: communicator.allreduceSum(reduction.storage)
+        case .overlap: communicator.waitForReductions()
+        }
+        timings.allreduce += clock.lap()
 
         // g = (Σ over all ranks' shards) / n_b: the exact mini-batch gradient.
         let samples = extras[StepExtra.samples]
-        let inverse = 1 / samples
-        let g = reduction.values
-        var probe: T = 0   // stays 0 unless some g is ±∞ or NaN (∞·0 is NaN)
-        for i in 0 ..< g.count {
-            g[i] *= inverse
-            probe += g[i] * 0
-        }
+        let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
         let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
-                                nonFinite: !(probe == 0 && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
+                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
         // Every rank sees the same sums, so every rank takes the same branch.
         guard !result.nonFinite else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
+        timings.update += clock.lap()
+        timings.steps += 1
         if TestFaults.driftAtStep == position.step + 1, communicator.rank == communicator.size - 1 {
             network.parameters.values[0] += T(1e-3)
         }

@@ -33,6 +33,8 @@ public struct TrainingOptions: Sendable {
     public var resume: String?
     /// What a non-finite loss or gradient does.
     public var onNonFinite = NonFinitePolicy.stop
+    /// How each step's gradient sums are combined (the result is the same).
+    public var allreduce = AllreduceMode.single
 
     public enum NonFinitePolicy: String, CaseIterable, Sendable {
         /// Stop training at that step, before applying it (the default).

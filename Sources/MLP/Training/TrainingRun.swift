@@ -62,6 +62,7 @@ final class TrainingRun<T: Scalar> {
                                            seed: options.seed!, shuffle: options.shuffle!, checksumEvery: options.checksumEvery,
                                            checkpointEvery: options.checkpointEvery ?? 0, clipGradientNorm: options.clipGradientNorm)
         settings.skipNonFiniteSteps = options.onNonFinite == .skipStep
+        settings.allreduce = options.allreduce
         let optimizer = Optimizer<T>(settings: options.optimizer, layout: network.layout)
         let trainer = Trainer(network: network, optimizer: optimizer, schedule: schedule(trainingRows: prepared.train.rowCount),
                               train: prepared.train, validation: prepared.validation, test: prepared.test,

@@ -1,0 +1,173 @@
+import Foundation
+
+/// `mlp bench`: training throughput on fixed workloads, against the sgemm peak measured in the
+/// same processes, with the time split of a step.
+public enum Benchmark {
+    public struct Workload: Sendable {
+        public var name: String
+        public var layerSizes: [Int]
+        public var batchSize: Int
+
+        /// Matrix multiply-add FLOPs per sample: forward 2·Σ U_l·U_{l−1}, backward the same for
+        /// dW plus dQ for every layer but the first.
+        public var flopsPerSample: Double {
+            var total = 0.0
+            for l in 1 ..< layerSizes.count {
+                let product = Double(layerSizes[l] * layerSizes[l - 1])
+                total += 2 * product * (l == 1 ? 2 : 3)
+            }
+            return total
+        }
+    }
+
+    /// The workloads of the performance issue: MNIST-shaped, ReLU, cross-entropy, plain SGD.
+    public static let workloads = [
+        Workload(name: "W1", layerSizes: [784, 512, 512, 10], batchSize: 256),
+        Workload(name: "W2", layerSizes: [784, 512, 512, 10], batchSize: 1024),
+        Workload(name: "W3", layerSizes: [784, 128, 10], batchSize: 64),
+        Workload(name: "W4", layerSizes: [784, 2048, 2048, 10], batchSize: 512),
+    ]
+
+    public struct Result: Sendable {
+        public var workload: Workload
+        /// Samples per second of each timed repeat (all ranks together).
+        public var samplesPerSecond: [Double]
+        /// The whole job's sgemm peak, GFLOP/s: the sum of every rank's, measured together.
+        public var peakGFLOPS: Double
+        /// Per step, seconds, averaged over ranks.
+        public var split: StepTimings
+        /// Largest peak resident set over ranks, bytes.
+        public var peakResidentBytes: Double
+
+        public var medianSamplesPerSecond: Double { median(samplesPerSecond) }
+        public var gflops: Double { medianSamplesPerSecond * workload.flopsPerSample / 1e9 }
+        public var fractionOfPeak: Double { gflops / peakGFLOPS }
+    }
+
+    /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
+    /// MNIST-shaped data (60,000 rows; speed does not depend on the values).
+    public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
+                           communicator: Communicator, report: (Result) -> Void) {
+        let peak = sgemmPeak(communicator: communicator)
+        for workload in selected {
+            report(measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, peak: peak,
+                           communicator: communicator))
+        }
+    }
+
+    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, peak: Double,
+                        communicator: Communicator) -> Result {
+        let rows = 60_000, inputs = workload.layerSizes[0], classes = workload.layerSizes.last!
+        var generator = SplitMix64(seed: 1)
+        let features = (0 ..< rows * inputs).map { _ in Float(generator.nextUniform()) }
+        let labels = (0 ..< rows).map { _ in Int32(generator.next() % UInt64(classes)) }
+        let data = Dataset<Float>(rowCount: rows, featureCount: inputs, features: features,
+                                  featureNames: (0 ..< inputs).map { "x\($0)" }, labels: labels,
+                                  classNames: (0 ..< classes).map(String.init), targetNames: ["label"])
+        let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
+        network.initialize(seed: 0)
+        var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
+        settings.allreduce = allreduce
+        let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
+                              schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
+                              train: data, test: nil, settings: settings, communicator: communicator)
+        let batches = EpochOrder.batchCount(rowCount: rows, batchSize: workload.batchSize)
+        var batch = 0, epoch = 1
+        trainer.order.prepare(epoch: epoch)
+        func takeSteps(_ count: Int) {
+            for _ in 0 ..< count {
+                if batch == batches - 1 { batch = 0; epoch += 1; trainer.order.prepare(epoch: epoch) }   // full batches only
+                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: workload.batchSize))
+                batch += 1
+            }
+        }
+        takeSteps(warmup)
+        trainer.timings = StepTimings()
+        var rates: [Double] = []
+        for _ in 0 ..< repeats {
+            barrier(communicator)
+            let start = PhaseClock.now()
+            takeSteps(steps)
+            barrier(communicator)
+            rates.append(Double(steps * workload.batchSize) / (PhaseClock.now() - start))
+        }
+        // Average the split over ranks, per step.
+        let t = trainer.timings, n = Double(max(t.steps, 1) * communicator.size)
+        var split = [t.gather, t.forward, t.backward, t.allreduce, t.update]
+        split.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+        var resident = [peakResidentBytes()]
+        resident.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        var timings = StepTimings()
+        (timings.gather, timings.forward, timings.backward, timings.allreduce, timings.update) =
+            (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n)
+        timings.steps = 1
+        return Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: resident[0])
+    }
+
+    /// The sgemm rate every rank reaches at once with its own thread count (n = 2048 square
+    /// products, best of 5), summed over ranks: what the machine offers this rank layout.
+    static func sgemmPeak(communicator: Communicator) -> Double {
+        let n = 2048
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var best = 0.0
+        barrier(communicator)
+        for trial in 0 ..< 6 {
+            let start = PhaseClock.now()
+            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in c.withUnsafeMutableBufferPointer { c in
+                Float.gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, lda: n,
+                           b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n)
+            } } }
+            let rate = 2 * Double(n * n * n) / (PhaseClock.now() - start) / 1e9
+            if trial > 0 { best = max(best, rate) }   // the first warms up
+        }
+        var total = [best]
+        total.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+        return total[0]
+    }
+
+    static func barrier(_ communicator: Communicator) {
+        var token: [Double] = [0]
+        token.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+    }
+
+    /// VmHWM of this process, bytes.
+    static func peakResidentBytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kilobytes * 1024
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+extension Benchmark.Result {
+    /// One JSON object, for scripts.
+    public var json: String {
+        let object: [String: Any] = [
+            "workload": workload.name, "layers": workload.layerSizes, "batch_size": workload.batchSize,
+            "samples_per_second": samplesPerSecond, "median_samples_per_second": medianSamplesPerSecond,
+            "gflops": gflops, "peak_gflops": peakGFLOPS, "fraction_of_peak": fractionOfPeak,
+            "ms_per_step": ["gather": split.gather * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
+                            "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3],
+            "peak_resident_mib": peakResidentBytes / 1_048_576,
+        ]
+        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// One table row.
+    public var line: String {
+        let rates = samplesPerSecond.sorted()
+        let net = workload.layerSizes.map(String.init).joined(separator: "-")
+        let split = [self.split.gather, self.split.forward, self.split.backward, self.split.allreduce, self.split.update]
+            .map { String(format: "%.3f", $0 * 1e3) }.joined(separator: " / ")
+        return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
+                      workload.name, net, workload.batchSize, medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
+                      gflops, fractionOfPeak, peakGFLOPS, split, peakResidentBytes / 1_048_576)
+    }
+}

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a rank's training time goes, summed over steps: the split `mlp bench` reports.
+public struct StepTimings: Sendable {
+    /// Copying the shard's rows into the workspace.
+    public var gather = 0.0
+    /// Forward propagation and the loss with dZ⁽ᴸ⁾.
+    public var forward = 0.0
+    /// Backward propagation to the gradient sums.
+    public var backward = 0.0
+    /// Waiting for the allreduce.
+    public var allreduce = 0.0
+    /// Dividing by n_b, clipping, the optimizer update.
+    public var update = 0.0
+    public var steps = 0
+
+    public init() {}
+
+    public var total: Double { gather + forward + backward + allreduce + update }
+}
+
+/// A monotonic stopwatch: `lap()` returns the seconds since the previous lap.
+struct PhaseClock {
+    private var last = PhaseClock.now()
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    mutating func lap() -> Double {
+        let now = PhaseClock.now()
+        defer { last = now }
+        return now - last
+    }
+}

@@ -1,0 +1,41 @@
+import AllocationCounter
+import XCTest
+@testable import MLP
+
+/// A training step allocates nothing: every workspace is allocated once per batch shape.
+final class AllocationTests: XCTestCase {
+    func testTrainingStepsDoNotAllocate() {
+        var generator = SplitMix64(seed: 1)
+        let rows = 500, inputs = 20
+        let data = Dataset<Float>(rowCount: rows, featureCount: inputs,
+                                  features: (0 ..< rows * inputs).map { _ in Float(generator.nextUniform()) },
+                                  featureNames: (0 ..< inputs).map { "x\($0)" },
+                                  labels: (0 ..< rows).map { _ in Int32(generator.next() % 3) },
+                                  classNames: ["a", "b", "c"], targetNames: ["y"])
+        for (optimizer, mode) in [(OptimizerSettings(kind: .sgd), AllreduceMode.single), (OptimizerSettings(kind: .adam), .overlap)] {
+            let network = Network<Float>(layerSizes: [inputs, 32, 16, 3], activation: .tanh, loss: .crossEntropy)
+            network.initialize(seed: 0)
+            var settings = Trainer<Float>.Settings(batchSize: 50, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0,
+                                                   clipGradientNorm: 1)
+            settings.allreduce = mode
+            let trainer = Trainer(network: network, optimizer: Optimizer(settings: optimizer, layout: network.layout),
+                                  schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
+                                                                 stepsPerEpoch: 10, totalSteps: 100),
+                                  train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
+            trainer.order.prepare(epoch: 1)
+            for batch in 0 ..< 3 { trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: 50)) }   // warm-up
+            allocation_counter_start()
+            for step in 0 ..< 200 {
+                let batch = 3 + step % 7
+                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: 50))
+            }
+            let allocations = allocation_counter_stop()
+            XCTAssertEqual(allocations, 0, "\(optimizer.kind), allreduce \(mode): heap allocations in 200 training steps")
+        }
+        // The counter itself works: an array allocates.
+        allocation_counter_start()
+        let array = [Int](repeating: 1, count: 1000)
+        XCTAssertGreaterThan(allocation_counter_stop(), 0)
+        XCTAssertEqual(array.count, 1000)
+    }
+}
