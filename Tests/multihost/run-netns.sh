@@ -106,6 +106,7 @@ across() {
     # message must yield its core (mpirun does so by itself when it knows it oversubscribes one
     # host), or it spins for a whole scheduler time slice (~4 ms) before the sender runs.
     (( ranks > $(nproc) )) && yield=(--mca mpi_yield_when_idle 1)
+    [[ -n "${OPENBLAS_CORETYPE:-}" ]] && yield+=(-x OPENBLAS_CORETYPE)
     # shellcheck disable=SC2086
     ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "$work/hosts" -n "$ranks" $cluster_flags \
         "${yield[@]}" --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
