@@ -1,5 +1,8 @@
 import CBLAS
 import Foundation
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 
 /// The floating-point precision a network trains in (`--precision`).
 public enum Precision: String, CaseIterable, Sendable {
@@ -10,7 +13,13 @@ public enum Precision: String, CaseIterable, Sendable {
 ///
 /// One generic code path serves both precisions; what differs (BLAS routine, elementary
 /// functions, the MPI datatype) is dispatched here, once per call, never per element.
-public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand: FixedWidthInteger {
+public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Sendable where Self.RawSignificand: FixedWidthInteger {
+    /// One SSE register of lanes (4 floats, 2 doubles): the width element-wise loops run at.
+    associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    /// √x in every lane, correctly rounded (so equal to the scalar square root): Swift's own
+    /// `squareRoot()` goes through libm's `sqrtf` one lane at a time (for errno), which keeps
+    /// a loop that needs it, Adam's update, from vectorizing.
+    static func squareRoot(_ x: Lanes) -> Lanes
     static var precision: Precision { get }
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
@@ -38,6 +47,14 @@ public protocol Scalar: BinaryFloatingPoint, Sendable where Self.RawSignificand:
 private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
 
 extension Float: Scalar {
+    public typealias Lanes = SIMD4<Float>
+    @inline(__always) public static func squareRoot(_ x: SIMD4<Float>) -> SIMD4<Float> {
+        #if arch(x86_64)
+        _mm_sqrt_ps(x)
+        #else
+        SIMD4(x[0].squareRoot(), x[1].squareRoot(), x[2].squareRoot(), x[3].squareRoot())
+        #endif
+    }
     public static var precision: Precision { .float32 }
     @inline(__always) public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { Foundation.logf(x) }
@@ -137,6 +154,14 @@ extension Double {
 }
 
 extension Double: Scalar {
+    public typealias Lanes = SIMD2<Double>
+    @inline(__always) public static func squareRoot(_ x: SIMD2<Double>) -> SIMD2<Double> {
+        #if arch(x86_64)
+        _mm_sqrt_pd(x)
+        #else
+        SIMD2(x[0].squareRoot(), x[1].squareRoot())
+        #endif
+    }
     public static var precision: Precision { .float64 }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }

@@ -131,6 +131,40 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Adam runs a register of lanes at a time (4 floats): every lane, and the zero-padded last
+    /// group, must give bit for bit what the scalar formula in the same order gives.
+    func testAdamInLanesEqualsTheScalarFormulaBitForBit() {
+        let layout = ParameterLayout(layerSizes: [5, 3, 2])   // 26 values: six groups of 4, then 2
+        for settings in [Self.settings(.adam, weightDecay: 0.03), Self.settings(.adamw, beta1: 0.3, beta2: 0.9, weightDecay: 0.1)] {
+            let optimizer = Optimizer<Float>(settings: settings, layout: layout)
+            let theta = FlatBuffer<Float>(layout: layout), g = FlatBuffer<Float>(layout: layout)
+            var expected = (0 ..< layout.count).map { Float(($0 * 7) % 11 - 5) / 8 }
+            _ = theta.values.update(fromContentsOf: expected)
+            var m = [Float](repeating: 0, count: layout.count), v = m
+            for (index, rate) in Self.adamRates.enumerated() {
+                for i in 0 ..< layout.count { g.values[i] = Float(0.25 + Double(i % 5) * 0.5) * theta.values[i] + Float(i % 7) / 10 - 0.3 }
+                let gradient = g.array
+                optimizer.update(parameters: theta, gradients: g, learningRate: rate)
+                // The scalar formula, in the order of Optimizer.updateAdam.
+                let t = Double(index + 1), lambda = settings.effectiveWeightDecay, decoupled = settings.kind == .adamw
+                let stepSize = Float(-(rate / (1 - pow(settings.beta1, t))))
+                let root = Float((1 - pow(settings.beta2, t)).squareRoot())
+                let decay = Float(decoupled ? 1 - rate * lambda : 1), coupled = Float(decoupled ? 0 : lambda)
+                let w = Float(1 - settings.beta1), beta2 = Float(settings.beta2), oneMinusBeta2 = Float(1 - settings.beta2)
+                for i in 0 ..< layout.count {
+                    let parameter = expected[i] * decay
+                    let gi = gradient[i] + coupled * parameter
+                    m[i] = w < 0.5 ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * Float(settings.beta1)
+                    v[i] = v[i] * beta2 + oneMinusBeta2 * gi * gi
+                    expected[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / root + Float(settings.epsilon)))
+                }
+                XCTAssertEqual(theta.array, expected, "\(settings.kind) step \(index + 1)")
+                XCTAssertEqual(optimizer.stateBuffers[0].buffer.array, m)
+                XCTAssertEqual(optimizer.stateBuffers[1].buffer.array, v)
+            }
+        }
+    }
+
     /// PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, λ = 0 (SGD, Adam) or 0.01 (AdamW);
     /// --learning-rate 0.05 (SGD, the spec's baseline) or 0.001 (Adam, AdamW).
     func testDefaults() {

@@ -174,22 +174,36 @@ public final class Optimizer<T: Scalar> {
         // 0, which changes nothing, so one loop without branches serves both and vectorizes.
         let decay = T(decoupled ? 1 - learningRate * lambda : 1), coupled = T(decoupled ? 0 : lambda)
         // torch.lerp: m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w).
-        if 1 - beta1 < 0.5 {
-            for i in 0 ..< count {
-                let parameter = theta[i] * decay
-                let gradient = g[i] + coupled * parameter
-                m[i] = m[i] + lerpWeight * (gradient - m[i])
-                v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
-                theta[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / biasCorrection2Root + epsilon))
+        let lerpFromFirst = 1 - beta1 < 0.5
+        // One SSE register of lanes at a time, so that the divisions and square roots vectorize;
+        // every lane computes what the scalar formula would (IEEE operations in the same order),
+        // so the result does not depend on the lane count. The last group is padded with zeros.
+        let lanes = T.Lanes.scalarCount
+        var i = 0
+        while i < count {
+            let n = Swift.min(lanes, count - i)
+            var parameter = T.Lanes(), gradient = T.Lanes(), first = T.Lanes(), second = T.Lanes()
+            if n == lanes {
+                parameter = UnsafeRawPointer(theta + i).loadUnaligned(as: T.Lanes.self)
+                gradient = UnsafeRawPointer(g + i).loadUnaligned(as: T.Lanes.self)
+                first = UnsafeRawPointer(m + i).loadUnaligned(as: T.Lanes.self)
+                second = UnsafeRawPointer(v + i).loadUnaligned(as: T.Lanes.self)
+            } else {
+                for j in 0 ..< n { parameter[j] = theta[i + j]; gradient[j] = g[i + j]; first[j] = m[i + j]; second[j] = v[i + j] }
             }
-        } else {
-            for i in 0 ..< count {
-                let parameter = theta[i] * decay
-                let gradient = g[i] + coupled * parameter
-                m[i] = gradient - (gradient - m[i]) * lerpComplement
-                v[i] = v[i] * beta2T + oneMinusBeta2 * gradient * gradient
-                theta[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / biasCorrection2Root + epsilon))
+            parameter = parameter * decay
+            gradient = gradient + coupled * parameter
+            first = lerpFromFirst ? first + lerpWeight * (gradient - first) : gradient - (gradient - first) * lerpComplement
+            second = second * beta2T + oneMinusBeta2 * gradient * gradient
+            parameter = parameter + stepSize * (first / (T.squareRoot(second) / biasCorrection2Root + epsilon))
+            if n == lanes {
+                UnsafeMutableRawPointer(theta + i).storeBytes(of: parameter, as: T.Lanes.self)
+                UnsafeMutableRawPointer(m + i).storeBytes(of: first, as: T.Lanes.self)
+                UnsafeMutableRawPointer(v + i).storeBytes(of: second, as: T.Lanes.self)
+            } else {
+                for j in 0 ..< n { theta[i + j] = parameter[j]; m[i + j] = first[j]; v[i + j] = second[j] }
             }
+            i += n
         }
     }
 }
