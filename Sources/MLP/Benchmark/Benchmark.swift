@@ -57,13 +57,7 @@ public enum Benchmark {
 
     static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, peak: Double,
                         communicator: Communicator) -> Result {
-        let rows = 60_000, inputs = workload.layerSizes[0], classes = workload.layerSizes.last!
-        var generator = SplitMix64(seed: 1)
-        let features = (0 ..< rows * inputs).map { _ in Float(generator.nextUniform()) }
-        let labels = (0 ..< rows).map { _ in Int32(generator.next() % UInt64(classes)) }
-        let data = Dataset<Float>(rowCount: rows, featureCount: inputs, features: features,
-                                  featureNames: (0 ..< inputs).map { "x\($0)" }, labels: labels,
-                                  classNames: (0 ..< classes).map(String.init), targetNames: ["label"])
+        let data = Dataset<Float>.uniformNoise(rows: 60_000, inputs: workload.layerSizes[0], classes: workload.layerSizes.last!)
         let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
         network.initialize(seed: 0)
         var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
@@ -71,13 +65,13 @@ public enum Benchmark {
         let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                               train: data, test: nil, settings: settings, communicator: communicator)
-        let batches = EpochOrder.batchCount(rowCount: rows, batchSize: workload.batchSize)
+        let batches = EpochOrder.batchCount(rowCount: data.rowCount, batchSize: workload.batchSize)
         var batch = 0, epoch = 1
         trainer.order.prepare(epoch: epoch)
         func takeSteps(_ count: Int) {
             for _ in 0 ..< count {
                 if batch == batches - 1 { batch = 0; epoch += 1; trainer.order.prepare(epoch: epoch) }   // full batches only
-                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: workload.batchSize))
+                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: data.rowCount, batchSize: workload.batchSize))
                 batch += 1
             }
         }
@@ -169,5 +163,18 @@ extension Benchmark.Result {
         return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
                       workload.name, net, workload.batchSize, medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
                       gflops, fractionOfPeak, peakGFLOPS, split, peakResidentBytes / 1_048_576)
+    }
+}
+
+extension Dataset {
+    /// `rows` rows of features uniform in [0, 1) and random class labels, from a fixed seed: what
+    /// the benchmarks train on (their speed does not depend on what the numbers mean).
+    static func uniformNoise(rows: Int, inputs: Int, classes: Int) -> Dataset {
+        var generator = SplitMix64(seed: 1)
+        let features = (0 ..< rows * inputs).map { _ in T(generator.nextUniform()) }
+        let labels = (0 ..< rows).map { _ in Int32(generator.next() % UInt64(classes)) }
+        return Dataset(rowCount: rows, featureCount: inputs, features: features,
+                       featureNames: (0 ..< inputs).map { "x\($0)" }, labels: labels,
+                       classNames: (0 ..< classes).map(String.init), targetNames: ["label"])
     }
 }

@@ -63,13 +63,7 @@ public enum ScalingBenchmark {
     }
 
     static func step<T: Scalar>(_: T.Type, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
-        let rows = max(shardRows.max() ?? 1, 1) * 4, inputs = layerSizes[0], classes = layerSizes.last!
-        var generator = SplitMix64(seed: 1)
-        let features = (0 ..< rows * inputs).map { _ in T(generator.nextUniform()) }
-        let labels = (0 ..< rows).map { _ in Int32(generator.next() % UInt64(classes)) }
-        let data = Dataset<T>(rowCount: rows, featureCount: inputs, features: features,
-                              featureNames: (0 ..< inputs).map { "x\($0)" }, labels: labels,
-                              classNames: (0 ..< classes).map(String.init), targetNames: ["label"])
+        let data = Dataset<T>.uniformNoise(rows: max(shardRows.max() ?? 1, 1) * 4, inputs: layerSizes[0], classes: layerSizes.last!)
         return shardRows.map { shard in
             let network = Network<T>(layerSizes: layerSizes, activation: .relu, loss: .crossEntropy)
             network.initialize(seed: 1)
@@ -80,7 +74,7 @@ public enum ScalingBenchmark {
             trainer.order.prepare(epoch: 1)
             var times: [Double] = []
             for step in 0 ..< steps + 3 {
-                let first = (step * shard) % (rows - shard + 1)
+                let first = (step * shard) % (data.rowCount - shard + 1)
                 let start = DispatchTime.now().uptimeNanoseconds
                 trainer.step(positions: first ..< first + shard)
                 if step >= 3 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
