@@ -43,34 +43,6 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Sendable where Self.Raw
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
 }
 
-extension Scalar {
-    /// z ← max(z + b, 0) over one row, a register of lanes at a time.
-    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>, count: Int) {
-        let lanes = Lanes.scalarCount
-        var i = 0
-        while i + lanes <= count {
-            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: Lanes.self) + UnsafeRawPointer(b + i).loadUnaligned(as: Lanes.self)
-            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: Lanes.self)
-            i += lanes
-        }
-        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
-    }
-
-    /// dQ[i] ← 0 where Q[i] ≤ 0, a register of lanes at a time.
-    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int) {
-        let lanes = Lanes.scalarCount
-        var i = 0
-        while i + lanes <= count {
-            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: Lanes.self)
-            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: Lanes.self)
-            d.replace(with: 0, where: q .<= 0)
-            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: Lanes.self)
-            i += lanes
-        }
-        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
-    }
-}
-
 @inline(__always)
 private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
 
@@ -102,8 +74,30 @@ extension Float {
         cblas_sgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
     }
 
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
     public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Float>, _ Q: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD16<Float>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD16<Float>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
     }
 
     public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float) -> Bool {
@@ -122,8 +116,30 @@ extension Double {
         cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
     }
 
+    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+    }
+
     public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_daxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    public static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Double>, _ Q: UnsafePointer<Double>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let q = UnsafeRawPointer(Q + i).loadUnaligned(as: SIMD8<Double>.self)
+            var d = UnsafeRawPointer(dQ + i).loadUnaligned(as: SIMD8<Double>.self)
+            d.replace(with: 0, where: q .<= 0)
+            UnsafeMutableRawPointer(dQ + i).storeBytes(of: d, as: SIMD8<Double>.self)
+            i += 8
+        }
+        while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
     }
 
     public static func scaleCheckingFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double) -> Bool {
