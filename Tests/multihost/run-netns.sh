@@ -100,16 +100,16 @@ cluster_flags="--mca plm_rsh_agent $work/netns-rsh $network_flags"
 
 # mpirun across the three hosts, started in h1.
 across() {
-    local ranks=$1 yield=()
+    local ranks=$1 extra=()
     shift
     # The "hosts" share this machine's cores: with more ranks than cores, a rank waiting for a
     # message must yield its core (mpirun does so by itself when it knows it oversubscribes one
     # host), or it spins for a whole scheduler time slice (~4 ms) before the sender runs.
-    (( ranks > $(nproc) )) && yield=(--mca mpi_yield_when_idle 1)
-    [[ -n "${OPENBLAS_CORETYPE:-}" ]] && yield+=(-x OPENBLAS_CORETYPE)
+    (( ranks > $(nproc) )) && extra+=(--mca mpi_yield_when_idle 1)
+    [[ -n "${OPENBLAS_CORETYPE:-}" ]] && extra+=(-x OPENBLAS_CORETYPE)
     # shellcheck disable=SC2086
     ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "$work/hosts" -n "$ranks" $cluster_flags \
-        "${yield[@]}" --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
+        "${extra[@]}" --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
 }
 tx_bytes() { for ns in "${hosts[@]}"; do ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes; done | paste -sd' '; }
 compare() { python3 "$here/compare_models.py" "$@"; }
