@@ -127,7 +127,7 @@ public final class MappedFeatures<T: Scalar> {
     /// (first and last included): hashing every byte would read the whole file on every rank
     /// at every start, which is what mapping it avoids.
     var fingerprint: UInt64 {
-        var hash = MLP.fingerprint(UnsafeRawBufferPointer(start: [UInt8](header.elementType.rawValue.utf8), count: 3))
+        var hash = Array(header.elementType.rawValue.utf8.prefix(3)).withUnsafeBytes { MLP.fingerprint($0) }
         withUnsafeBytes(of: (rowCount, columns)) { hash = MLP.fingerprint($0, seed: hash) }
         let samples = min(rowCount, 1024)
         for k in 0 ..< samples {
