@@ -38,10 +38,16 @@ public enum Benchmark {
         public var split: StepTimings
         /// Largest peak resident set over ranks, bytes.
         public var peakResidentBytes: Double
+        /// Samples per second of each repeat of the step's matrix products alone, same shapes,
+        /// same ranks and threads: what OpenBLAS allows at this workload before anything else.
+        public var productsSamplesPerSecond: [Double]
 
         public var medianSamplesPerSecond: Double { median(samplesPerSecond) }
         public var gflops: Double { medianSamplesPerSecond * workload.flopsPerSample / 1e9 }
         public var fractionOfPeak: Double { gflops / peakGFLOPS }
+        public var productsGFLOPS: Double { median(productsSamplesPerSecond) * workload.flopsPerSample / 1e9 }
+        /// The step's rate over the products-alone rate: 1 would be a step that costs nothing but its sgemm calls.
+        public var fractionOfProducts: Double { gflops / productsGFLOPS }
     }
 
     /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
@@ -95,7 +101,45 @@ public enum Benchmark {
         (timings.gather, timings.forward, timings.backward, timings.allreduce, timings.update) =
             (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n)
         timings.steps = 1
-        return Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: resident[0])
+
+        // The same step's sgemm calls alone, on the same buffers, all ranks at once. dZ gets
+        // ordinary values everywhere: parts the last step left unwritten could hold subnormals.
+        let rows = shardRange(count: workload.batchSize, rank: communicator.rank, size: communicator.size).count
+        let workspace = trainer.workspace
+        workspace.gradientA.update(repeating: 0.01, count: workspace.capacity * workload.layerSizes.dropFirst().max()!)
+        var productRates: [Double] = []
+        for _ in 0 ..< repeats {
+            barrier(communicator)
+            let start = PhaseClock.now()
+            for _ in 0 ..< steps { matrixProducts(network, workspace, rows: rows, into: trainer.reduction) }
+            barrier(communicator)
+            productRates.append(Double(steps * workload.batchSize) / (PhaseClock.now() - start))
+        }
+        return Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: resident[0],
+                      productsSamplesPerSecond: productRates)
+    }
+
+    /// The matrix products of one training step and nothing else, with the shapes and transposes
+    /// of `Network.forward` and `Network.backward`: Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾W⁽ˡ⁾ᵀ, dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀQ⁽ˡ⁻¹⁾ and
+    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾W⁽ˡ⁾ (the values are left over from the timed steps; speed does not depend on them).
+    static func matrixProducts(_ network: Network<Float>, _ workspace: Workspace<Float>, rows: Int, into gradients: FlatBuffer<Float>) {
+        guard rows > 0 else { return }
+        let sizes = network.layout.layerSizes, parameters = network.parameters
+        for l in 1 ..< sizes.count {
+            Float.gemm(transposeA: false, transposeB: true, m: rows, n: sizes[l], k: sizes[l - 1], alpha: 1,
+                       a: workspace.Q(l - 1), lda: sizes[l - 1], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
+                       c: workspace.Q(l), ldc: sizes[l])
+        }
+        for l in stride(from: sizes.count - 1, through: 1, by: -1) {
+            Float.gemm(transposeA: true, transposeB: false, m: sizes[l], n: sizes[l - 1], k: rows, alpha: 1,
+                       a: workspace.gradientA, lda: sizes[l], b: workspace.Q(l - 1), ldb: sizes[l - 1], beta: 0,
+                       c: gradients.weights(l), ldc: sizes[l - 1])
+            if l > 1 {
+                Float.gemm(transposeA: false, transposeB: false, m: rows, n: sizes[l - 1], k: sizes[l], alpha: 1,
+                           a: workspace.gradientA, lda: sizes[l], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
+                           c: workspace.gradientB, ldc: sizes[l - 1])
+            }
+        }
     }
 
     /// The sgemm rate every rank reaches at once with its own thread count (n = 2048 square
@@ -150,6 +194,8 @@ extension Benchmark.Result {
             "ms_per_step": ["gather": split.gather * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
                             "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3],
             "peak_resident_mib": peakResidentBytes / 1_048_576,
+            "products_samples_per_second": productsSamplesPerSecond, "products_gflops": productsGFLOPS,
+            "products_fraction_of_peak": productsGFLOPS / peakGFLOPS, "fraction_of_products": fractionOfProducts,
         ]
         return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
@@ -160,9 +206,10 @@ extension Benchmark.Result {
         let net = workload.layerSizes.map(String.init).joined(separator: "-")
         let split = [self.split.gather, self.split.forward, self.split.backward, self.split.allreduce, self.split.update]
             .map { String(format: "%.3f", $0 * 1e3) }.joined(separator: " / ")
-        return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
+        return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
                       workload.name, net, workload.batchSize, medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
-                      gflops, fractionOfPeak, peakGFLOPS, split, peakResidentBytes / 1_048_576)
+                      gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsGFLOPS / peakGFLOPS, fractionOfProducts,
+                      split, peakResidentBytes / 1_048_576)
     }
 }
 
