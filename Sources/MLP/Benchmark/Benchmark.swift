@@ -47,6 +47,7 @@ public enum Benchmark {
         public var gflops: Double { medianSamplesPerSecond * workload.flopsPerSample / 1e9 }
         public var fractionOfPeak: Double { gflops / peakGFLOPS }
         public var productsGFLOPS: Double { median(productsSamplesPerSecond) * workload.flopsPerSample / 1e9 }
+        public var productsFractionOfPeak: Double { productsGFLOPS / peakGFLOPS }
         /// The step's rate over the products-alone rate: 1 would be a step that costs nothing but its sgemm calls.
         public var fractionOfProducts: Double { gflops / productsGFLOPS }
     }
@@ -113,7 +114,7 @@ public enum Benchmark {
         // ordinary values everywhere: parts the last step left unwritten could hold subnormals.
         let rows = shardRange(count: workload.batchSize, rank: communicator.rank, size: communicator.size).count
         let workspace = trainer.workspace
-        workspace.gradientA.update(repeating: 0.01, count: workspace.capacity * workload.layerSizes.dropFirst().max()!)
+        workspace.gradientA.update(repeating: 0.01, count: workspace.gradientCount)
         var productRates: [Double] = []
         for _ in 0 ..< repeats {
             barrier(communicator)
@@ -128,7 +129,8 @@ public enum Benchmark {
 
     /// The matrix products of one training step and nothing else, with the shapes and transposes
     /// of `Network.forward` and `Network.backward`: Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾W⁽ˡ⁾ᵀ, dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀQ⁽ˡ⁻¹⁾ and
-    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾W⁽ˡ⁾ (the values are left over from the timed steps; speed does not depend on them).
+    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾W⁽ˡ⁾, one dZ buffer serving every layer (speed does not depend on the values,
+    /// as long as none is subnormal).
     static func matrixProducts(_ network: Network<Float>, _ workspace: Workspace<Float>, rows: Int, into gradients: FlatBuffer<Float>) {
         guard rows > 0 else { return }
         let sizes = network.layout.layerSizes, parameters = network.parameters
@@ -202,7 +204,7 @@ extension Benchmark.Result {
                             "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3],
             "peak_resident_mib": peakResidentBytes / 1_048_576,
             "products_samples_per_second": productsSamplesPerSecond, "products_gflops": productsGFLOPS,
-            "products_fraction_of_peak": productsGFLOPS / peakGFLOPS, "fraction_of_products": fractionOfProducts,
+            "products_fraction_of_peak": productsFractionOfPeak, "fraction_of_products": fractionOfProducts,
         ]
         return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
@@ -215,7 +217,7 @@ extension Benchmark.Result {
             .map { String(format: "%.3f", $0 * 1e3) }.joined(separator: " / ")
         return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
                       workload.name, net, workload.batchSize, medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
-                      gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsGFLOPS / peakGFLOPS, fractionOfProducts,
+                      gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsFractionOfPeak, fractionOfProducts,
                       split, peakResidentBytes / 1_048_576)
     }
 }

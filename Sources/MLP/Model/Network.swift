@@ -48,8 +48,10 @@ public final class Workspace<T: Scalar> {
     public let targetValues: UnsafeMutablePointer<T>
     /// activations[l − 1]: Q⁽ˡ⁾ for l < L (h applied in place over Z⁽ˡ⁾), Z⁽ᴸ⁾ for l = L.
     let activations: [UnsafeMutablePointer<T>]
-    /// Two buffers of capacity × max U_l for dZ⁽ˡ⁾ and dQ⁽ˡ⁻¹⁾, swapped as backward walks down.
+    /// Two buffers of `gradientCount` = capacity × max U_l values for dZ⁽ˡ⁾ and dQ⁽ˡ⁻¹⁾, swapped
+    /// as backward walks down.
     let gradientA: UnsafeMutablePointer<T>, gradientB: UnsafeMutablePointer<T>
+    let gradientCount: Int
     /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
     let ones: UnsafeMutablePointer<T>
 
@@ -61,9 +63,9 @@ public final class Workspace<T: Scalar> {
         labels = .allocate(capacity: rows)
         targetValues = .allocate(capacity: rows * layout.outputCount)
         activations = layout.layerSizes.dropFirst().map { .allocate(capacity: rows * $0) }
-        let widest = layout.layerSizes.dropFirst().max()!
-        gradientA = .allocate(capacity: rows * widest)
-        gradientB = .allocate(capacity: rows * widest)
+        gradientCount = rows * layout.layerSizes.dropFirst().max()!
+        gradientA = .allocate(capacity: gradientCount)
+        gradientB = .allocate(capacity: gradientCount)
         ones = .allocate(capacity: rows)
         ones.initialize(repeating: 1, count: rows)
     }
