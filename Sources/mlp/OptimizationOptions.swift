@@ -46,32 +46,22 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stop when the validation loss has not improved for this many epochs; --save writes the best epoch's model.", valueName: "patience"))
     var earlyStopping: Int?
 
-    /// Fills in the options; `learningRate` is `--learning-rate` if given, else the optimizer's default.
-    /// Fills the options given (defaults otherwise) and records which were given, so that a
-    /// resumed run compares only those with its checkpoint.
+    /// Puts the options given into `options`.
     func apply(to options: inout TrainingOptions) {
-        var given: Set<String> = []
-        func take<Value>(_ value: Value?, _ name: String, into target: inout Value) {
-            if let value { target = value; given.insert(name) }
-        }
-        func takeOptional<Value>(_ value: Value?, _ name: String, into target: inout Value?) {
-            if let value { target = value; given.insert(name) }
-        }
-        take(optimizer, "--optimizer", into: &options.optimizer.kind)
-        take(momentum, "--momentum", into: &options.optimizer.momentum)
-        take(nesterov ? true : nil, "--nesterov", into: &options.optimizer.nesterov)
-        take(beta1, "--beta1", into: &options.optimizer.beta1)
-        take(beta2, "--beta2", into: &options.optimizer.beta2)
-        take(eps, "--eps", into: &options.optimizer.epsilon)
-        takeOptional(weightDecay, "--weight-decay", into: &options.optimizer.weightDecay)
-        take(lrSchedule, "--lr-schedule", into: &options.schedule.kind)
-        take(warmupSteps, "--warmup-steps", into: &options.schedule.warmupSteps)
-        takeOptional(stepSize, "--step-size", into: &options.schedule.stepSize)
-        takeOptional(gamma, "--gamma", into: &options.schedule.gamma)
-        takeOptional(clipGradNorm, "--clip-grad-norm", into: &options.clipGradientNorm)
-        takeOptional(validationSplit, "--validation-split", into: &options.validationSplit)
-        takeOptional(earlyStopping, "--early-stopping", into: &options.earlyStopping)
-        options.optimizationGiven = given
+        options.optimizer = optimizer
+        options.momentum = momentum
+        options.nesterov = nesterov ? true : nil
+        options.beta1 = beta1
+        options.beta2 = beta2
+        options.epsilon = eps
+        options.weightDecay = weightDecay
+        options.lrSchedule = lrSchedule
+        options.warmupSteps = warmupSteps
+        options.stepSize = stepSize
+        options.gamma = gamma
+        options.clipGradientNorm = clipGradNorm
+        options.validationSplit = validationSplit
+        options.earlyStopping = earlyStopping
     }
 }
 

@@ -71,8 +71,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Write per-epoch metrics here as JSON lines.", valueName: "file"))
     var metrics: String?
 
-    @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end).")
-    var checksumEvery: Int = 1000
+    @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end). (default: 1000)")
+    var checksumEvery: Int?
 
     @Option(help: ArgumentHelp("Write a checkpoint here at the end of every epoch (atomically).", valueName: "file"))
     var checkpoint: String?
@@ -83,15 +83,16 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
     var resume: String?
 
-    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on).")
-    var onNonfinite: TrainingOptions.NonFinitePolicy = .stop
+    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on). (default: stop)")
+    var onNonfinite: TrainingOptions.NonFinitePolicy?
 
-    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
-    var allreduce: AllreduceMode = .single
+    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result. (default: single)")
+    var allreduce: AllreduceMode?
 
     @OptionGroup
     var optimization: OptimizationOptions
 
+    /// The options as given, checked once (the checks that need no file).
     func options() throws -> TrainingOptions {
         if train == nil, let trainLabels { throw InputError("--train-labels \(trainLabels) needs --train FEATURES.npy") }
         if test == nil, let testLabels { throw InputError("--test-labels \(testLabels) needs --test FEATURES.npy") }
@@ -107,28 +108,26 @@ struct Train: ParsableCommand {
         options.maxSteps = maxSteps
         options.seed = seed
         options.shuffle = noShuffle ? false : nil
+        options.precision = precision
         options.standardize = standardize ? true : nil
+        options.initFrom = initFrom
+        options.save = save
+        options.metrics = metrics
+        options.checksumEvery = checksumEvery
         options.checkpoint = checkpoint
         options.checkpointEvery = checkpointEvery
         options.resume = resume
         options.onNonFinite = onNonfinite
         options.allreduce = allreduce
         optimization.apply(to: &options)
-        options.precision = precision
-        options.initFrom = initFrom
-        options.save = save
-        options.metrics = metrics
-        options.checksumEvery = checksumEvery
         try options.validate()
         return options
     }
 
-    func validate() throws {
-        do { _ = try options() } catch let error as InputError { throw ValidationError(error.message) }
-    }
-
     func run() throws {
-        let options = try options()
+        // A bad option is a usage error, reported before MPI starts.
+        let options: TrainingOptions
+        do { options = try self.options() } catch let error as InputError { throw ValidationError(error.message) }
         Interruption.install()
         try withCommunicator { communicator in
             try runTraining(options, communicator: communicator, output: standardOutput)

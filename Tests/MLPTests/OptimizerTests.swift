@@ -304,7 +304,7 @@ final class OptimizerTests: XCTestCase {
         func options(epochs: Int, earlyStopping: Int?, save: URL) throws -> TrainingOptions {
             var options = TrainingOptions(train: try DataSource(data.path))
             options.hidden = [64, 64]
-            options.optimizer = OptimizerSettings(kind: .adam)
+            options.optimizer = .adam
             options.learningRate = 0.02
             options.batchSize = 8
             options.epochs = epochs
@@ -340,20 +340,20 @@ final class OptimizerTests: XCTestCase {
             do { try options.validate(); return "accepted" } catch { return "\(error)" }
         }
         let cases: [(String, (inout TrainingOptions) -> Void)] = [
-            ("--momentum", { $0.optimizer.momentum = -0.1 }),
-            ("--nesterov requires --momentum", { $0.optimizer.nesterov = true }),
-            ("--beta1", { $0.optimizer.kind = .adam; $0.optimizer.beta1 = 1 }),
-            ("--beta2", { $0.optimizer.kind = .adamw; $0.optimizer.beta2 = -0.5 }),
-            ("--eps", { $0.optimizer.kind = .adam; $0.optimizer.epsilon = 0 }),
-            ("--weight-decay", { $0.optimizer.weightDecay = -1 }),
-            ("--momentum applies to --optimizer sgd", { $0.optimizer.kind = .adam; $0.optimizer.momentum = 0.9 }),
-            ("--beta1 applies to --optimizer adam", { $0.optimizer.beta1 = 0.8 }),
-            ("--lr-schedule step needs --step-size", { $0.schedule.kind = .step }),
-            ("--step-size must be", { $0.schedule.kind = .step; $0.schedule.stepSize = 0 }),
-            ("--step-size applies", { $0.schedule.stepSize = 3 }),
-            ("--gamma applies", { $0.schedule.kind = .cosine; $0.schedule.gamma = 0.5 }),
-            ("--gamma must be", { $0.schedule.kind = .step; $0.schedule.stepSize = 1; $0.schedule.gamma = 0 }),
-            ("--warmup-steps", { $0.schedule.warmupSteps = -1 }),
+            ("--momentum", { $0.momentum = -0.1 }),
+            ("--nesterov requires --momentum", { $0.nesterov = true }),
+            ("--beta1", { $0.optimizer = .adam; $0.beta1 = 1 }),
+            ("--beta2", { $0.optimizer = .adamw; $0.beta2 = -0.5 }),
+            ("--eps", { $0.optimizer = .adam; $0.epsilon = 0 }),
+            ("--weight-decay", { $0.weightDecay = -1 }),
+            ("--momentum applies to --optimizer sgd", { $0.optimizer = .adam; $0.momentum = 0.9 }),
+            ("--beta1 applies to --optimizer adam", { $0.beta1 = 0.8 }),
+            ("--lr-schedule step needs --step-size", { $0.lrSchedule = .step }),
+            ("--step-size must be", { $0.lrSchedule = .step; $0.stepSize = 0 }),
+            ("--step-size applies", { $0.stepSize = 3 }),
+            ("--gamma applies", { $0.lrSchedule = .cosine; $0.gamma = 0.5 }),
+            ("--gamma must be", { $0.lrSchedule = .step; $0.stepSize = 1; $0.gamma = 0 }),
+            ("--warmup-steps", { $0.warmupSteps = -1 }),
             ("--clip-grad-norm", { $0.clipGradientNorm = 0 }),
             ("--validation-split", { $0.validationSplit = 0 }),
             ("--validation-split", { $0.validationSplit = 1 }),
@@ -365,7 +365,7 @@ final class OptimizerTests: XCTestCase {
             XCTAssertTrue(message.hasPrefix(expected), "expected \(expected): \(message)")
             XCTAssertFalse(message.contains("\n"))
         }
-        XCTAssertEqual(refused { $0.optimizer.kind = .sgd; $0.optimizer.momentum = 0.9; $0.optimizer.nesterov = true }, "accepted")
+        XCTAssertEqual(refused { $0.optimizer = .sgd; $0.momentum = 0.9; $0.nesterov = true }, "accepted")
     }
 
     /// The real binary: one line on stderr and no training for a bad option; the help lists the options.

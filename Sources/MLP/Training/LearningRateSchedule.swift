@@ -15,7 +15,12 @@ public struct ScheduleSettings: Sendable, Equatable {
     /// `step`: the factor (PyTorch `StepLR`'s `gamma`, default 0.1).
     public var gamma: Double?
 
-    public init(kind: Kind = .constant) { self.kind = kind }
+    public init(kind: Kind = .constant, warmupSteps: Int = 0, stepSize: Int? = nil, gamma: Double? = nil) {
+        self.kind = kind
+        self.warmupSteps = warmupSteps
+        self.stepSize = stepSize
+        self.gamma = gamma
+    }
 
     public func validate() throws {
         guard warmupSteps >= 0 else { throw InputError("--warmup-steps must be 0 or more (got \(warmupSteps))") }
@@ -52,9 +57,14 @@ public struct LearningRateSchedule: Sendable, Equatable {
     public let stepsPerEpoch: Int
     /// T: the steps training will take, epochs × S or `--max-steps` if fewer (cosine's period).
     public let totalSteps: Int
+    /// `step`: epochs between decays.
+    private let decayEpochs: Int
 
+    /// `settings` must have passed `validate()`.
     public init(baseRate: Double, settings: ScheduleSettings, stepsPerEpoch: Int, totalSteps: Int) {
         precondition(stepsPerEpoch > 0 && totalSteps > 0)
+        precondition(settings.kind != .step || settings.stepSize != nil, "--lr-schedule step without --step-size")
+        decayEpochs = settings.stepSize ?? 1
         self.baseRate = baseRate
         self.settings = settings
         self.stepsPerEpoch = stepsPerEpoch
@@ -77,7 +87,7 @@ public struct LearningRateSchedule: Sendable, Equatable {
             return 1
         case .step:
             let epoch = s / stepsPerEpoch
-            return Foundation.pow(settings.gamma ?? 0.1, Double(epoch / settings.stepSize!))
+            return Foundation.pow(settings.gamma ?? 0.1, Double(epoch / decayEpochs))
         case .cosine:
             return (1 + Foundation.cos(Double.pi * Double(min(s, totalSteps)) / Double(totalSteps))) / 2
         }

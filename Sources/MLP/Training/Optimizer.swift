@@ -20,7 +20,16 @@ public struct OptimizerSettings: Sendable, Equatable {
     /// λ; nil: PyTorch's default for the kind (0 for SGD and Adam, 0.01 for AdamW).
     public var weightDecay: Double?
 
-    public init(kind: Kind = .sgd) { self.kind = kind }
+    public init(kind: Kind = .sgd, momentum: Double = 0, nesterov: Bool = false, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-8, weightDecay: Double? = nil) {
+        self.kind = kind
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
 
     /// λ as the update uses it.
     public var effectiveWeightDecay: Double { weightDecay ?? (kind == .adamw ? 0.01 : 0) }

@@ -1,20 +1,18 @@
-/// Everything `mlp train` is asked to do. Optional values not given take their default, or
-/// when resuming, the checkpoint's (see `resolved(resuming:)`).
+/// What the user asked `mlp train` for, as typed: nil is "not given". A value not given takes
+/// the checkpoint's when resuming, the starting model's for the model's shape, else its default;
+/// `resolve(resuming:startingModel:)` decides each one once and returns the
+/// `TrainingConfiguration` the run works from.
 public struct TrainingOptions: Sendable {
     /// nil only when resuming: the checkpoint's data.
     public var train: DataSource?
     public var test: DataSource?
     public var targetColumns: [String]?
-    /// nil: from the starting model's metadata, else cross-entropy.
     public var loss: Loss?
-    /// Hidden layer widths; nil: from the starting model, else [128, 128].
+    /// Hidden layer widths.
     public var hidden: [Int]?
-    /// nil: from the starting model's metadata, else relu.
     public var activation: Activation?
     public var batchSize: Int?
-    /// nil: the checkpoint's when resuming, else the optimizer's default (0.05 for sgd, 0.001 for adam/adamw).
     public var learningRate: Double?
-    /// nil: the checkpoint's when resuming, else 10.
     public var epochs: Int?
     public var maxSteps: Int?
     public var seed: UInt64?
@@ -25,102 +23,110 @@ public struct TrainingOptions: Sendable {
     public var initFrom: String?
     public var save: String?
     public var metrics: String?
-    public var checksumEvery = 1000
+    public var checksumEvery: Int?
     /// Write a checkpoint here at the end of every epoch (and every `checkpointEvery` steps).
     public var checkpoint: String?
     public var checkpointEvery: Int?
     /// Continue from this checkpoint.
     public var resume: String?
-    /// What a non-finite loss or gradient does.
-    public var onNonFinite = NonFinitePolicy.stop
-    /// How each step's gradient sums are combined (the result is the same).
-    public var allreduce = AllreduceMode.single
+    public var onNonFinite: NonFinitePolicy?
+    public var allreduce: AllreduceMode?
 
+    // The optimizer (`--optimizer`, `--momentum`, `--nesterov`, `--beta1`, `--beta2`, `--eps`,
+    // `--weight-decay`), the schedule (`--lr-schedule`, `--warmup-steps`, `--step-size`,
+    // `--gamma`), clipping, validation and early stopping.
+    public var optimizer: OptimizerSettings.Kind?
+    public var momentum: Double?
+    public var nesterov: Bool?
+    public var beta1: Double?
+    public var beta2: Double?
+    public var epsilon: Double?
+    public var weightDecay: Double?
+    public var lrSchedule: ScheduleSettings.Kind?
+    public var warmupSteps: Int?
+    public var stepSize: Int?
+    public var gamma: Double?
+    public var clipGradientNorm: Double?
+    public var validationSplit: Double?
+    public var earlyStopping: Int?
+
+    /// What a non-finite loss or gradient does.
     public enum NonFinitePolicy: String, CaseIterable, Sendable {
         /// Stop training at that step, before applying it (the default).
         case stop
         /// Skip the step (no update) and go on.
         case skipStep = "skip-step"
     }
-    /// `--optimizer` and its hyperparameters; `--lr-schedule` and its; `--clip-grad-norm`,
-    /// `--validation-split`, `--early-stopping` (see TrainingOptions+Optimization.swift).
-    public var optimizer = OptimizerSettings()
-    public var schedule = ScheduleSettings()
-    public var clipGradientNorm: Double?
-    public var validationSplit: Double?
-    public var earlyStopping: Int?
-    /// Which of the settings just above the command line gave explicitly (their option names):
-    /// when resuming, only these are compared with the checkpoint; the rest come from it.
-    public var optimizationGiven: Set<String> = []
 
     public static let defaultHidden = [128, 128]
     public static let defaultBatchSize = 64
     public static let defaultEpochs = 10
+    public static let defaultChecksumEvery = 1000
 
     public init(train: DataSource?) { self.train = train }
 
-    /// The checks that need no data: they fail before any work.
+    /// The checks that need no file: each value given, and the combinations of given values.
+    /// The command line runs them once, before any work; `resolve` checks what needs the
+    /// checkpoint or the starting model.
     public func validate() throws {
-        if let batchSize, batchSize <= 0 { throw InputError("--batch-size must be at least 1 (got \(batchSize))") }
+        func positive<Value: Comparable & ExpressibleByIntegerLiteral>(_ value: Value?, _ name: String, _ what: String = "at least 1") throws {
+            if let value, value <= 0 { throw InputError("\(name) must be \(what) (got \(value))") }
+        }
+        try positive(batchSize, "--batch-size")
         if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
             throw InputError("--learning-rate must be a positive number (got \(learningRate))")
         }
-        if let epochs, epochs <= 0 { throw InputError("--epochs must be at least 1 (got \(epochs))") }
-        if let maxSteps, maxSteps <= 0 { throw InputError("--max-steps must be at least 1 (got \(maxSteps))") }
+        try positive(epochs, "--epochs")
+        try positive(maxSteps, "--max-steps")
         if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
-        guard checksumEvery >= 0 else { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
+        if let checksumEvery, checksumEvery < 0 { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
         if let checkpointEvery {
-            guard checkpointEvery > 0 else { throw InputError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
+            try positive(checkpointEvery, "--checkpoint-every")
             guard checkpoint != nil else { throw InputError("--checkpoint-every needs --checkpoint FILE") }
         }
         guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
         if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
-        try validateOptimization()
+
+        if let clipGradientNorm, !(clipGradientNorm > 0 && clipGradientNorm.isFinite) {
+            throw InputError("--clip-grad-norm must be a positive number (got \(clipGradientNorm))")
+        }
+        if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
+            throw InputError("--validation-split must be a fraction strictly between 0 and 1 (got \(validationSplit))")
+        }
+        if let earlyStopping {
+            guard earlyStopping >= 1 else { throw InputError("--early-stopping must be at least 1 epoch (got \(earlyStopping))") }
+            guard validationSplit != nil else {
+                throw InputError("--early-stopping needs --validation-split (it watches the validation loss)")
+            }
+        }
+        // A resumed run takes the optimizer and schedule from its checkpoint (given values must
+        // agree with it, see `resolve`); a new run's are checked here, defaults filled in.
+        if resume == nil {
+            try optimizerSettings(basedOn: OptimizerSettings(kind: optimizer ?? .sgd)).validate()
+            try scheduleSettings(basedOn: ScheduleSettings(kind: lrSchedule ?? .constant)).validate()
+        }
     }
 
-    /// These options with every optional setting decided: what was given, else the
-    /// checkpoint's when resuming (given values must agree with it: they would silently change
-    /// the run), else the default. The learning rate, epochs, steps, test data and outputs may change.
-    public func resolved(resuming checkpoint: Checkpoint?) throws -> TrainingOptions {
-        var options = self
-        guard let checkpoint, let path = resume else {
-            options.batchSize = batchSize ?? Self.defaultBatchSize
-            options.learningRate = learningRate ?? optimizer.defaultLearningRate
-            options.epochs = epochs ?? Self.defaultEpochs
-            options.seed = seed ?? 0
-            options.shuffle = shuffle ?? true
-            options.precision = precision ?? .float32
-            options.standardize = standardize ?? false
-            return options
-        }
-        let saved = checkpoint.settings
-        options.learningRate = learningRate ?? saved.learningRate
-        options.epochs = epochs ?? saved.epochs
-        func agree<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
-            if let given, given != stored {
-                throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")
-            }
-            return stored
-        }
-        let labels = try agree(train.map { $0.labels }, saved.trainLabels, "--train-labels", { $0 ?? "(none)" })
-        options.train = try DataSource(try agree(train?.text, saved.train, "--train", { $0 }), labels: labels)
-        let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
-        options.targetColumns = try agree(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" })
-        options.batchSize = try agree(batchSize, saved.batchSize, "--batch-size", { "\($0)" })
-        options.seed = try agree(seed, saved.seed, "--seed", { "\($0)" })
-        options.shuffle = try agree(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" })
-        options.precision = try agree(precision, checkpoint.model.precision, "--precision", { $0.rawValue })
-        options.standardize = try agree(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" })
-        // The optimizer, schedule, clipping and validation come from the checkpoint; those given must agree.
-        let stored = saved.optimization
-        for name in optimizationGiven.sorted() where !stored.agrees(with: self, on: name) {
-            throw InputError("\(name) differs from the checkpoint \(path), which was trained with \(stored.describe(name)); resuming must not change it")
-        }
-        options.optimizer = stored.optimizer
-        options.schedule = stored.schedule
-        options.clipGradientNorm = stored.clipGradientNorm
-        options.validationSplit = stored.validationSplit
-        options.earlyStopping = stored.earlyStopping
-        return options
+    /// `stored` with the optimizer options given here put in its place.
+    func optimizerSettings(basedOn stored: OptimizerSettings) -> OptimizerSettings {
+        var settings = stored
+        settings.kind = optimizer ?? settings.kind
+        settings.momentum = momentum ?? settings.momentum
+        settings.nesterov = nesterov ?? settings.nesterov
+        settings.beta1 = beta1 ?? settings.beta1
+        settings.beta2 = beta2 ?? settings.beta2
+        settings.epsilon = epsilon ?? settings.epsilon
+        settings.weightDecay = weightDecay ?? settings.weightDecay
+        return settings
+    }
+
+    /// `stored` with the schedule options given here put in its place.
+    func scheduleSettings(basedOn stored: ScheduleSettings) -> ScheduleSettings {
+        var settings = stored
+        settings.kind = lrSchedule ?? settings.kind
+        settings.warmupSteps = warmupSteps ?? settings.warmupSteps
+        settings.stepSize = stepSize ?? settings.stepSize
+        settings.gamma = gamma ?? settings.gamma
+        return settings
     }
 }

@@ -1,0 +1,160 @@
+/// How a checkpoint's state is stored in its safetensors metadata: string values under keys
+/// named for what they hold, and `checkpoint.version`. A feature that adds state adds keys and
+/// bumps `version`; files of every earlier version still load.
+///
+/// - Version 1: the keys of `Key`.
+/// - No version (files written before versions existed): the same keys, except that the
+///   optimization settings were kept under their command-line flags (`checkpoint.option--momentum`).
+enum CheckpointSchema {
+    static let version = 1
+    static let prefix = "checkpoint."
+
+    enum Key {
+        static let version = "checkpoint.version"
+        static let epoch = "checkpoint.epoch", batchInEpoch = "checkpoint.batch_in_epoch", step = "checkpoint.step"
+        static let lossSum = "checkpoint.epoch_loss_sum", samples = "checkpoint.epoch_samples", correct = "checkpoint.epoch_correct"
+        static let seed = "checkpoint.seed", shuffle = "checkpoint.shuffle", batchSize = "checkpoint.batch_size"
+        static let train = "checkpoint.train", trainLabels = "checkpoint.train_labels", target = "checkpoint.target"
+        static let standardize = "checkpoint.standardize"
+        static let trainRows = "checkpoint.train_rows", trainFingerprint = "checkpoint.train_fingerprint"
+        static let learningRate = "checkpoint.learning_rate", epochs = "checkpoint.epochs"
+        static let optimizerSteps = "checkpoint.optimizer_steps"
+        static let optimizer = "checkpoint.optimizer.kind", momentum = "checkpoint.optimizer.momentum"
+        static let nesterov = "checkpoint.optimizer.nesterov", beta1 = "checkpoint.optimizer.beta1"
+        static let beta2 = "checkpoint.optimizer.beta2", epsilon = "checkpoint.optimizer.epsilon"
+        static let weightDecay = "checkpoint.optimizer.weight_decay"
+        static let schedule = "checkpoint.schedule.kind", warmupSteps = "checkpoint.schedule.warmup_steps"
+        static let stepSize = "checkpoint.schedule.step_size", gamma = "checkpoint.schedule.gamma"
+        static let clipGradientNorm = "checkpoint.clip_gradient_norm", validationSplit = "checkpoint.validation_split"
+        static let patience = "checkpoint.early_stopping.patience"
+        static let bestLoss = "checkpoint.early_stopping.best_loss", bestEpoch = "checkpoint.early_stopping.best_epoch"
+        static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
+    }
+
+    /// The keys of the optimization settings in files without a version.
+    static let unversionedKeys = [
+        Key.optimizer: "checkpoint.option--optimizer", Key.momentum: "checkpoint.option--momentum",
+        Key.nesterov: "checkpoint.option--nesterov", Key.beta1: "checkpoint.option--beta1",
+        Key.beta2: "checkpoint.option--beta2", Key.epsilon: "checkpoint.option--eps",
+        Key.weightDecay: "checkpoint.option--weight-decay", Key.schedule: "checkpoint.option--lr-schedule",
+        Key.warmupSteps: "checkpoint.option--warmup-steps", Key.stepSize: "checkpoint.option--step-size",
+        Key.gamma: "checkpoint.option--gamma", Key.clipGradientNorm: "checkpoint.option--clip-grad-norm",
+        Key.validationSplit: "checkpoint.option--validation-split", Key.patience: "checkpoint.option--early-stopping",
+    ]
+
+    /// A value absent by choice (no weight decay given, no clipping, …).
+    static let none = "none"
+
+    /// The checkpoint's state as metadata. Doubles are written as Swift prints them: the
+    /// shortest digits that read back to the same bits.
+    static func metadata(of checkpoint: Checkpoint) -> [String: String] {
+        let position = checkpoint.position, settings = checkpoint.settings
+        func text<Value>(_ value: Value?) -> String { value.map { "\($0)" } ?? none }
+        var metadata = [
+            Key.version: "\(version)",
+            Key.epoch: "\(position.epoch)", Key.batchInEpoch: "\(position.batchInEpoch)", Key.step: "\(position.step)",
+            Key.lossSum: "\(position.epochLossSum)", Key.samples: "\(position.epochSamples)", Key.correct: "\(position.epochCorrect)",
+            Key.seed: "\(settings.seed)", Key.shuffle: "\(settings.shuffle)", Key.batchSize: "\(settings.batchSize)",
+            Key.train: settings.train, Key.target: settings.targetColumns.joined(separator: ","),
+            Key.standardize: "\(settings.standardize)",
+            Key.trainRows: "\(settings.trainRows)", Key.trainFingerprint: "\(settings.trainFingerprint)",
+            Key.learningRate: "\(settings.learningRate)", Key.epochs: "\(settings.epochs)",
+            Key.optimizerSteps: "\(checkpoint.optimizerSteps)",
+            Key.optimizer: settings.optimizer.kind.rawValue, Key.momentum: "\(settings.optimizer.momentum)",
+            Key.nesterov: "\(settings.optimizer.nesterov)", Key.beta1: "\(settings.optimizer.beta1)",
+            Key.beta2: "\(settings.optimizer.beta2)", Key.epsilon: "\(settings.optimizer.epsilon)",
+            Key.weightDecay: text(settings.optimizer.weightDecay),
+            Key.schedule: settings.schedule.kind.rawValue, Key.warmupSteps: "\(settings.schedule.warmupSteps)",
+            Key.stepSize: text(settings.schedule.stepSize), Key.gamma: text(settings.schedule.gamma),
+            Key.clipGradientNorm: text(settings.clipGradientNorm), Key.validationSplit: text(settings.validationSplit),
+            Key.patience: text(settings.earlyStopping),
+        ]
+        if let labels = settings.trainLabels { metadata[Key.trainLabels] = labels }
+        if let record = checkpoint.earlyStopping {
+            metadata[Key.bestLoss] = "\(record.bestLoss)"
+            metadata[Key.bestEpoch] = text(record.bestEpoch)
+            metadata[Key.sinceBest] = "\(record.epochsWithoutImprovement)"
+        }
+        return metadata
+    }
+
+    /// The checkpoint stored in `metadata` around `model`, of any version this build knows.
+    static func checkpoint(model: ModelFile, metadata: [String: String], path: String) throws -> Checkpoint {
+        let reader = try Reader(metadata: metadata, path: path)
+        let position = TrainingPosition(epoch: try reader.value(Key.epoch), batchInEpoch: try reader.value(Key.batchInEpoch),
+                                        step: try reader.value(Key.step), epochLossSum: try reader.value(Key.lossSum),
+                                        epochSamples: try reader.value(Key.samples), epochCorrect: try reader.value(Key.correct))
+        guard position.epoch >= 1, position.batchInEpoch >= 0, position.step >= 0 else {
+            throw InputError("\(path): checkpoint position is not valid (epoch \(position.epoch), step \(position.step))")
+        }
+        guard let kind = OptimizerSettings.Kind(rawValue: try reader.value(Key.optimizer)),
+              let scheduleKind = ScheduleSettings.Kind(rawValue: try reader.value(Key.schedule)) else {
+            throw InputError("\(path): checkpoint names an unknown optimizer or schedule")
+        }
+        let optimizer = OptimizerSettings(kind: kind, momentum: try reader.value(Key.momentum),
+                                          nesterov: try reader.value(Key.nesterov), beta1: try reader.value(Key.beta1),
+                                          beta2: try reader.value(Key.beta2), epsilon: try reader.value(Key.epsilon),
+                                          weightDecay: try reader.optional(Key.weightDecay))
+        let schedule = ScheduleSettings(kind: scheduleKind, warmupSteps: try reader.value(Key.warmupSteps),
+                                        stepSize: try reader.optional(Key.stepSize), gamma: try reader.optional(Key.gamma))
+        let target: String = try reader.value(Key.target)
+        let settings = Checkpoint.RunSettings(
+            seed: try reader.value(Key.seed), shuffle: try reader.value(Key.shuffle), batchSize: try reader.value(Key.batchSize),
+            train: try reader.value(Key.train), trainLabels: metadata[Key.trainLabels],
+            targetColumns: target.isEmpty ? [] : target.split(separator: ",").map(String.init),
+            standardize: try reader.value(Key.standardize), trainRows: try reader.value(Key.trainRows),
+            trainFingerprint: try reader.value(Key.trainFingerprint), learningRate: try reader.value(Key.learningRate),
+            epochs: try reader.value(Key.epochs), optimizer: optimizer, schedule: schedule,
+            clipGradientNorm: try reader.optional(Key.clipGradientNorm), validationSplit: try reader.optional(Key.validationSplit),
+            earlyStopping: try reader.optional(Key.patience))
+        guard settings.batchSize > 0 else { throw InputError("\(path): checkpoint batch size \(settings.batchSize) is not valid") }
+        var checkpoint = Checkpoint(model: model, position: position, settings: settings)
+        checkpoint.optimizerSteps = try reader.value(Key.optimizerSteps)
+        if let bestLoss = metadata[Key.bestLoss].flatMap(Double.init), let since = metadata[Key.sinceBest].flatMap(Int.init),
+           let bestEpoch = metadata[Key.bestEpoch] {
+            checkpoint.earlyStopping = .init(bestLoss: bestLoss, bestEpoch: Int(bestEpoch), epochsWithoutImprovement: since)
+        }
+        return checkpoint
+    }
+
+    /// Reads typed values from the metadata of one checkpoint, whatever its version.
+    private struct Reader {
+        let metadata: [String: String]
+        let path: String
+        let version: Int
+
+        init(metadata: [String: String], path: String) throws {
+            self.metadata = metadata
+            self.path = path
+            guard let text = metadata[Key.version] else { version = 0; return }
+            guard let version = Int(text), version >= 1 else {
+                throw InputError("\(path): checkpoint metadata '\(Key.version)' is not valid: \"\(text)\"")
+            }
+            guard version <= CheckpointSchema.version else {
+                throw InputError("\(path): checkpoint version \(version) was written by a newer mlp (this one reads up to version \(CheckpointSchema.version))")
+            }
+            self.version = version
+        }
+
+        private func text(_ key: String) throws -> String {
+            let stored = version == 0 ? unversionedKeys[key] ?? key : key
+            guard let text = metadata[stored] else {
+                throw InputError("\(path): not a checkpoint (no '\(stored)' in its metadata; write one with --checkpoint)")
+            }
+            return text
+        }
+
+        func value<Value: LosslessStringConvertible>(_ key: String, _: Value.Type = Value.self) throws -> Value {
+            let text = try text(key)
+            guard let value = Value(text) else {
+                throw InputError("\(path): checkpoint metadata '\(key)' is not valid: \"\(text)\"")
+            }
+            return value
+        }
+
+        /// A value that may be `none`.
+        func optional<Value: LosslessStringConvertible>(_ key: String, _: Value.Type = Value.self) throws -> Value? {
+            try text(key) == none ? nil : try value(key, Value.self)
+        }
+    }
+}
