@@ -37,8 +37,8 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Sendable where Self.Raw
     /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
     /// prove the two buffers apart and would leave the loop scalar.
     static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
-    /// z ← max(z + b, 0) over one row: ReLU's forward with the bias, SIMD by hand for the same reason.
-    static func addBiasAndRectify(_ z: UnsafeMutablePointer<Self>, _ b: UnsafePointer<Self>, count: Int)
+    /// z ← max(z, 0) over one row: ReLU's forward, SIMD by hand for the same reason.
+    static func rectify(_ z: UnsafeMutablePointer<Self>, count: Int)
     /// y ← y + αx. The corresponding BLAS function is `cblas_?axpy`.
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
 }
@@ -76,14 +76,14 @@ extension Float {
 
     // The ReLU kernels are written per type with concrete SIMD16/SIMD8: one generic version over
     // `Lanes` gave the same results but ran W1 25% slower (generic SIMD masks compile poorly).
-    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    public static func rectify(_ z: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 16 <= count {
-            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD16<Float>.self)
+            let value = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: value.replacing(with: 0, where: value .< 0), as: SIMD16<Float>.self)
             i += 16
         }
-        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+        while i < count { z[i] = Swift.max(z[i], 0); i += 1 }
     }
 
     public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
@@ -118,14 +118,14 @@ extension Double {
         cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)
     }
 
-    public static func addBiasAndRectify(_ z: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>, count: Int) {
+    public static func rectify(_ z: UnsafeMutablePointer<Double>, count: Int) {
         var i = 0
         while i + 8 <= count {
-            let sum = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)
-            UnsafeMutableRawPointer(z + i).storeBytes(of: sum.replacing(with: 0, where: sum .< 0), as: SIMD8<Double>.self)
+            let value = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Double>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: value.replacing(with: 0, where: value .< 0), as: SIMD8<Double>.self)
             i += 8
         }
-        while i < count { z[i] = Swift.max(z[i] + b[i], 0); i += 1 }
+        while i < count { z[i] = Swift.max(z[i], 0); i += 1 }
     }
 
     public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {

@@ -15,7 +15,7 @@ final class GradientTests: XCTestCase {
 
     /// J(θ) = (1/n_b) Σ L_i at the current parameters.
     func cost(_ network: Network<Double>, _ workspace: Workspace<Double>, rows: Int) -> Double {
-        network.evaluate(workspace, rows: rows).lossSum / Double(rows)
+        network.forwardAndLoss(workspace, rows: rows).sum / Double(rows)
     }
 
     func testGradientsMatchFiniteDifferences() {
@@ -34,7 +34,8 @@ final class GradientTests: XCTestCase {
                 let rows = 5
                 let workspace = makeWorkspace(network, rows: rows, seed: 3)
                 let gradients = FlatBuffer<Double>(layout: network.layout)
-                _ = network.accumulateGradient(workspace, rows: rows, into: gradients)
+                _ = network.forwardAndLoss(workspace, rows: rows)
+                network.backward(workspace, rows: rows, into: gradients)
 
                 var worst = 0.0
                 let h = 1e-6
@@ -61,15 +62,15 @@ final class GradientTests: XCTestCase {
         let y: [Double] = [1.0, 0.25, -1.0, 2.0, 3.0, 0.0]
         var dZ = [Double](repeating: .nan, count: 6)
         let squared = z.withUnsafeBufferPointer { Z in y.withUnsafeBufferPointer { Y in dZ.withUnsafeMutableBufferPointer { dz in
-            Loss.squaredError.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: nil, values: Y.baseAddress!),
+            Loss.squaredError.lossAndGradient(Z: Z.baseAddress!, targets: .values(Y.baseAddress!),
                                               dZ: dz.baseAddress!, rows: 2, outputs: 3)
         } } }
         for i in 0 ..< 6 { XCTAssertEqual(dZ[i], -2 * (y[i] - z[i]), accuracy: 1e-15) }
-        XCTAssertEqual(squared.lossSum, zip(y, z).map { ($0 - $1) * ($0 - $1) }.reduce(0, +), accuracy: 1e-12)
+        XCTAssertEqual(squared.sum, zip(y, z).map { ($0 - $1) * ($0 - $1) }.reduce(0, +), accuracy: 1e-12)
 
         let labels: [Int32] = [2, 0]
         let entropy = z.withUnsafeBufferPointer { Z in labels.withUnsafeBufferPointer { L in dZ.withUnsafeMutableBufferPointer { dz in
-            Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: L.baseAddress!, values: nil),
+            Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .classes(L.baseAddress!),
                                               dZ: dz.baseAddress!, rows: 2, outputs: 3)
         } } }
         var expectedLoss = 0.0
@@ -82,7 +83,7 @@ final class GradientTests: XCTestCase {
                 XCTAssertEqual(dZ[row * 3 + j], expected, accuracy: 1e-15)
             }
         }
-        XCTAssertEqual(entropy.lossSum, expectedLoss, accuracy: 1e-12)
+        XCTAssertEqual(entropy.sum, expectedLoss, accuracy: 1e-12)
         XCTAssertEqual(entropy.correct, 1, "row 0 (argmax 2, label 2) is right, row 1 (argmax 1, label 0) is wrong")
     }
 
@@ -93,12 +94,12 @@ final class GradientTests: XCTestCase {
             let labels: [Int32] = [1, 2]
             var dZ = [T](repeating: 0, count: 6)
             let result = z.withUnsafeBufferPointer { Z in labels.withUnsafeBufferPointer { L in dZ.withUnsafeMutableBufferPointer { dz in
-                Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .init(labels: L.baseAddress!, values: nil),
+                Loss.crossEntropy.lossAndGradient(Z: Z.baseAddress!, targets: .classes(L.baseAddress!),
                                                   dZ: dz.baseAddress!, rows: 2, outputs: 3)
             } } }
-            XCTAssertTrue(result.lossSum.isFinite)
+            XCTAssertTrue(result.sum.isFinite)
             // Row 0: label 1 has logit −1e4 against 1e4: loss 2e4. Row 1: ln(1 + e) ≈ 1.3133 + 0.
-            XCTAssertEqual(result.lossSum, 20_000 + Foundation.log(1 + Foundation.exp(-1.0)) + 1, accuracy: 1e-2)
+            XCTAssertEqual(result.sum, 20_000 + Foundation.log(1 + Foundation.exp(-1.0)) + 1, accuracy: 1e-2)
             XCTAssertTrue(dZ.allSatisfy { $0.isFinite })
             XCTAssertEqual(Double(dZ[1]), -1, accuracy: 1e-6)
         }
@@ -112,8 +113,13 @@ final class GradientTests: XCTestCase {
         network.initialize(seed: 1)
         let gradients = FlatBuffer<Double>(layout: network.layout)
         gradients.values.update(repeating: 42)
-        let result = network.accumulateGradient(Workspace(layout: network.layout, capacity: 1), rows: 0, into: gradients)
-        XCTAssertEqual(result.lossSum, 0)
+        let workspace = Workspace<Double>(layout: network.layout, capacity: 1)
+        let result = network.forwardAndLoss(workspace, rows: 0)
+        var layersDone: [Int] = []
+        network.backward(workspace, rows: 0, into: gradients) { layersDone.append($0) }
+        XCTAssertEqual(result.sum, 0)
+        XCTAssertEqual(result.correct, 0)
+        XCTAssertEqual(layersDone, [2, 1], "every layer's reduction still starts, last layer first")
         XCTAssertTrue(gradients.values.allSatisfy { $0 == 0 })
     }
 }

@@ -114,7 +114,7 @@ public enum Benchmark {
         // ordinary values everywhere: parts the last step left unwritten could hold subnormals.
         let rows = shardRange(count: workload.batchSize, rank: communicator.rank, size: communicator.size).count
         let workspace = trainer.workspace
-        workspace.gradientA.update(repeating: 0.01, count: workspace.gradientCount)
+        workspace.dZ.update(repeating: 0.01, count: workspace.gradientCount)
         var productRates: [Double] = []
         for _ in 0 ..< repeats {
             barrier(communicator)
@@ -137,16 +137,16 @@ public enum Benchmark {
         for l in 1 ..< sizes.count {
             Float.gemm(transposeA: false, transposeB: true, m: rows, n: sizes[l], k: sizes[l - 1], alpha: 1,
                        a: workspace.Q(l - 1), lda: sizes[l - 1], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
-                       c: workspace.Q(l), ldc: sizes[l])
+                       c: workspace.Z(l), ldc: sizes[l])
         }
         for l in stride(from: sizes.count - 1, through: 1, by: -1) {
             Float.gemm(transposeA: true, transposeB: false, m: sizes[l], n: sizes[l - 1], k: rows, alpha: 1,
-                       a: workspace.gradientA, lda: sizes[l], b: workspace.Q(l - 1), ldb: sizes[l - 1], beta: 0,
+                       a: workspace.dZ, lda: sizes[l], b: workspace.Q(l - 1), ldb: sizes[l - 1], beta: 0,
                        c: gradients.weights(l), ldc: sizes[l - 1])
             if l > 1 {
                 Float.gemm(transposeA: false, transposeB: false, m: rows, n: sizes[l - 1], k: sizes[l], alpha: 1,
-                           a: workspace.gradientA, lda: sizes[l], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
-                           c: workspace.gradientB, ldc: sizes[l - 1])
+                           a: workspace.dZ, lda: sizes[l], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
+                           c: workspace.dQ, ldc: sizes[l - 1])
             }
         }
     }

@@ -60,9 +60,7 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         for i in 0 ..< count {
             let z = workspace.outputs + i * outputs
             if data.isClassification {
-                var predicted = 0
-                for j in 1 ..< outputs where z[j] > z[predicted] { predicted = j }
-                sums[1 + Int(workspace.labels[i]) * outputs + predicted] += 1
+                sums[1 + Int(workspace.labels[i]) * outputs + argmax(z, count: outputs)] += 1
             } else {
                 let y = workspace.targetValues + i * outputs
                 for k in 0 ..< outputs {

@@ -81,31 +81,15 @@ final class LoadedModel<T: Scalar> {
         var start = rows.lowerBound
         while start < rows.upperBound {
             let count = min(workspace.capacity, rows.upperBound - start)
-            data.copyRows(start ..< start + count, into: workspace, withTargets: evaluate)
+            workspace.gather(count, of: data, withTargets: evaluate) { [start] in start + $0 }
             var lossSum = 0.0
             if evaluate {
-                lossSum = network.evaluate(workspace, rows: count).lossSum
+                lossSum = network.forwardAndLoss(workspace, rows: count).sum
             } else {
                 network.forward(workspace, rows: count)
             }
             body(start, count, workspace, lossSum)
             start += count
-        }
-    }
-}
-
-extension Dataset {
-    /// Copies consecutive rows (features, and targets if asked) into a workspace.
-    func copyRows(_ rows: Range<Int>, into workspace: Workspace<T>, withTargets: Bool) {
-        copyFeatures(count: rows.count, into: workspace.input) { rows.lowerBound + $0 }
-        guard withTargets else { return }
-        if isClassification {
-            for (i, row) in rows.enumerated() { workspace.labels[i] = labels[row] }
-        } else {
-            let outputs = targetNames.count
-            targetValues.withUnsafeBufferPointer { y in
-                workspace.targetValues.update(from: y.baseAddress! + rows.lowerBound * outputs, count: rows.count * outputs)
-            }
         }
     }
 }

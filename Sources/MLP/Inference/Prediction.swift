@@ -36,8 +36,7 @@ private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ 
             let z = workspace.outputs + i * outputs
             if let classNames {
                 // softmax(z), shifted by the largest logit.
-                var best = 0
-                for j in 1 ..< outputs where z[j] > z[best] { best = j }
+                let best = argmax(z, count: outputs)
                 var sum = 0.0
                 for j in 0 ..< outputs { probabilities[j] = Foundation.exp(Double(z[j] - z[best])); sum += probabilities[j] }
                 text += csvField(classNames[best])

@@ -2,13 +2,14 @@
 public enum Activation: String, CaseIterable, Sendable {
     case relu, tanh, sigmoid
 
-    /// q = h(z + b) over one row of `count` units, in place: the bias add and h in one pass.
+    /// Q = h(Z), in place over `rows` rows of `units` values.
     @inline(__always)
-    func forward<T: Scalar>(_ z: UnsafeMutablePointer<T>, bias b: UnsafePointer<T>, count: Int) {
+    func forward<T: Scalar>(_ Z: UnsafeMutablePointer<T>, rows: Int, units: Int) {
         switch self {
-        case .relu: T.addBiasAndRectify(z, b, count: count)
-        case .tanh: for j in 0 ..< count { z[j] = T.tanh(z[j] + b[j]) }
-        case .sigmoid: for j in 0 ..< count { z[j] = 1 / (1 + T.exp(-(z[j] + b[j]))) }
+        // Row by row: the SIMD kernel's tail rule must fall on the same elements in every build.
+        case .relu: for row in 0 ..< rows { T.rectify(Z + row * units, count: units) }
+        case .tanh: for i in 0 ..< rows * units { Z[i] = T.tanh(Z[i]) }
+        case .sigmoid: for i in 0 ..< rows * units { Z[i] = 1 / (1 + T.exp(-Z[i])) }
         }
     }
 

@@ -5,10 +5,12 @@ public enum Loss: String, CaseIterable, Sendable {
     /// L = −z_y + ln Σ_j e^{z_j}; dz_j = softmax(z)_j − 𝟙{y = j}.
     case crossEntropy = "cross-entropy"
 
-    /// The targets of a shard: class indices (cross-entropy) or values rows × outputs (squared error).
-    public struct Targets<T: Scalar> {
-        var labels: UnsafePointer<Int32>?
-        var values: UnsafePointer<T>?
+    /// The targets of a shard's rows.
+    public enum Targets<T: Scalar> {
+        /// A class index per row (cross-entropy).
+        case classes(UnsafePointer<Int32>)
+        /// rows × outputs values (squared error).
+        case values(UnsafePointer<T>)
     }
 
     /// Writes dZ⁽ᴸ⁾ for each of `rows` samples and returns the sum of their losses and, for
@@ -20,24 +22,21 @@ public enum Loss: String, CaseIterable, Sendable {
     ///     allreduced sum by the global sample count).
     @inline(__always)
     func lossAndGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
-                                    rows: Int, outputs: Int) -> (lossSum: Double, correct: Int) {
+                                    rows: Int, outputs: Int) -> ShardLoss {
         var lossSum = 0.0
         var correct = 0
-        switch self {
-        case .squaredError:
-            let y = targets.values!
+        switch (self, targets) {
+        case (.squaredError, .values(let y)):
             for i in 0 ..< rows * outputs {
                 let residual = y[i] - Z[i]
                 lossSum += Double(residual * residual)
                 dZ[i] = -2 * residual
             }
-        case .crossEntropy:
-            let labels = targets.labels!
+        case (.crossEntropy, .classes(let labels)):
             for row in 0 ..< rows {
                 let z = Z + row * outputs, dz = dZ + row * outputs
                 // log-sum-exp with the max subtracted: finite for logits of any size.
-                var maxIndex = 0
-                for j in 1 ..< outputs where z[j] > z[maxIndex] { maxIndex = j }
+                let maxIndex = argmax(z, count: outputs)
                 let zMax = z[maxIndex]
                 var sumExp: T = 0
                 for j in 0 ..< outputs {
@@ -52,7 +51,17 @@ public enum Loss: String, CaseIterable, Sendable {
                 dz[y] -= 1
                 if maxIndex == y { correct += 1 }
             }
+        default:
+            preconditionFailure("\(self) loss with the other kind of targets")
         }
-        return (lossSum, correct)
+        return ShardLoss(sum: lossSum, correct: correct)
     }
+}
+
+/// The index of the largest of `count` values (the first, on ties): the predicted class.
+@inline(__always)
+func argmax<T: Comparable>(_ values: UnsafePointer<T>, count: Int) -> Int {
+    var best = 0
+    for j in 1 ..< count where values[j] > values[best] { best = j }
+    return best
 }

@@ -1,0 +1,104 @@
+/// One training step, the spec's algorithm a call per line: gather the shard, forward and loss,
+/// backward, the allreduce of the sums, the update.
+
+extension Trainer {
+    /// What one step did, from the global sums over its mini-batch.
+    struct StepResult {
+        var lossSum: Double, samples: Double, correct: Double
+        /// The loss or gradient was not finite: no update was applied.
+        var nonFinite: Bool
+        var interrupted: Bool
+    }
+
+    /// One synchronized step on the mini-batch at `positions` of this epoch's order.
+    @discardableResult
+    func step(positions: Range<Int>) -> StepResult {
+        let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
+        let rows = order.rows
+        var clock = PhaseClock()
+        workspace.gather(shard.count, of: train) { rows[positions.lowerBound + shard.lowerBound + $0] }
+        timings.gather += clock.lap()
+        let local = network.forwardAndLoss(workspace, rows: shard.count)
+        timings.forward += clock.lap()
+        record(local, rows: shard.count)
+        backward(rows: shard.count)
+        timings.backward += clock.lap()
+        reduce()
+        timings.allreduce += clock.lap()
+        let result = update()
+        timings.update += clock.lap()
+        return result
+    }
+
+    /// Puts this rank's loss sum, row count, correct count and interrupt flag in the slots after
+    /// the gradient sums, so the one reduction carries them.
+    private func record(_ local: ShardLoss, rows: Int) {
+        let extras = reduction.extras
+        extras[StepExtra.lossSum] = T(local.sum)
+        extras[StepExtra.samples] = T(rows)
+        extras[StepExtra.correct] = T(local.correct)
+        extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
+    }
+
+    /// This rank's gradient sums into `reduction`; with `--allreduce overlap`, each layer's
+    /// reduction starts as soon as backward has produced it.
+    private func backward(rows: Int) {
+        let overlap = settings.allreduce == .overlap, communicator = communicator, reduction = reduction
+        // A closure literal passed straight in: non-escaping, so nothing is allocated per step.
+        network.backward(workspace, rows: rows, into: reduction) { l in
+            if overlap { communicator.startAllreduceSum(reduction.layerSlice(l)) }
+        }
+    }
+
+    /// The sums over all ranks, the same on every rank: one allreduce of the whole buffer, or
+    /// the wait for the per-layer ones.
+    private func reduce() {
+        switch settings.allreduce {
+        case .single: communicator.allreduceSum(reduction.storage)
+        case .overlap: communicator.waitForReductions()
+        }
+    }
+
+    /// g = (Σ over all ranks' shards) / n_b, the exact mini-batch gradient; then clipping and
+    /// the optimizer's update, unless the loss or g is not finite. Every rank sees the same
+    /// sums, so every rank takes the same branch.
+    private func update() -> StepResult {
+        let extras = reduction.extras, samples = extras[StepExtra.samples]
+        let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
+        let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
+                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
+        guard !result.nonFinite else { return result }
+        if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
+        optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
+        timings.steps += 1
+        return result
+    }
+}
+
+/// How a step combines the ranks' gradient sums. Both give the same, exact sums.
+public enum AllreduceMode: String, CaseIterable, Sendable {
+    /// One blocking `MPI_Allreduce` over the whole buffer after backward.
+    case single
+    /// One `MPI_Iallreduce` per layer, started as soon as backward has produced that layer's
+    /// gradient (last layer first), then one wait.
+    case overlap
+}
+
+extension FlatBuffer {
+    /// Layer l's block [vec(W⁽ˡ⁾), b⁽ˡ⁾]; for the last layer it runs on through the extra slots
+    /// (loss, counts), so they travel with it.
+    func layerSlice(_ l: Int) -> UnsafeMutableBufferPointer<T> {
+        let start = layout.weightOffsets[l - 1]
+        let end = l == layout.layerCount ? storage.count : layout.weightOffsets[l]
+        return UnsafeMutableBufferPointer(rebasing: storage[start ..< end])
+    }
+}
+
+/// The slots after the gradient sums in the one allreduce of a step.
+enum StepExtra {
+    static let lossSum = 0, samples = 1, correct = 2
+    /// How many ranks received SIGINT/SIGTERM: > 0 stops all of them after this step.
+    static let interrupted = 3
+    static let count = 4
+}
+

@@ -1,0 +1,34 @@
+/// What the trainer computes across ranks besides the steps: the loss and accuracy on held-out
+/// data, and the check that every rank holds the same θ.
+extension Trainer {
+    /// Mean loss and accuracy over `data`, data-parallel: each rank evaluates a contiguous shard
+    /// and one allreduce combines the sums.
+    public func evaluate(_ data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
+        let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
+        var totals: [Double] = [0, 0]
+        var start = shard.lowerBound
+        while start < shard.upperBound {
+            let end = min(start + evaluationWorkspace.capacity, shard.upperBound)
+            evaluationWorkspace.gather(end - start, of: data) { [start] in start + $0 }
+            let result = network.forwardAndLoss(evaluationWorkspace, rows: end - start)
+            totals[0] += result.sum
+            totals[1] += Double(result.correct)
+            start = end
+        }
+        totals.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+        let n = Double(max(data.rowCount, 1))
+        return (totals[0] / n, data.isClassification ? totals[1] / n : nil)
+    }
+
+    /// Fails on every rank if θ is not bit-identical on all ranks.
+    public func checkParametersAgree() throws {
+        let checksum = fingerprint(UnsafeRawBufferPointer(network.parameters.values))
+        let high = Double(checksum >> 32), low = Double(checksum & 0xFFFF_FFFF)
+        // max of x and of −x over ranks gives max and −min in one collective.
+        var bounds = [high, low, -high, -low]
+        bounds.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        if bounds[0] != -bounds[2] || bounds[1] != -bounds[3] {
+            throw AgreedFailure(message: "parameters differ between ranks at step \(position.step) (checksum mismatch): the ranks drifted apart", reportingRank: 0)
+        }
+    }
+}
