@@ -1,3 +1,4 @@
-// OpenBLAS's C interface (Debian: libopenblas-dev). Only cblas_?gemm is used.
+// OpenBLAS's C interface (Debian: libopenblas-dev): Scalar.swift calls cblas_?gemm, cblas_?gemv,
+// cblas_?axpy and openblas_get_corename / openblas_get_num_threads.
 #pragma once
 #include <cblas.h>

@@ -227,7 +227,7 @@ final class OptimizerTests: XCTestCase {
     // MARK: Schedules
 
     /// Learning rates of 12 steps (3 epochs of 4) with base 0.1, from PyTorch's schedulers
-    /// composed as the README says: LinearLR(start_factor=1/N, total_iters=N−1) per step, then
+    /// composed as docs/optimizers.md says: LinearLR(start_factor=1/N, total_iters=N−1) per step, then
     /// constant; StepLR(step_size=2, gamma=0.5) per epoch; CosineAnnealingLR(T_max=12) per step.
     static let pytorchRates: [String: [Double]] = [
         "constant": [0.020000000000000004, 0.04000000000000001, 0.06000000000000001, 0.08000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002, 0.10000000000000002],

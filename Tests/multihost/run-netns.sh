@@ -16,7 +16,7 @@
 #   1. training across the three hosts gives the single-process model (float64, ≤ 1e-12
 #      relative) and the same-host mpirun -n 3 model, and the interface counters show the
 #      bytes crossed the links; the same for .npy data;
-#   2. ./launch --hostfile FILE with the README's flags in MLP_MPIRUN_FLAGS trains across them;
+#   2. ./launch --hostfile FILE with the flags of docs/several-hosts.md in MLP_MPIRUN_FLAGS trains across them;
 #   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
 #      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
 #      the step times of fast and slow links are printed.
@@ -149,7 +149,7 @@ printf 'run-netns: .npy across 3 hosts vs one process: '; compare "$work/npy-acr
 cmp -s "$work/npy-across.safetensors" "$work/npy-onehost.safetensors" || fail ".npy: across hosts differs from mpirun -n 3 on one host"
 echo "run-netns: (byte-identical to mpirun -n 3 on one host)"
 
-# 2. ./launch --hostfile, as the README tells a cluster user (MLP_BINARY: this build, no release build).
+# 2. ./launch --hostfile, as docs/several-hosts.md tells a cluster user (MLP_BINARY: this build, no release build).
 echo "run-netns: ip netns exec h1 ./launch --hostfile hosts train … (MLP_MPIRUN_FLAGS=\"$network_flags\" + the rsh agent)"
 ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" env MLP_BINARY="$mlp" MLP_MPIRUN_FLAGS="$cluster_flags" \
     "$root/launch" --hostfile "$work/hosts" "${train[@]}" --save "$work/launch.safetensors" 2>&1 | tail -2 | sed 's/^/    /'

@@ -3,7 +3,7 @@
 A quadratic J(θ) = Σ ½ a_i θ_i² + b_i θ_i on 17 parameters (the size of a 2-3-2 network), whose
 gradient is g = a ⊙ θ + b, stepped 6 times with a different learning rate each step by
 torch.optim.SGD / Adam / AdamW (float64, CPU, single-tensor path); and the learning rates that
-PyTorch's schedulers give when composed as the README says. Usage: python3 optimizer_fixture.py
+PyTorch's schedulers give when composed as docs/optimizers.md says. Usage: python3 optimizer_fixture.py
 
 The weight decays are chosen so that no component's gradient is exactly zero: Adam divides m by
 √v, which turns rounding noise in a vanishing gradient into O(1) differences (λ = 0.05 made
