@@ -30,6 +30,8 @@ public enum CSVConverter {
         return (prefix + ".X.npy", labels, NPYDataset.sidecarPath(labels: labels))
     }
 
+    /// Streams `input` into the `.npy` files of `prefix`, one row at a time.
+    // One function over ~60 lines: header, row loop and the files' completion share the streaming state.
     public static func convert(input: String, prefix: String, targetColumns: [String]?, targets: Targets,
                                elementType: NPYHeader.ElementType) throws -> Summary {
         precondition(elementType == .float32 || elementType == .float64)

@@ -12,6 +12,7 @@ import Foundation
 ///   `mlp convert` writes it. Without it features are named `x0`, `x1`, …, classes `0`…`M−1`
 ///   (integer labels are class indices, as in a CSV) and targets `y` (or `y0`, `y1`, …).
 public enum NPYDataset {
+    // One function over ~60 lines: the labels' checks (class indices or targets, names, counts) read as one list.
     public static func load<T: Scalar>(features: String, labels: String, kind: TargetKind, targetColumns: [String]?) throws -> Dataset<T> {
         guard targetColumns == nil else { throw InputError("--target does not apply to .npy data: the labels file holds the targets") }
         if case .none = kind { throw InputError("\(features): .npy data holds labels; predict reads a CSV of features") }

@@ -74,35 +74,41 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         }
     }
     sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+    return Evaluation(sums: sums, of: data, outputs: outputs)
+}
 
-    let n = Double(max(data.rowCount, 1))
-    var result = Evaluation(rows: data.rowCount, loss: sums[0] / n)
-    if data.isClassification {
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: outputs), count: outputs)
-        for t in 0 ..< outputs { for p in 0 ..< outputs { confusion[t][p] = Int(sums[1 + t * outputs + p]) } }
-        var correct = 0, predicted = [Int](repeating: 0, count: outputs), present = predicted
-        for t in 0 ..< outputs {
-            correct += confusion[t][t]
-            for p in 0 ..< outputs { predicted[p] += confusion[t][p]; present[t] += confusion[t][p] }
+extension Evaluation {
+    /// The metrics from the sums over every row: the loss sum, then the confusion counts or the
+    /// per-output error sums, as `evaluate` adds them up.
+    init<T: Scalar>(sums: [Double], of data: Dataset<T>, outputs: Int) {
+        let n = Double(max(data.rowCount, 1))
+        self.init(rows: data.rowCount, loss: sums[0] / n)
+        if data.isClassification {
+            var confusion = [[Int]](repeating: [Int](repeating: 0, count: outputs), count: outputs)
+            for t in 0 ..< outputs { for p in 0 ..< outputs { confusion[t][p] = Int(sums[1 + t * outputs + p]) } }
+            var correct = 0, predicted = [Int](repeating: 0, count: outputs), present = predicted
+            for t in 0 ..< outputs {
+                correct += confusion[t][t]
+                for p in 0 ..< outputs { predicted[p] += confusion[t][p]; present[t] += confusion[t][p] }
+            }
+            var precision: [Double?] = [], recall: [Double?] = []
+            for k in 0 ..< outputs {
+                precision.append(predicted[k] > 0 ? Double(confusion[k][k]) / Double(predicted[k]) : nil)
+                recall.append(present[k] > 0 ? Double(confusion[k][k]) / Double(present[k]) : nil)
+            }
+            classification = .init(classNames: data.classNames, accuracy: Double(correct) / n, confusion: confusion,
+                                   precision: precision, recall: recall)
+        } else {
+            let sse = Array(sums[1 ..< 1 + outputs]), sae = Array(sums[1 + outputs ..< 1 + 2 * outputs])
+            let sum = Array(sums[1 + 2 * outputs ..< 1 + 3 * outputs]), sumOfSquares = Array(sums[1 + 3 * outputs ..< 1 + 4 * outputs])
+            regression = .init(
+                targetNames: data.targetNames, meanSquaredError: sse.map { $0 / n }, meanAbsoluteError: sae.map { $0 / n },
+                r2: (0 ..< outputs).map { k in
+                    let total = sumOfSquares[k] - sum[k] * sum[k] / n
+                    return total > 0 ? 1 - sse[k] / total : .nan
+                })
         }
-        var precision: [Double?] = [], recall: [Double?] = []
-        for k in 0 ..< outputs {
-            precision.append(predicted[k] > 0 ? Double(confusion[k][k]) / Double(predicted[k]) : nil)
-            recall.append(present[k] > 0 ? Double(confusion[k][k]) / Double(present[k]) : nil)
-        }
-        result.classification = .init(classNames: data.classNames, accuracy: Double(correct) / n, confusion: confusion,
-                                      precision: precision, recall: recall)
-    } else {
-        let sse = Array(sums[1 ..< 1 + outputs]), sae = Array(sums[1 + outputs ..< 1 + 2 * outputs])
-        let sum = Array(sums[1 + 2 * outputs ..< 1 + 3 * outputs]), sumOfSquares = Array(sums[1 + 3 * outputs ..< 1 + 4 * outputs])
-        result.regression = .init(
-            targetNames: data.targetNames, meanSquaredError: sse.map { $0 / n }, meanAbsoluteError: sae.map { $0 / n },
-            r2: (0 ..< outputs).map { k in
-                let total = sumOfSquares[k] - sum[k] * sum[k] / n
-                return total > 0 ? 1 - sse[k] / total : .nan
-            })
     }
-    return result
 }
 
 extension Evaluation {

@@ -65,81 +65,77 @@ extension TrainingOptions {
     ///   - checkpoint: the checkpoint read from `resume`.
     ///   - startingModel: the model read from `initFrom`.
     public func resolve(resuming checkpoint: Checkpoint?, startingModel: ModelFile?) throws -> TrainingConfiguration {
-        let model = checkpoint?.model ?? startingModel
-        let modelPath = resume ?? initFrom ?? "the model"
-        let loss = try agreeWithModel(loss, model?.loss, "--loss", modelPath, trainedWith: \.rawValue) ?? .crossEntropy
-        let activation = try agreeWithModel(activation, model?.activation, "--activation", modelPath, trainedWith: \.rawValue) ?? .relu
+        let shape = try modelShape(of: checkpoint?.model ?? startingModel)
+        guard let checkpoint, let path = resume else { return try fresh(shape) }
+        return try resumed(from: checkpoint, path: path, shape)
+    }
+
+    /// Loss, activation and hidden widths: the starting model's (given values must agree), else
+    /// what was given, else the defaults.
+    private func modelShape(of model: ModelFile?) throws -> (loss: Loss, activation: Activation, hidden: [Int]) {
+        let path = resume ?? initFrom ?? "the model"
+        let loss = try agreeWithModel(loss, model?.loss, "--loss", path, trainedWith: \.rawValue) ?? .crossEntropy
+        let activation = try agreeWithModel(activation, model?.activation, "--activation", path, trainedWith: \.rawValue) ?? .relu
         let fileHidden = model.map { Array($0.layerSizes.dropFirst().dropLast()) }
         if let hidden, let fileHidden, hidden != fileHidden {
             let has = fileHidden.isEmpty ? "which has no hidden layer" : "whose hidden layers are " + widths(fileHidden)
-            throw InputError("--hidden \(widths(hidden)) disagrees with \(modelPath), \(has)")
+            throw InputError("--hidden \(widths(hidden)) disagrees with \(path), \(has)")
         }
+        return (loss, activation, fileHidden ?? hidden ?? Self.defaultHidden)
+    }
 
-        guard let checkpoint, let path = resume else {
-            guard let train else { throw InputError("--train is required (unless --resume gives it)") }
-            let optimizer = optimizerSettings(basedOn: OptimizerSettings(kind: optimizer ?? .sgd))
-            return TrainingConfiguration(
-                train: train, test: test, targetColumns: targetColumns, standardize: standardize ?? false,
-                loss: loss, activation: activation, hidden: fileHidden ?? hidden ?? Self.defaultHidden,
-                precision: precision ?? .float32,
-                batchSize: batchSize ?? Self.defaultBatchSize, epochs: epochs ?? Self.defaultEpochs, maxSteps: maxSteps,
-                seed: seed ?? 0, shuffle: shuffle ?? true,
-                learningRate: learningRate ?? optimizer.defaultLearningRate, optimizer: optimizer,
-                schedule: scheduleSettings(basedOn: ScheduleSettings(kind: lrSchedule ?? .constant)),
-                clipGradientNorm: clipGradientNorm, validationSplit: validationSplit, earlyStopping: earlyStopping,
-                resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: self.checkpoint,
-                checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
-                onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
-        }
-
-        let saved = checkpoint.settings
-        func agree<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
-            if let given, given != stored {
-                throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")
-            }
-            return stored
-        }
-        // The optimization settings' message names the stored value with its option.
-        func agreeSetting<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
-            if let given, given != stored {
-                throw InputError("\(name) differs from the checkpoint \(path), which was trained with \(name) \(show(stored)); resuming must not change it")
-            }
-            return stored
-        }
-        func number(_ value: Double?) -> String { value.map { "\($0)" } ?? "none" }
-        func count(_ value: Int?) -> String { value.map { "\($0)" } ?? "none" }
-        let labels = try agree(train.map(\.labels), saved.trainLabels, "--train-labels", { $0 ?? "(none)" })
-        let trainText = try agree(train?.text, saved.train, "--train", { $0 })
-        let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
-        let stored = saved.optimizer
-        let optimizer = OptimizerSettings(
-            kind: try agreeSetting(optimizer, stored.kind, "--optimizer", \.rawValue),
-            momentum: try agreeSetting(momentum, stored.momentum, "--momentum", { "\($0)" }),
-            nesterov: try agreeSetting(nesterov, stored.nesterov, "--nesterov", { "\($0)" }),
-            beta1: try agreeSetting(beta1, stored.beta1, "--beta1", { "\($0)" }),
-            beta2: try agreeSetting(beta2, stored.beta2, "--beta2", { "\($0)" }),
-            epsilon: try agreeSetting(epsilon, stored.epsilon, "--eps", { "\($0)" }),
-            weightDecay: try agreeSetting(weightDecay.map { Optional($0) }, stored.weightDecay, "--weight-decay", number))
-        let schedule = ScheduleSettings(
-            kind: try agreeSetting(lrSchedule, saved.schedule.kind, "--lr-schedule", \.rawValue),
-            warmupSteps: try agreeSetting(warmupSteps, saved.schedule.warmupSteps, "--warmup-steps", { "\($0)" }),
-            stepSize: try agreeSetting(stepSize.map { Optional($0) }, saved.schedule.stepSize, "--step-size", count),
-            gamma: try agreeSetting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", number))
+    /// A new run: what was given, else the defaults.
+    private func fresh(_ shape: (loss: Loss, activation: Activation, hidden: [Int])) throws -> TrainingConfiguration {
+        guard let train else { throw InputError("--train is required (unless --resume gives it)") }
+        let optimizer = optimizerSettings(basedOn: OptimizerSettings(kind: optimizer ?? .sgd))
         return TrainingConfiguration(
-            train: try DataSource(trainText, labels: labels),
-            test: test,
-            targetColumns: try agree(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" }),
-            standardize: try agree(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" }),
-            loss: loss, activation: activation, hidden: fileHidden ?? Self.defaultHidden,
-            precision: try agree(precision, checkpoint.model.precision, "--precision", \.rawValue),
-            batchSize: try agree(batchSize, saved.batchSize, "--batch-size", { "\($0)" }),
+            train: train, test: test, targetColumns: targetColumns, standardize: standardize ?? false,
+            loss: shape.loss, activation: shape.activation, hidden: shape.hidden, precision: precision ?? .float32,
+            batchSize: batchSize ?? Self.defaultBatchSize, epochs: epochs ?? Self.defaultEpochs, maxSteps: maxSteps,
+            seed: seed ?? 0, shuffle: shuffle ?? true,
+            learningRate: learningRate ?? optimizer.defaultLearningRate, optimizer: optimizer,
+            schedule: scheduleSettings(basedOn: ScheduleSettings(kind: lrSchedule ?? .constant)),
+            clipGradientNorm: clipGradientNorm, validationSplit: validationSplit, earlyStopping: earlyStopping,
+            resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
+            checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
+            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
+    }
+
+    /// A resumed run: the checkpoint's settings, which given values must agree with; the
+    /// learning rate, epochs, steps, test data and outputs may change.
+    private func resumed(from checkpoint: Checkpoint, path: String,
+                         _ shape: (loss: Loss, activation: Activation, hidden: [Int])) throws -> TrainingConfiguration {
+        let saved = checkpoint.settings, stored = CheckpointAgreement(path: path)
+        let optimizer = OptimizerSettings(
+            kind: try stored.setting(optimizer, saved.optimizer.kind, "--optimizer", \.rawValue),
+            momentum: try stored.setting(momentum, saved.optimizer.momentum, "--momentum", { "\($0)" }),
+            nesterov: try stored.setting(nesterov, saved.optimizer.nesterov, "--nesterov", { "\($0)" }),
+            beta1: try stored.setting(beta1, saved.optimizer.beta1, "--beta1", { "\($0)" }),
+            beta2: try stored.setting(beta2, saved.optimizer.beta2, "--beta2", { "\($0)" }),
+            epsilon: try stored.setting(epsilon, saved.optimizer.epsilon, "--eps", { "\($0)" }),
+            weightDecay: try stored.setting(weightDecay.map { Optional($0) }, saved.optimizer.weightDecay, "--weight-decay", stored.text))
+        let schedule = ScheduleSettings(
+            kind: try stored.setting(lrSchedule, saved.schedule.kind, "--lr-schedule", \.rawValue),
+            warmupSteps: try stored.setting(warmupSteps, saved.schedule.warmupSteps, "--warmup-steps", { "\($0)" }),
+            stepSize: try stored.setting(stepSize.map { Optional($0) }, saved.schedule.stepSize, "--step-size", stored.text),
+            gamma: try stored.setting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", stored.text))
+        let labels = try stored.same(train.map(\.labels), saved.trainLabels, "--train-labels", { $0 ?? "(none)" })
+        let trainText = try stored.same(train?.text, saved.train, "--train", { $0 })
+        let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
+        return TrainingConfiguration(
+            train: try DataSource(trainText, labels: labels), test: test,
+            targetColumns: try stored.same(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" }),
+            standardize: try stored.same(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" }),
+            loss: shape.loss, activation: shape.activation, hidden: shape.hidden,
+            precision: try stored.same(precision, checkpoint.model.precision, "--precision", \.rawValue),
+            batchSize: try stored.same(batchSize, saved.batchSize, "--batch-size", { "\($0)" }),
             epochs: epochs ?? saved.epochs, maxSteps: maxSteps,
-            seed: try agree(seed, saved.seed, "--seed", { "\($0)" }),
-            shuffle: try agree(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" }),
+            seed: try stored.same(seed, saved.seed, "--seed", { "\($0)" }),
+            shuffle: try stored.same(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" }),
             learningRate: learningRate ?? saved.learningRate, optimizer: optimizer, schedule: schedule,
-            clipGradientNorm: try agreeSetting(clipGradientNorm.map { Optional($0) }, saved.clipGradientNorm, "--clip-grad-norm", number),
-            validationSplit: try agreeSetting(validationSplit.map { Optional($0) }, saved.validationSplit, "--validation-split", number),
-            earlyStopping: try agreeSetting(earlyStopping.map { Optional($0) }, saved.earlyStopping, "--early-stopping", count),
+            clipGradientNorm: try stored.setting(clipGradientNorm.map { Optional($0) }, saved.clipGradientNorm, "--clip-grad-norm", stored.text),
+            validationSplit: try stored.setting(validationSplit.map { Optional($0) }, saved.validationSplit, "--validation-split", stored.text),
+            earlyStopping: try stored.setting(earlyStopping.map { Optional($0) }, saved.earlyStopping, "--early-stopping", stored.text),
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
@@ -153,6 +149,30 @@ extension TrainingOptions {
         }
         return option ?? fromFile
     }
+}
+
+/// A given value against the checkpoint's: resuming must not change what decides the run.
+private struct CheckpointAgreement {
+    let path: String
+
+    /// The stored value; a given value that differs is refused.
+    func same<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
+        if let given, given != stored {
+            throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")
+        }
+        return stored
+    }
+
+    /// `same` for an optimization setting, whose message names the stored value with its option.
+    func setting<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
+        if let given, given != stored {
+            throw InputError("\(name) differs from the checkpoint \(path), which was trained with \(name) \(show(stored)); resuming must not change it")
+        }
+        return stored
+    }
+
+    /// An optional setting as the message shows it.
+    func text<Value>(_ value: Value?) -> String { value.map { "\($0)" } ?? "none" }
 }
 
 func widths(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }

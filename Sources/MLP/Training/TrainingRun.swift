@@ -61,11 +61,32 @@ final class TrainingRun<T: Scalar> {
             try checkWritable(configuration.checkpoint, option: "--checkpoint")
             return try configuration.metrics.map { try MetricsWriter(path: $0, appending: start.checkpoint != nil) }
         }
-
         if let model = start.model { model.load(into: network) } else { network.initialize(seed: configuration.seed) }
         // Rank 0's θ for everyone: identical parameters even if hosts' math libraries differ.
         communicator.broadcast(network.parameters.values)
 
+        let trainer = try makeTrainer(network, data)
+        if isRoot { output.line(describe(network, data) + "\n" + describeOptimization(validation: data.validation)) }
+        let reports = try train(trainer, data, metrics: metrics)
+
+        if let earlyStopping = trainer.earlyStopping {
+            // --save writes the best epoch's θ.
+            earlyStopping.restoreBest(into: network.parameters)
+            if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
+        }
+        if let save = configuration.save {
+            try communicator.agree {
+                guard isRoot else { return }
+                try modelFile(trainer, data).write(to: save)
+                output.line("saved \(save)")
+            }
+        }
+        if isRoot, let path = configuration.checkpoint { output.line("checkpoint \(path): continue with --resume \(path) --epochs N") }
+        return reports
+    }
+
+    /// The trainer, its optimizer and early stopping, with the checkpoint's state when resuming.
+    func makeTrainer(_ network: Network<T>, _ data: TrainingData<T>) throws -> Trainer<T> {
         let optimizer = Optimizer<T>(settings: configuration.optimizer, layout: network.layout)
         let trainer = Trainer(network: network, optimizer: optimizer,
                               schedule: configuration.learningRateSchedule(trainingRows: data.train.rowCount),
@@ -76,24 +97,18 @@ final class TrainingRun<T: Scalar> {
             trainer.position = checkpoint.position
             try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
         }
-        if isRoot { output.line(describe(network, data) + "\n" + describeOptimization(validation: data.validation)) }
+        return trainer
+    }
 
-        let runSettings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
-        func modelFile() -> ModelFile { ModelFile(network: network, data: data.train, standardization: data.standardization) }
-        func writeCheckpoint(to path: String, at position: TrainingPosition) throws {
-            try communicator.agree {
-                guard isRoot else { return }
-                var checkpoint = Checkpoint(model: modelFile(), position: position, settings: runSettings)
-                checkpoint.store(optimizer: optimizer, earlyStopping: trainer.earlyStopping)
-                try checkpoint.write(to: path)
-            }
-        }
-
+    /// Trains to the end, printing and recording each epoch; on SIGINT or SIGTERM writes a
+    /// checkpoint and fails with the command that continues.
+    func train(_ trainer: Trainer<T>, _ data: TrainingData<T>, metrics: MetricsWriter?) throws -> [EpochReport] {
         var reports: [EpochReport] = []
         let progress = isRoot ? output.progress.map { ProgressLine(epochs: configuration.epochs, draw: $0) } : nil
         do {
             try trainer.run(onStep: { position, batches in progress?.update(position, batchesPerEpoch: batches) },
-                            onCheckpoint: configuration.checkpoint.map { path in { try writeCheckpoint(to: path, at: $0) } }) { report in
+                            onCheckpoint: configuration.checkpoint.map { path in
+                                { try self.writeCheckpoint(trainer, data, to: path, at: $0) } }) { report in
                 reports.append(report)
                 try communicator.agree {
                     guard isRoot else { return }
@@ -106,27 +121,27 @@ final class TrainingRun<T: Scalar> {
             // Every rank stopped after the same step: keep the work, then say how to go on.
             progress?.clear()
             let path = configuration.checkpoint ?? interruptionCheckpointPath
-            try writeCheckpoint(to: path, at: interruption.position)
+            try writeCheckpoint(trainer, data, to: path, at: interruption.position)
             let name = Interruption.name(interruption.signal)
             throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) (epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
                                 reportingRank: 0, exitCode: 128 + interruption.signal)
         }
-
-        if let earlyStopping = trainer.earlyStopping {
-            // --save writes the best epoch's θ.
-            earlyStopping.restoreBest(into: network.parameters)
-            if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
-        }
-
-        if let save = configuration.save {
-            try communicator.agree {
-                guard isRoot else { return }
-                try modelFile().write(to: save)
-                output.line("saved \(save)")
-            }
-        }
-        if isRoot, let path = configuration.checkpoint { output.line("checkpoint \(path): continue with --resume \(path) --epochs N") }
         return reports
+    }
+
+    func modelFile(_ trainer: Trainer<T>, _ data: TrainingData<T>) -> ModelFile {
+        ModelFile(network: trainer.network, data: data.train, standardization: data.standardization)
+    }
+
+    /// Rank 0 writes the checkpoint at `position`; all ranks agree on whether that worked.
+    func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String, at position: TrainingPosition) throws {
+        try communicator.agree {
+            guard isRoot else { return }
+            let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
+            var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
+            checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
+            try checkpoint.write(to: path)
+        }
     }
 
     /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here.
