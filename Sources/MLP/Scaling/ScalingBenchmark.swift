@@ -71,12 +71,12 @@ public enum ScalingBenchmark {
             let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
-            trainer.order.prepare(epoch: 1)
+            trainer.prepareEpoch(1)
+            let fullBatches = data.rowCount / shard
             var times: [Double] = []
             for step in 0 ..< steps + 3 {
-                let first = (step * shard) % (data.rowCount - shard + 1)
                 let start = DispatchTime.now().uptimeNanoseconds
-                trainer.step(positions: first ..< first + shard)
+                trainer.trainStep(batch: step % fullBatches)
                 if step >= 3 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             }
             times.sort()
