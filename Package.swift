@@ -23,14 +23,18 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The MPI implementation of `Communicator`: the only Swift code that imports CMPI.
         .target(name: "MLPMPI", dependencies: ["MLP", "CMPI"]),
+        // `mlp bench`, `bench-allreduce`, `bench-step`: they drive the trainer through its public stepping API.
+        .target(name: "MLPBenchmarks", dependencies: ["MLP"]),
+        // `mlp plot`: learning curves from a metrics file, as SVG.
+        .target(name: "MLPPlot", dependencies: ["MLP"]),
         // The command line: parses, validates, picks the communicator, calls the library.
         .executableTarget(name: "mlp", dependencies: [
-            "MLP", "MLPMPI",
+            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test-only: wraps malloc to count allocations during training steps.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp", "AllocationCounter"]),
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,7 @@
 import ArgumentParser
 import MLP
+import MLPBenchmarks
+import MLPPlot
 
 /// What a safetensors file without our metadata does not say (evaluate, predict).
 struct ForeignModelOptions: ParsableArguments {

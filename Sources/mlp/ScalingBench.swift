@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MLP
+import MLPBenchmarks
 
 /// `mlp bench-allreduce` (hidden): MPI_Allreduce time against message size on this job's ranks.
 struct BenchAllreduce: ParsableCommand {

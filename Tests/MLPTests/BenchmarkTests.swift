@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import MLPBenchmarks
 
 /// What `mlp bench` counts and times is what a training step does.
 final class BenchmarkTests: XCTestCase {

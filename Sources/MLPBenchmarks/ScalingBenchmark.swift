@@ -1,4 +1,5 @@
 import Foundation
+import MLP
 
 /// The measurements behind `Benchmarks/SCALING.md`: how long one allreduce of n bytes takes
 /// on this job's ranks, and how long one training step's computation takes on a shard of b rows.
@@ -55,7 +56,6 @@ public enum ScalingBenchmark {
     /// Times the trainer's own step in one process for shards of each size in `shardRows`, on
     /// random data of `layerSizes[0]` features and `layerSizes.last` classes.
     public static func step(precision: Precision, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
-        // Dispatched here, inside the module, so the trainer's generic code is specialized.
         switch precision {
         case .float32: return step(Float.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)
         case .float64: return step(Double.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)

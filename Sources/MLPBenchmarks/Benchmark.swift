@@ -1,4 +1,5 @@
 import Foundation
+import MLP
 
 /// `mlp bench`: training throughput on fixed workloads, against the sgemm peak measured in the
 /// same processes, with the time split of a step.
