@@ -28,10 +28,12 @@ let package = Package(
         // `mlp plot`: learning curves from a metrics file, as SVG.
         .target(name: "MLPPlot", dependencies: ["MLP"]),
         // The command line: parses, validates, picks the communicator, calls the library.
-        .executableTarget(name: "mlp", dependencies: [
+        .target(name: "MLPCommandLine", dependencies: [
             "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The `mlp` executable: `MLPCommand.main()`.
+        .executableTarget(name: "mlp", dependencies: ["MLPCommandLine"]),
         // Test-only: wraps malloc to count allocations during training steps.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "AllocationCounter"]),
