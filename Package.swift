@@ -36,7 +36,9 @@ let package = Package(
         .executableTarget(name: "mlp", dependencies: ["MLPCommandLine"]),
         // Test-only: wraps malloc to count allocations during training steps.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "AllocationCounter"]),
+        // Test-only: `mlp` with the faults the tests inject, chosen by MLP_TEST_* environment variables.
+        .executableTarget(name: "mlp-faults", dependencies: ["MLP", "MLPCommandLine"], path: "Tests/FaultInjection"),
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "mlp-faults", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )
