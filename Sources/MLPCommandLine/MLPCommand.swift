@@ -18,6 +18,10 @@ public struct MLPCommand: ParsableCommand {
 
     public init() {}
 
+    /// Wraps the communicator that every command runs with, when set before `main()`: the
+    /// fault-injection tests' seam (`Tests/FaultInjection`). nil in `mlp`.
+    public nonisolated(unsafe) static var communicatorWrapper: ((Communicator) -> Communicator)?
+
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
     public static func main() {
@@ -58,7 +62,8 @@ extension AllreduceMode: ExpressibleByArgument {}
 /// that hit it, and becomes exit code 1.
 func withCommunicator(_ body: (Communicator) throws -> Void) throws {
     let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
-    let communicator: Communicator = mpi ?? SingleProcessCommunicator()
+    let world: Communicator = mpi ?? SingleProcessCommunicator()
+    let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }
     do {
         try body(communicator)

@@ -243,7 +243,6 @@ public final class Trainer<T: Scalar> {
         extras[StepExtra.samples] = T(shard.count)
         extras[StepExtra.correct] = T(local.correct)
         extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
-        if TestFaults.nanAtStep == position.step + 1, communicator.rank == communicator.size - 1 { extras[StepExtra.lossSum] = .nan }
 
         // Backward, then the sums of all ranks: one allreduce over the whole buffer, or one
         // non-blocking allreduce per layer started as soon as backward has produced it.
@@ -280,9 +279,6 @@ public final class Trainer<T: Scalar> {
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
         timings.update += clock.lap()
         timings.steps += 1
-        if TestFaults.driftAtStep == position.step + 1, communicator.rank == communicator.size - 1 {
-            network.parameters.values[0] += T(1e-3)
-        }
         return result
     }
 
