@@ -23,14 +23,22 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The MPI implementation of `Communicator`: the only Swift code that imports CMPI.
         .target(name: "MLPMPI", dependencies: ["MLP", "CMPI"]),
+        // `mlp bench`, `bench-allreduce`, `bench-step`: they drive the trainer through its public stepping API.
+        .target(name: "MLPBenchmarks", dependencies: ["MLP"]),
+        // `mlp plot`: learning curves from a metrics file, as SVG.
+        .target(name: "MLPPlot", dependencies: ["MLP"]),
         // The command line: parses, validates, picks the communicator, calls the library.
-        .executableTarget(name: "mlp", dependencies: [
-            "MLP", "MLPMPI",
+        .target(name: "MLPCommandLine", dependencies: [
+            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The `mlp` executable: `MLPCommand.main()`.
+        .executableTarget(name: "mlp", dependencies: ["MLPCommandLine"]),
         // Test-only: wraps malloc to count allocations during training steps.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp", "AllocationCounter"]),
+        // Test-only: `mlp` with the faults the tests inject, chosen by MLP_TEST_* environment variables.
+        .executableTarget(name: "mlp-faults", dependencies: ["MLP", "MLPCommandLine"], path: "Tests/FaultInjection"),
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "mlp-faults", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )

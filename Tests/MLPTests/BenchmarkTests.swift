@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import MLPBenchmarks
 
 /// What `mlp bench` counts and times is what a training step does.
 final class BenchmarkTests: XCTestCase {
@@ -25,7 +26,7 @@ final class BenchmarkTests: XCTestCase {
         var generator = SplitMix64(seed: 4)
         for i in 0 ..< rows * sizes[0] { workspace.input[i] = Float(generator.nextUniform() - 0.5) }
         for i in 0 ..< rows * 4 { workspace.dZ[i] = Float(generator.nextUniform() - 0.5) }
-        Benchmark.matrixProducts(network, workspace, rows: rows, into: gradients)
+        matrixProducts(network, workspace, rows: rows, into: gradients)
 
         // C[i][j] = Σ_k A(i, k)·B(k, j), with A and B given as element functions.
         func product(_ m: Int, _ n: Int, _ k: Int, _ a: (Int, Int) -> Float, _ b: (Int, Int) -> Float) -> [Float] {

@@ -127,8 +127,9 @@ final class FaultTests: XCTestCase {
             let checkpoint = path("nan-\(ranks)"), model = path("nan-model-\(ranks)")
             let arguments = small + ["--checkpoint", checkpoint, "--checkpoint-every", "5", "--save", model]
             let start = Date()
-            let output = try (ranks == 1 ? MLPProcess.run(arguments, environment: ["MLP_TEST_NAN_AT_STEP": "7"])
-                                         : MLPProcess.mpirun(ranks: ranks, arguments, environment: ["MLP_TEST_NAN_AT_STEP": "7"]))
+            let fault = ["MLP_TEST_NAN_AT_STEP": "7"], faulty = MLPProcess.faultInjecting
+            let output = try (ranks == 1 ? MLPProcess.run(arguments, environment: fault, executable: faulty)
+                                         : MLPProcess.mpirun(ranks: ranks, arguments, environment: fault, executable: faulty))
             let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
             XCTAssertNotEqual(output.status, 0)
             XCTAssertEqual(lines.count, 1, output.stderr)
@@ -137,8 +138,8 @@ final class FaultTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: model))
             print("[NaN at step 7, \(ranks) rank(s), \(String(format: "%.2f", Date().timeIntervalSince(start))) s] \(lines.first ?? "")")
 
-            let skipping = try (ranks == 1 ? MLPProcess.run(small + ["--on-nonfinite", "skip-step", "--save", model], environment: ["MLP_TEST_NAN_AT_STEP": "7"])
-                                            : MLPProcess.mpirun(ranks: ranks, small + ["--on-nonfinite", "skip-step", "--save", model], environment: ["MLP_TEST_NAN_AT_STEP": "7"]))
+            let skipping = try (ranks == 1 ? MLPProcess.run(small + ["--on-nonfinite", "skip-step", "--save", model], environment: fault, executable: faulty)
+                                            : MLPProcess.mpirun(ranks: ranks, small + ["--on-nonfinite", "skip-step", "--save", model], environment: fault, executable: faulty))
             XCTAssertEqual(skipping.status, 0, skipping.stderr)
             XCTAssertTrue(skipping.stdout.contains("(skipped 1 non-finite step)"), skipping.stdout)
             XCTAssertTrue(try ModelFile.read(path: model).parameters.allSatisfy(\.isFinite))
@@ -153,7 +154,7 @@ final class FaultTests: XCTestCase {
     /// finds it at step 5 and every rank stops with one line.
     func testParameterDriftIsDetected() throws {
         let arguments = ["train", "--train", data.path, "--hidden", "8", "--batch-size", "100", "--epochs", "1", "--checksum-every", "5"]
-        let output = try MLPProcess.mpirun(ranks: 2, arguments, environment: ["MLP_TEST_DRIFT_AT_STEP": "3"])
+        let output = try MLPProcess.mpirun(ranks: 2, arguments, environment: ["MLP_TEST_DRIFT_AT_STEP": "3"], executable: MLPProcess.faultInjecting)
         XCTAssertNotEqual(output.status, 0)
         let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
         XCTAssertEqual(lines, ["mlp: error: parameters differ between ranks at step 5 (checksum mismatch): the ranks drifted apart"], output.stderr)

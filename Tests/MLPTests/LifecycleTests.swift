@@ -71,8 +71,9 @@ final class LifecycleTests: XCTestCase {
                 // killed while writing its second checkpoint, the first (step 3, mid-epoch) survives.
                 let interrupted = base + ["--epochs", "4", "--checkpoint", path("c-\(name)"), "--checkpoint-every", "3"]
                 let environment = ["MLP_TEST_KILL_BEFORE_RENAME": path("c-\(name)")]
-                let killed = ranks == 1 ? try MLPProcess.run(["train"] + interrupted, environment: environment)
-                                        : try MLPProcess.mpirun(ranks: ranks, ["train"] + interrupted, environment: environment)
+                let killed = ranks == 1 ? try MLPProcess.run(["train"] + interrupted, environment: environment, executable: MLPProcess.faultInjecting)
+                                        : try MLPProcess.mpirun(ranks: ranks, ["train"] + interrupted, environment: environment,
+                                                                executable: MLPProcess.faultInjecting)
                 XCTAssertNotEqual(killed.status, 0)
                 let checkpoint = try Checkpoint.read(path: path("c-\(name)"))
                 XCTAssertEqual(checkpoint.position.step, 3)
@@ -128,8 +129,8 @@ final class LifecycleTests: XCTestCase {
     func testKillWhileWritingACheckpointLeavesThePreviousOne() throws {
         try train(common() + ["--epochs", "3", "--save", path("full")])
         let checkpoint = path("c")
-        let output = try MLPProcess.launch(MLPProcess.executable.path, ["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint,
-                                                                                               "--checkpoint-every", "4"],
+        let output = try MLPProcess.launch(MLPProcess.faultInjecting.path, ["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint,
+                                                                                                     "--checkpoint-every", "4"],
                                            environment: ["MLP_TEST_KILL_BEFORE_RENAME": checkpoint])
         XCTAssertEqual(output.status, SIGKILL, "the hook kills the process at its second checkpoint write")
         let survivor = try Checkpoint.read(path: checkpoint)

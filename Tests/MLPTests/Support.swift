@@ -11,25 +11,35 @@ enum MLPProcess {
     }
 
     /// The `mlp` built beside this test bundle (`swift test` builds every target).
-    static var executable: URL {
+    static var executable: URL { built("mlp") }
+
+    /// `mlp-faults`: `mlp` with the faults of `Tests/FaultInjection` that the MLP_TEST_*
+    /// environment variables choose.
+    static var faultInjecting: URL { built("mlp-faults") }
+
+    /// The executable `name` built beside this test bundle.
+    static func built(_ name: String) -> URL {
         var directory = Bundle.main.bundleURL
         for _ in 0 ..< 3 {
-            let candidate = directory.appendingPathComponent("mlp")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        fatalError("mlp executable not found near \(Bundle.main.bundleURL.path)")
+        fatalError("\(name) executable not found near \(Bundle.main.bundleURL.path)")
     }
 
     static var isRoot: Bool { geteuid() == 0 }
 
-    /// `mlp arguments…` as one process (the single-node fallback).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    /// `mlp arguments…` (or another `executable`) as one process (the single-node fallback).
+    static func run(_ arguments: [String], environment: [String: String] = [:],
+                    executable: URL = MLPProcess.executable) throws -> Output {
         try launch(executable.path, arguments, environment: environment)
     }
 
-    /// `mpirun -n ranks mlp arguments…`, oversubscribed, one OpenBLAS thread per rank.
-    static func mpirun(ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    /// `mpirun -n ranks mlp arguments…` (or another `executable`), oversubscribed, one OpenBLAS
+    /// thread per rank.
+    static func mpirun(ranks: Int, _ arguments: [String], environment: [String: String] = [:],
+                       executable: URL = MLPProcess.executable) throws -> Output {
         var flags = ["--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
         if isRoot { flags.append("--allow-run-as-root") }
         return try launch(try which("mpirun"), flags + ["-n", "\(ranks)", executable.path] + arguments, environment: environment)

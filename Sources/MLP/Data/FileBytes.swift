@@ -73,7 +73,7 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
         guard fsync(descriptor) == 0 else { throw failure("fsync") }
         isOpen = false
         guard close(descriptor) == 0 else { throw failure("close") }
-        killForTestBeforeRename(path)
+        FileWriting.beforeRename?(path)
         guard rename(temporaryPath, path) == 0 else { throw failure("rename") }
     } catch {
         if isOpen { close(descriptor) }
@@ -89,12 +89,10 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     guard fsync(directoryDescriptor) == 0 || errno == EINVAL else { throw failure("fsync directory \(directory)") }
 }
 
-/// Test-only crash injection: with `MLP_TEST_KILL_BEFORE_RENAME` set to `path`, a process that
-/// is about to replace an existing file there dies by SIGKILL between writing the temporary
-/// file and renaming it, the worst instant for a crash. The tests use it to show the previous
-/// file survives intact.
-private func killForTestBeforeRename(_ path: String) {
-    guard let target = ProcessInfo.processInfo.environment["MLP_TEST_KILL_BEFORE_RENAME"], target == path,
-          access(path, F_OK) == 0 else { return }
-    kill(getpid(), SIGKILL)
+/// Where tests reach into `writeFileAtomically`.
+public enum FileWriting {
+    /// Called with the destination path after the temporary file is written, synced and closed,
+    /// just before it is renamed over the destination: the worst instant for a crash, when the
+    /// previous file must survive intact. nil (nothing is called) unless a test sets it.
+    public nonisolated(unsafe) static var beforeRename: ((String) -> Void)?
 }

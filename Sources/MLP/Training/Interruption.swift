@@ -33,13 +33,3 @@ public struct TrainingInterrupted: Error {
     public var position: TrainingPosition
     public var signal: Int32
 }
-
-/// Faults the tests inject through the environment (read once): they simulate what cannot be
-/// produced on demand, like one rank's parameters drifting. Never set in normal use.
-enum TestFaults {
-    static let environment = ProcessInfo.processInfo.environment
-    /// `MLP_TEST_NAN_AT_STEP=K`: the last rank's loss is NaN at step K (1-based).
-    static let nanAtStep = environment["MLP_TEST_NAN_AT_STEP"].flatMap(Int.init)
-    /// `MLP_TEST_DRIFT_AT_STEP=K`: the last rank nudges one parameter after step K.
-    static let driftAtStep = environment["MLP_TEST_DRIFT_AT_STEP"].flatMap(Int.init)
-}

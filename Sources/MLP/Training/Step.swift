@@ -3,11 +3,11 @@
 
 extension Trainer {
     /// What one step did, from the global sums over its mini-batch.
-    struct StepResult {
-        var lossSum: Double, samples: Double, correct: Double
+    public struct StepResult {
+        public var lossSum: Double, samples: Double, correct: Double
         /// The loss or gradient was not finite: no update was applied.
-        var nonFinite: Bool
-        var interrupted: Bool
+        public var nonFinite: Bool
+        public var interrupted: Bool
     }
 
     /// One synchronized step on the mini-batch at `positions` of this epoch's order.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Where a rank's training time goes, summed over steps: the split `mlp bench` reports.
+/// Where a rank's training time goes, summed over steps, phase by phase.
 public struct StepTimings: Sendable {
     /// Copying the shard's rows into the workspace.
     public var gather = 0.0
@@ -22,10 +22,11 @@ public struct StepTimings: Sendable {
 }
 
 /// A monotonic stopwatch: `lap()` returns the seconds since the previous lap.
-struct PhaseClock {
+public struct PhaseClock {
     private var last = PhaseClock.now()
 
-    static func now() -> Double {
+    /// Seconds on the monotonic clock (`CLOCK_MONOTONIC`), from an arbitrary origin.
+    public static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9

@@ -1,4 +1,5 @@
 import Foundation
+import MLP
 
 /// The measurements behind `Benchmarks/SCALING.md`: how long one allreduce of n bytes takes
 /// on this job's ranks, and how long one training step's computation takes on a shard of b rows.
@@ -55,7 +56,6 @@ public enum ScalingBenchmark {
     /// Times the trainer's own step in one process for shards of each size in `shardRows`, on
     /// random data of `layerSizes[0]` features and `layerSizes.last` classes.
     public static func step(precision: Precision, layerSizes: [Int], shardRows: [Int], steps: Int) -> [StepTiming] {
-        // Dispatched here, inside the module, so the trainer's generic code is specialized.
         switch precision {
         case .float32: return step(Float.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)
         case .float64: return step(Double.self, layerSizes: layerSizes, shardRows: shardRows, steps: steps)
@@ -71,12 +71,12 @@ public enum ScalingBenchmark {
             let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
-            trainer.order.prepare(epoch: 1)
+            trainer.prepareEpoch(1)
+            let fullBatches = data.rowCount / shard
             var times: [Double] = []
             for step in 0 ..< steps + 3 {
-                let first = (step * shard) % (data.rowCount - shard + 1)
                 let start = DispatchTime.now().uptimeNanoseconds
-                trainer.step(positions: first ..< first + shard)
+                trainer.trainStep(batch: step % fullBatches)
                 if step >= 3 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             }
             times.sort()

@@ -1,4 +1,5 @@
 import Foundation
+import MLP
 
 /// `mlp plot`: learning curves from a `--metrics` file as a self-contained SVG: loss against
 /// epoch on the left, accuracy against epoch on the right (classification only), each with

@@ -1,6 +1,61 @@
 import ArgumentParser
 import Foundation
 import MLP
+import MLPBenchmarks
+
+/// `mlp bench`: throughput on the standard workloads against the sgemm peak.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training throughput on fixed workloads (W1–W4) against the sgemm peak measured in the same run.",
+        discussion: "Run it as you train: ./launch -n N bench. Rank 0 prints one line per workload (or JSON with --json).")
+
+    @Option(help: "Workloads, comma-separated: W1 (784-512-512-10, batch 256), W2 (same, 1024), W3 (784-128-10, 64), W4 (784-2048-2048-10, 512).")
+    var workloads = "W1,W2,W3,W4"
+
+    @Option(help: "Steps per timed repeat.")
+    var steps = 100
+
+    @Option(help: "Timed repeats (the median and min–max are reported).")
+    var repeats = 5
+
+    @Option(help: "Untimed steps first.")
+    var warmup = 20
+
+    @Flag(help: "One JSON object per workload.")
+    var json = false
+
+    @Option(help: "single or overlap (see mlp train --help).")
+    var allreduce: AllreduceMode = .single
+
+    func run() throws {
+        let names = workloads.split(separator: ",").map { String($0).trimmingWhitespace().uppercased() }
+        let selected = try names.map { name in
+            guard let workload = Benchmark.workloads.first(where: { $0.name == name }) else {
+                throw ValidationError("unknown workload '\(name)' (W1, W2, W3, W4)")
+            }
+            return workload
+        }
+        guard steps > 0, repeats > 0, warmup >= 0 else { throw ValidationError("--steps and --repeats must be positive") }
+        try withCommunicator { communicator in
+            if communicator.rank == 0, !json {
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
+            }
+            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, communicator: communicator) { result in
+                if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
+            }
+        }
+    }
+}
+
+/// `mlp blas`: the OpenBLAS kernel family and threads (`launch` uses it to catch a misdetected CPU).
+struct BLAS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blas", abstract: "Print the OpenBLAS core type in use and its thread count.", shouldDisplay: false)
+
+    func run() {
+        print("\(BLASInfo.coreName) \(BLASInfo.threads)")
+    }
+}
 
 /// `mlp bench-allreduce` (hidden): MPI_Allreduce time against message size on this job's ranks.
 struct BenchAllreduce: ParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+import MLP
 
 /// `mlp bench`: training throughput on fixed workloads, against the sgemm peak measured in the
 /// same processes, with the time split of a step.
@@ -79,13 +80,13 @@ public enum Benchmark {
         let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                               train: data, test: nil, settings: settings, communicator: communicator)
-        let batches = EpochOrder.batchCount(rowCount: data.rowCount, batchSize: workload.batchSize)
+        let batches = trainer.batchesPerEpoch
         var batch = 0, epoch = 1
-        trainer.order.prepare(epoch: epoch)
+        trainer.prepareEpoch(epoch)
         func takeSteps(_ count: Int) {
             for _ in 0 ..< count {
-                if batch == batches - 1 { batch = 0; epoch += 1; trainer.order.prepare(epoch: epoch) }   // full batches only
-                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: data.rowCount, batchSize: workload.batchSize))
+                if batch == batches - 1 { batch = 0; epoch += 1; trainer.prepareEpoch(epoch) }   // full batches only
+                trainer.trainStep(batch: batch)
                 batch += 1
             }
         }
@@ -110,45 +111,17 @@ public enum Benchmark {
             (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n)
         timings.steps = 1
 
-        // The same step's sgemm calls alone, on the same buffers, all ranks at once. dZ gets
-        // ordinary values everywhere: parts the last step left unwritten could hold subnormals.
-        let rows = shardRange(count: workload.batchSize, rank: communicator.rank, size: communicator.size).count
-        let workspace = trainer.workspace
-        workspace.dZ.update(repeating: 0.01, count: workspace.gradientCount)
+        // The same step's sgemm calls alone, on the same buffers, all ranks at once.
         var productRates: [Double] = []
         for _ in 0 ..< repeats {
             barrier(communicator)
             let start = PhaseClock.now()
-            for _ in 0 ..< steps { matrixProducts(network, workspace, rows: rows, into: trainer.reduction) }
+            trainer.runMatrixProductsAlone(steps: steps)
             barrier(communicator)
             productRates.append(Double(steps * workload.batchSize) / (PhaseClock.now() - start))
         }
         return Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: resident[0],
                       productsSamplesPerSecond: productRates)
-    }
-
-    /// The matrix products of one training step and nothing else, with the shapes and transposes
-    /// of `Network.forward` and `Network.backward`: Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾W⁽ˡ⁾ᵀ, dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀQ⁽ˡ⁻¹⁾ and
-    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾W⁽ˡ⁾, one dZ buffer serving every layer (speed does not depend on the values,
-    /// as long as none is subnormal).
-    static func matrixProducts(_ network: Network<Float>, _ workspace: Workspace<Float>, rows: Int, into gradients: FlatBuffer<Float>) {
-        guard rows > 0 else { return }
-        let sizes = network.layout.layerSizes, parameters = network.parameters
-        for l in 1 ..< sizes.count {
-            Float.gemm(transposeA: false, transposeB: true, m: rows, n: sizes[l], k: sizes[l - 1], alpha: 1,
-                       a: workspace.Q(l - 1), lda: sizes[l - 1], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
-                       c: workspace.Z(l), ldc: sizes[l])
-        }
-        for l in stride(from: sizes.count - 1, through: 1, by: -1) {
-            Float.gemm(transposeA: true, transposeB: false, m: sizes[l], n: sizes[l - 1], k: rows, alpha: 1,
-                       a: workspace.dZ, lda: sizes[l], b: workspace.Q(l - 1), ldb: sizes[l - 1], beta: 0,
-                       c: gradients.weights(l), ldc: sizes[l - 1])
-            if l > 1 {
-                Float.gemm(transposeA: false, transposeB: false, m: rows, n: sizes[l - 1], k: sizes[l], alpha: 1,
-                           a: workspace.dZ, lda: sizes[l], b: parameters.weights(l), ldb: sizes[l - 1], beta: 0,
-                           c: workspace.dQ, ldc: sizes[l - 1])
-            }
-        }
     }
 
     /// The sgemm rate every rank reaches at once with its own thread count (n = 2048 square

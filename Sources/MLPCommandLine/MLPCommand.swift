@@ -4,9 +4,9 @@ import MLP
 import MLPMPI
 
 /// `mlp`: train multilayer perceptrons, data-parallel over MPI ranks (or as one process).
-@main
-struct MLPCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The executable's whole program is `MLPCommand.main()`.
+public struct MLPCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "mlp",
         abstract: "Train multilayer perceptrons, data-parallel over MPI ranks.",
         discussion: """
@@ -16,9 +16,15 @@ struct MLPCommand: ParsableCommand {
         subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Bench.self, BLAS.self,
                       BenchAllreduce.self, BenchStep.self])
 
+    public init() {}
+
+    /// Wraps the communicator that every command runs with, when set before `main()`: the
+    /// fault-injection tests' seam (`Tests/FaultInjection`). nil in `mlp`.
+    public nonisolated(unsafe) static var communicatorWrapper: ((Communicator) -> Communicator)?
+
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
-    static func main() {
+    public static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -56,7 +62,8 @@ extension AllreduceMode: ExpressibleByArgument {}
 /// that hit it, and becomes exit code 1.
 func withCommunicator(_ body: (Communicator) throws -> Void) throws {
     let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
-    let communicator: Communicator = mpi ?? SingleProcessCommunicator()
+    let world: Communicator = mpi ?? SingleProcessCommunicator()
+    let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }
     do {
         try body(communicator)

@@ -1,0 +1,3 @@
+import MLPCommandLine
+
+MLPCommand.main()

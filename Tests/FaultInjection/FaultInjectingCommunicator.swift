@@ -1,0 +1,68 @@
+import MLP
+
+/// A communicator that forwards every collective to another and, on the last rank, corrupts
+/// the gradient reduction of chosen training steps: the faults one misbehaving rank causes.
+///
+/// A training step is recognised by its gradient reduction, the only sum over more than two
+/// values in `mlp train` (evaluation sums two: the loss and the correct count). With
+/// `--allreduce overlap` a step starts one reduction per layer (the last layer's first) and
+/// waits once. Steps are counted from 1 in this process.
+final class FaultInjectingCommunicator: Communicator {
+    let base: Communicator
+    /// At this step the last rank's contribution to the gradient sums is NaN, so every rank
+    /// sees a non-finite gradient.
+    let nanAtStep: Int?
+    /// At this step the last rank alone changes its copy of the summed gradient, so its
+    /// update, and from then on its θ, differ from the other ranks'.
+    let driftAtStep: Int?
+    private var step = 0
+    /// With overlap: whether the current step's reductions have started, and what the last
+    /// rank does to their result once they have finished.
+    private var overlapStarted = false
+    private var afterWait: (() -> Void)?
+
+    init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?) {
+        self.base = base
+        self.nanAtStep = nanAtStep
+        self.driftAtStep = driftAtStep
+    }
+
+    var rank: Int { base.rank }
+    var size: Int { base.size }
+
+    func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        guard buffer.count > 2 else { return base.allreduceSum(buffer) }
+        step += 1
+        if isDue(nanAtStep) { buffer[0] = .nan }
+        base.allreduceSum(buffer)
+        if isDue(driftAtStep) { perturb(buffer) }
+    }
+
+    func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        if !overlapStarted {
+            overlapStarted = true
+            step += 1
+            if isDue(nanAtStep) { buffer[0] = .nan }
+            if isDue(driftAtStep) { afterWait = { [unowned self] in perturb(buffer) } }
+        }
+        base.startAllreduceSum(buffer)
+    }
+
+    func waitForReductions() {
+        base.waitForReductions()
+        overlapStarted = false
+        afterWait?()
+        afterWait = nil
+    }
+
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { base.allreduceMax(buffer) }
+    func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { base.broadcast(buffer) }
+    func abort(exitCode: Int32) -> Never { base.abort(exitCode: exitCode) }
+
+    private func isDue(_ faultStep: Int?) -> Bool { faultStep == step && rank == size - 1 }
+
+    /// Moves the first gradient sum by at least 1, a change no rounding of the update absorbs.
+    private func perturb<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        buffer[0] += max(1, abs(buffer[0]))
+    }
+}

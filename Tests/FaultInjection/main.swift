@@ -1,0 +1,26 @@
+// `mlp-faults`: `mlp` with the faults the tests inject, each chosen by an environment variable:
+//   MLP_TEST_NAN_AT_STEP=K         the last rank's gradient is NaN at step K (1-based)
+//   MLP_TEST_DRIFT_AT_STEP=K       the last rank's θ drifts from the others' at step K
+//   MLP_TEST_KILL_BEFORE_RENAME=P  SIGKILL just before a file that replaces an existing P is
+//                                  renamed into place
+// It simulates what cannot be produced on demand; `mlp` itself reads none of these.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import MLP
+import MLPCommandLine
+
+let environment = ProcessInfo.processInfo.environment
+let nanAtStep = environment["MLP_TEST_NAN_AT_STEP"].flatMap(Int.init)
+let driftAtStep = environment["MLP_TEST_DRIFT_AT_STEP"].flatMap(Int.init)
+if nanAtStep != nil || driftAtStep != nil {
+    MLPCommand.communicatorWrapper = { FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep) }
+}
+if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {
+    FileWriting.beforeRename = { path in
+        // Only a replacement: the first write of the file has no previous one to keep.
+        if path == target, access(path, F_OK) == 0 { kill(getpid(), SIGKILL) }
+    }
+}
+MLPCommand.main()
