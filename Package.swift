@@ -40,5 +40,5 @@ let package = Package(
         .executableTarget(name: "mlp-faults", dependencies: ["MLP", "MLPCommandLine"], path: "Tests/FaultInjection"),
         .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "mlp-faults", "AllocationCounter"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

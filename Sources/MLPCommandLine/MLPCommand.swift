@@ -87,7 +87,8 @@ func printError(_ message: String) {
 /// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's output goes to a file,
 /// so there the launcher decides: `MLP_PROGRESS=1` (`./launch` sets it when its own output is a
 /// terminal). `MLP_PROGRESS=0` turns the bar off anywhere.
-let standardOutput: TrainingOutput = {
+// Written once, before any thread starts; the commands run on the main thread only.
+nonisolated(unsafe) let standardOutput: TrainingOutput = {
     let environment = ProcessInfo.processInfo.environment
     let isTerminal = environment["MLP_PROGRESS"].map { $0 == "1" }
         ?? (!MPICommunicator.isLaunchedByMPI && isatty(STDOUT_FILENO) == 1 && environment["TERM"] != "dumb")
@@ -95,10 +96,10 @@ let standardOutput: TrainingOutput = {
     return TrainingOutput(
         line: { line in
             print(isTerminal ? clearLine + line : line)
-            fflush(stdout)
+            fflush(nil)   // every output stream, stdout among them (Swift 6 refuses the C global)
         },
         progress: isTerminal ? { text in
             print(clearLine + text, terminator: "")
-            fflush(stdout)
+            fflush(nil)   // every output stream, stdout among them (Swift 6 refuses the C global)
         } : nil)
 }()
