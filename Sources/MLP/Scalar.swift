@@ -113,6 +113,8 @@ extension Float {
     }
 }
 
+// The Float extension above again, line for line, with Double's SIMD width and BLAS names: the
+// price of concrete SIMD types (see the ReLU kernels' comment); kept on purpose.
 extension Double {
     public static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_dgemv(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1, a, blasint(n), x, 1, 0, y, 1)

@@ -1,6 +1,9 @@
 import ArgumentParser
 import MLP
 
+// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
+// swift-argument-parser wants them; kept on purpose.
+
 /// What a safetensors file without our metadata does not say (evaluate, predict).
 struct ForeignModelOptions: ParsableArguments {
     @Option(help: "The model's loss, for files without mlp metadata.")

@@ -1,6 +1,9 @@
 import ArgumentParser
 import MLP
 
+// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
+// swift-argument-parser wants them; kept on purpose.
+
 /// The options of `mlp train` that pick the update rule, the learning-rate schedule, gradient
 /// clipping, validation and early stopping. Defaults and update rules are PyTorch's.
 struct OptimizationOptions: ParsableArguments {

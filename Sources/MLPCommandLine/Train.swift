@@ -1,6 +1,9 @@
 import ArgumentParser
 import MLP
 
+// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
+// swift-argument-parser wants them; kept on purpose.
+
 /// `mlp train`: the command line's names are the public contract; keep them.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(

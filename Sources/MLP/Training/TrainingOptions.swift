@@ -120,7 +120,8 @@ public struct TrainingOptions: Sendable {
         return settings
     }
 
-    /// `stored` with the schedule options given here put in its place.
+    /// `stored` with the schedule options given here put in its place. (The same shape as
+    /// `optimizerSettings(basedOn:)`, kept apart: one field list per settings type.)
     func scheduleSettings(basedOn stored: ScheduleSettings) -> ScheduleSettings {
         var settings = stored
         settings.kind = lrSchedule ?? settings.kind
