@@ -56,6 +56,7 @@ struct CSVScanner {
 
     /// Reads the next record into `fields` (replacing what was there) and returns the line it
     /// starts on.
+    // One function over ~60 lines: the quoting state machine reads best as one loop.
     mutating func nextRecord(into fields: inout [CSVField]) throws -> Int {
         fields.removeAll(keepingCapacity: true)
         let recordLine = line

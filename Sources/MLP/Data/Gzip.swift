@@ -6,6 +6,7 @@ public enum Gzip {
     /// read as one stream, as `gunzip` does).
     ///
     /// - Parameter path: Names the file in errors: "<path>: corrupted gzip stream (…)".
+    // One function over ~60 lines: the member loop keeps zlib's stream state and its checks together.
     public static func decompress(_ data: [UInt8], path: String) throws -> [UInt8] {
         func corrupted(_ reason: String) -> InputError {
             InputError("\(path): corrupted gzip stream (\(reason))")
