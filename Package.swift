@@ -30,7 +30,15 @@ let package = Package(
         ]),
         // Test-only: wraps malloc to count allocations during training steps.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "mlp", "AllocationCounter"]),
+        // Test-only: what both test targets share: scratch folders, data files, and the one way
+        // to run `mlp` (directly, under mpirun, in the background) with a liveness time limit.
+        .target(name: "TestSupport", dependencies: ["MLP", "CZlib"], path: "Tests/TestSupport"),
+        // Unit tests: in process, small data, no mpirun and no child process.
+        // Alone: `swift test --filter MLPTests.`
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "TestSupport", "AllocationCounter"]),
+        // End-to-end tests: the real `mlp` (it depends on it, so `swift test` builds it), real
+        // `mpirun` with 2 and 3 ranks, real files. Alone: `swift test --filter MLPEndToEndTests.`
+        .testTarget(name: "MLPEndToEndTests", dependencies: ["MLP", "mlp", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

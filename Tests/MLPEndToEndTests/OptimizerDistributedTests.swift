@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Rank-count independence with each optimizer, schedule, clipping and the validation split:
 /// real `mpirun` with 2 and 3 ranks against one process, float64, ≤ 1e-12 relative.

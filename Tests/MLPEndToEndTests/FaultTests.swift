@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Faults during training: signals, a killed rank, non-finite values, drifting ranks. Each
 /// ends the job quickly with one line and leaves the last checkpoint usable.
@@ -22,12 +23,12 @@ final class FaultTests: XCTestCase {
     func start(ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         if ranks == 1 {
-            process.executableURL = MLPProcess.executable
+            process.executableURL = try MLPProcess.executable()
             process.arguments = arguments
         } else {
             process.executableURL = URL(fileURLWithPath: try MLPProcess.which("mpirun"))
             process.arguments = ["--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + (MLPProcess.isRoot ? ["--allow-run-as-root"] : [])
-                + ["-n", "\(ranks)", MLPProcess.executable.path] + arguments
+                + ["-n", "\(ranks)", try MLPProcess.executable().path] + arguments
         }
         var merged = ProcessInfo.processInfo.environment
         merged["OPENBLAS_NUM_THREADS"] = "1"

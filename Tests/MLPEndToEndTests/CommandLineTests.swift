@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// The command line end to end: the real `mlp` binary, as a user runs it.
 final class CommandLineTests: XCTestCase {

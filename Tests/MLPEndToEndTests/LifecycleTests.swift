@@ -3,6 +3,7 @@ import XCTest
 import FoundationXML
 #endif
 @testable import MLP
+import TestSupport
 
 /// Checkpoints, exact resume, evaluate, predict and plot: the model's life after `train`.
 final class LifecycleTests: XCTestCase {
@@ -128,7 +129,7 @@ final class LifecycleTests: XCTestCase {
     func testKillWhileWritingACheckpointLeavesThePreviousOne() throws {
         try train(common() + ["--epochs", "3", "--save", path("full")])
         let checkpoint = path("c")
-        let output = try MLPProcess.launch(MLPProcess.executable.path, ["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint,
+        let output = try MLPProcess.launch(try MLPProcess.executable().path, ["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint,
                                                                                                "--checkpoint-every", "4"],
                                            environment: ["MLP_TEST_KILL_BEFORE_RENAME": checkpoint])
         XCTAssertEqual(output.status, SIGKILL, "the hook kills the process at its second checkpoint write")
@@ -147,7 +148,7 @@ final class LifecycleTests: XCTestCase {
         for trial in 0 ..< 20 {
             let checkpoint = path("random-\(trial)")
             let process = Process()
-            process.executableURL = MLPProcess.executable
+            process.executableURL = try MLPProcess.executable()
             process.arguments = ["train", "--train", big.path, "--hidden", "64,64", "--batch-size", "8", "--epochs", "50",
                                  "--checkpoint", checkpoint, "--checkpoint-every", "1"]
             process.standardOutput = FileHandle.nullDevice

@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Every bad input ends the job with one line that names the cause (file, line, value where they
 /// apply), a non-zero exit, all ranks gone well within 10 s, and no model file written or
@@ -167,8 +168,8 @@ final class BadInputTests: XCTestCase {
     func testFailureOnOneRankEndsAll() throws {
         let start = Date()
         let arguments = ["--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + (MLPProcess.isRoot ? ["--allow-run-as-root"] : [])
-            + ["-n", "1", MLPProcess.executable.path, "train", "--train", path("good.csv"), "--epochs", "1", "--save", path("m.safetensors"),
-               ":", "-n", "1", MLPProcess.executable.path, "train", "--train", path("elsewhere.csv"), "--epochs", "1", "--save", path("m.safetensors")]
+            + ["-n", "1", try MLPProcess.executable().path, "train", "--train", path("good.csv"), "--epochs", "1", "--save", path("m.safetensors"),
+               ":", "-n", "1", try MLPProcess.executable().path, "train", "--train", path("elsewhere.csv"), "--epochs", "1", "--save", path("m.safetensors")]
         let output = try MLPProcess.launch(try MLPProcess.which("mpirun"), arguments)
         let seconds = Date().timeIntervalSince(start)
         XCTAssertNotEqual(output.status, 0)

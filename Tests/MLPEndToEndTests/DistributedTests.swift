@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Real `mpirun` with 2 and 3 ranks against the single process: after an epoch the parameters
 /// must match, for mini-batches of 1 (some ranks hold no rows), 7 and 256 (partial last batch).
