@@ -25,7 +25,7 @@ final class BadInputTests: XCTestCase {
             var full = arguments
             if arguments.first == "train", !arguments.contains("--save") { full += ["--save", model] }
             let start = Date()
-            let output = ranks == 1 ? try MLPProcess.run(full) : try MLPProcess.mpirun(ranks: ranks, full)
+            let output = try MLPProcess.run(ranks: ranks, full)
             let seconds = Date().timeIntervalSince(start)
             let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
             let context = "\(ranks) rank(s), \(arguments.joined(separator: " ")): \(output.stderr)"
@@ -167,10 +167,10 @@ final class BadInputTests: XCTestCase {
     /// and exit, the failing rank prints one line naming itself.
     func testFailureOnOneRankEndsAll() throws {
         let start = Date()
-        let arguments = ["--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + (MLPProcess.isRoot ? ["--allow-run-as-root"] : [])
-            + ["-n", "1", try MLPProcess.executable().path, "train", "--train", path("good.csv"), "--epochs", "1", "--save", path("m.safetensors"),
-               ":", "-n", "1", try MLPProcess.executable().path, "train", "--train", path("elsewhere.csv"), "--epochs", "1", "--save", path("m.safetensors")]
-        let output = try MLPProcess.launch(try MLPProcess.which("mpirun"), arguments)
+        let output = try MLPProcess.mpirun([
+            .init(ranks: 1, ["train", "--train", path("good.csv"), "--epochs", "1", "--save", path("m.safetensors")]),
+            .init(ranks: 1, ["train", "--train", path("elsewhere.csv"), "--epochs", "1", "--save", path("m.safetensors")]),
+        ])
         let seconds = Date().timeIntervalSince(start)
         XCTAssertNotEqual(output.status, 0)
         let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }

@@ -10,7 +10,7 @@ final class DistributedTests: XCTestCase {
                          "--batch-size", "\(batchSize)", "--learning-rate", "0.1", "--epochs", "1",
                          "--seed", "3", "--precision", precision.rawValue, "--checksum-every", "50",
                          "--save", save.path, "--allreduce", allreduce.rawValue]
-        let output = ranks == 1 ? try MLPProcess.run(arguments) : try MLPProcess.mpirun(ranks: ranks, arguments)
+        let output = try MLPProcess.run(ranks: ranks, arguments)
         XCTAssertEqual(output.status, 0, "\(ranks) ranks, n_b \(batchSize): \(output.stderr)")
     }
 

@@ -19,69 +19,25 @@ final class FaultTests: XCTestCase {
     /// mpirun takes a second or two to forward a SIGTERM.
     var recipe: [String] { ["train", "--train", data.path, "--hidden", "256,256", "--batch-size", "8", "--epochs", "8", "--seed", "3"] }
 
-    /// `mlp` (or `mpirun -n ranks mlp`) started in the background.
-    func start(ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        if ranks == 1 {
-            process.executableURL = try MLPProcess.executable()
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: try MLPProcess.which("mpirun"))
-            process.arguments = ["--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + (MLPProcess.isRoot ? ["--allow-run-as-root"] : [])
-                + ["-n", "\(ranks)", try MLPProcess.executable().path] + arguments
-        }
-        var merged = ProcessInfo.processInfo.environment
-        merged["OPENBLAS_NUM_THREADS"] = "1"
-        merged.merge(environment) { _, new in new }
-        process.environment = merged
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: { () -> URL in
-            let url = directory.appendingPathComponent("stderr-\(UUID().uuidString)")
-            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-            return url
-        }())
-        try process.run()
-        return process
-    }
-
-    /// Waits for `process`, at most `limit` seconds; returns the seconds it took.
-    func wait(_ process: Process, limit: Double = 10) -> Double {
-        let start = Date()
-        while process.isRunning && Date().timeIntervalSince(start) < limit { usleep(20_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return Date().timeIntervalSince(start)
-    }
-
-    /// Waits until `file` exists (the run has got going), at most 60 s.
-    func waitFor(_ file: String) {
-        let start = Date()
-        while !FileManager.default.fileExists(atPath: file) && Date().timeIntervalSince(start) < 60 { usleep(20_000) }
-    }
-
-    func stderr(of process: Process) throws -> String {
-        let handle = process.standardError as! FileHandle
-        let url = URL(fileURLWithPath: "/proc/self/fd/\(handle.fileDescriptor)").resolvingSymlinksInPath()
-        return try String(contentsOf: url, encoding: .utf8)
-    }
-
     /// SIGTERM (as a scheduler preempting the job sends it, and mpirun forwards it): every rank
     /// finishes the same step, rank 0 writes a checkpoint, all exit saying how to resume; the
     /// resumed run ends with the uninterrupted run's model, byte for byte.
     func testSIGTERMCheckpointsAndResumesExactly() throws {
         for ranks in [1, 2] {
             let full = path("full-\(ranks)"), checkpoint = path("c-\(ranks)")
-            let reference = try (ranks == 1 ? MLPProcess.run(recipe + ["--save", full]) : MLPProcess.mpirun(ranks: ranks, recipe + ["--save", full]))
+            let reference = try MLPProcess.run(ranks: ranks, recipe + ["--save", full])
             XCTAssertEqual(reference.status, 0, reference.stderr)
 
-            let process = try start(ranks: ranks, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
-            waitFor(checkpoint)
-            kill(process.processIdentifier, SIGTERM)
-            let seconds = wait(process)
-            let message = try stderr(of: process)
+            let run = try MLPProcess.start(ranks: ranks, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
+            try run.waitForFile(checkpoint)
+            run.signal(SIGTERM)
+            let signalled = Date()
+            let output = run.wait(timeLimit: 10)
+            let seconds = Date().timeIntervalSince(signalled)
+            let message = output.stderr
             XCTAssertLessThan(seconds, 10, message)
-            XCTAssertNotEqual(process.terminationStatus, 0)
-            if ranks == 1 { XCTAssertEqual(process.terminationStatus, 128 + SIGTERM) }
+            XCTAssertNotEqual(output.status, 0)
+            if ranks == 1 { XCTAssertEqual(output.status, 128 + SIGTERM) }
             let line = message.split(separator: "\n").first { $0.hasPrefix("mlp:") } ?? ""
             XCTAssertTrue(line.contains("interrupted by SIGTERM") && line.contains("--resume \(checkpoint)"), message)
             let stopped = try Checkpoint.read(path: checkpoint)
@@ -89,8 +45,7 @@ final class FaultTests: XCTestCase {
             XCTAssertLessThan(stopped.position.step, 3000, "interrupted before the end")
             print("[SIGTERM, \(ranks) rank(s), \(String(format: "%.2f", seconds)) s to exit, stopped at step \(stopped.position.step)] \(line)")
 
-            let resumed = try (ranks == 1 ? MLPProcess.run(["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")])
-                                          : MLPProcess.mpirun(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")]))
+            let resumed = try MLPProcess.run(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")])
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed-\(ranks)"))), try Data(contentsOf: URL(fileURLWithPath: full)))
         }
@@ -102,16 +57,17 @@ final class FaultTests: XCTestCase {
         let full = path("full"), checkpoint = path("c")
         let reference = try MLPProcess.mpirun(ranks: 2, recipe + ["--save", full])
         XCTAssertEqual(reference.status, 0, reference.stderr)
-        let process = try start(ranks: 2, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
-        waitFor(checkpoint)
-        let ranks = try MLPProcess.launch("/usr/bin/pgrep", ["-P", "\(process.processIdentifier)", "-f", "mlp"]).stdout
-            .split(separator: "\n").compactMap { Int32($0) }
+        let run = try MLPProcess.start(ranks: 2, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
+        try run.waitForFile(checkpoint)
+        let ranks = run.rankProcesses()
         XCTAssertEqual(ranks.count, 2, "two rank processes under mpirun")
         kill(ranks.last!, SIGKILL)
-        let seconds = wait(process)
+        let killed = Date()
+        let output = run.wait(timeLimit: 10)
+        let seconds = Date().timeIntervalSince(killed)
         XCTAssertLessThan(seconds, 10)
-        XCTAssertNotEqual(process.terminationStatus, 0)
-        for rank in ranks { XCTAssertFalse(isRunning(rank), "rank process \(rank) is gone") }
+        XCTAssertNotEqual(output.status, 0)
+        for rank in ranks { XCTAssertFalse(MLPProcess.isAlive(rank), "rank process \(rank) is gone") }
         let stopped = try Checkpoint.read(path: checkpoint)
         print("[SIGKILL of one rank, \(String(format: "%.2f", seconds)) s until mpirun exited; checkpoint at step \(stopped.position.step)]")
         let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", checkpoint, "--save", path("resumed")])
@@ -128,8 +84,7 @@ final class FaultTests: XCTestCase {
             let checkpoint = path("nan-\(ranks)"), model = path("nan-model-\(ranks)")
             let arguments = small + ["--checkpoint", checkpoint, "--checkpoint-every", "5", "--save", model]
             let start = Date()
-            let output = try (ranks == 1 ? MLPProcess.run(arguments, environment: ["MLP_TEST_NAN_AT_STEP": "7"])
-                                         : MLPProcess.mpirun(ranks: ranks, arguments, environment: ["MLP_TEST_NAN_AT_STEP": "7"]))
+            let output = try MLPProcess.run(ranks: ranks, arguments, environment: ["MLP_TEST_NAN_AT_STEP": "7"])
             let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
             XCTAssertNotEqual(output.status, 0)
             XCTAssertEqual(lines.count, 1, output.stderr)
@@ -138,8 +93,8 @@ final class FaultTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: model))
             print("[NaN at step 7, \(ranks) rank(s), \(String(format: "%.2f", Date().timeIntervalSince(start))) s] \(lines.first ?? "")")
 
-            let skipping = try (ranks == 1 ? MLPProcess.run(small + ["--on-nonfinite", "skip-step", "--save", model], environment: ["MLP_TEST_NAN_AT_STEP": "7"])
-                                            : MLPProcess.mpirun(ranks: ranks, small + ["--on-nonfinite", "skip-step", "--save", model], environment: ["MLP_TEST_NAN_AT_STEP": "7"]))
+            let skipping = try MLPProcess.run(ranks: ranks, small + ["--on-nonfinite", "skip-step", "--save", model],
+                                              environment: ["MLP_TEST_NAN_AT_STEP": "7"])
             XCTAssertEqual(skipping.status, 0, skipping.stderr)
             XCTAssertTrue(skipping.stdout.contains("(skipped 1 non-finite step)"), skipping.stdout)
             XCTAssertTrue(try ModelFile.read(path: model).parameters.allSatisfy(\.isFinite))
@@ -161,11 +116,4 @@ final class FaultTests: XCTestCase {
         // Without the fault the same run passes its checks.
         XCTAssertEqual(try MLPProcess.mpirun(ranks: 2, arguments).status, 0)
     }
-}
-
-/// Whether a process is alive: it exists and is not a zombie waiting to be reaped.
-private func isRunning(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
 }

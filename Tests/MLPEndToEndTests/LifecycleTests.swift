@@ -21,7 +21,7 @@ final class LifecycleTests: XCTestCase {
     /// `mlp train` on this test's data, on `ranks` ranks (1: the fallback, no mpirun).
     @discardableResult
     func train(ranks: Int = 1, _ arguments: [String], environment: [String: String] = [:]) throws -> MLPProcess.Output {
-        let output = ranks == 1 ? try MLPProcess.run(["train"] + arguments) : try MLPProcess.mpirun(ranks: ranks, ["train"] + arguments)
+        let output = try MLPProcess.run(ranks: ranks, ["train"] + arguments, environment: environment)
         XCTAssertEqual(output.status, 0, "train \(arguments) on \(ranks) ranks: \(output.stderr)")
         return output
     }
@@ -72,8 +72,7 @@ final class LifecycleTests: XCTestCase {
                 // killed while writing its second checkpoint, the first (step 3, mid-epoch) survives.
                 let interrupted = base + ["--epochs", "4", "--checkpoint", path("c-\(name)"), "--checkpoint-every", "3"]
                 let environment = ["MLP_TEST_KILL_BEFORE_RENAME": path("c-\(name)")]
-                let killed = ranks == 1 ? try MLPProcess.run(["train"] + interrupted, environment: environment)
-                                        : try MLPProcess.mpirun(ranks: ranks, ["train"] + interrupted, environment: environment)
+                let killed = try MLPProcess.run(ranks: ranks, ["train"] + interrupted, environment: environment)
                 XCTAssertNotEqual(killed.status, 0)
                 let checkpoint = try Checkpoint.read(path: path("c-\(name)"))
                 XCTAssertEqual(checkpoint.position.step, 3)
@@ -129,9 +128,8 @@ final class LifecycleTests: XCTestCase {
     func testKillWhileWritingACheckpointLeavesThePreviousOne() throws {
         try train(common() + ["--epochs", "3", "--save", path("full")])
         let checkpoint = path("c")
-        let output = try MLPProcess.launch(try MLPProcess.executable().path, ["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint,
-                                                                                               "--checkpoint-every", "4"],
-                                           environment: ["MLP_TEST_KILL_BEFORE_RENAME": checkpoint])
+        let output = try MLPProcess.run(["train"] + common() + ["--epochs", "3", "--checkpoint", checkpoint, "--checkpoint-every", "4"],
+                                        environment: ["MLP_TEST_KILL_BEFORE_RENAME": checkpoint])
         XCTAssertEqual(output.status, SIGKILL, "the hook kills the process at its second checkpoint write")
         let survivor = try Checkpoint.read(path: checkpoint)
         XCTAssertEqual(survivor.position.step, 4, "the first checkpoint, written before the kill")
@@ -147,17 +145,11 @@ final class LifecycleTests: XCTestCase {
         var loaded = 0
         for trial in 0 ..< 20 {
             let checkpoint = path("random-\(trial)")
-            let process = Process()
-            process.executableURL = try MLPProcess.executable()
-            process.arguments = ["train", "--train", big.path, "--hidden", "64,64", "--batch-size", "8", "--epochs", "50",
-                                 "--checkpoint", checkpoint, "--checkpoint-every", "1"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let run = try MLPProcess.start(["train", "--train", big.path, "--hidden", "64,64", "--batch-size", "8", "--epochs", "50",
+                                            "--checkpoint", checkpoint, "--checkpoint-every", "1"])
             usleep(useconds_t(100_000 + generator.next() % 400_000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "trial \(trial) ended before the kill: make it longer")
+            run.signal(SIGKILL)
+            XCTAssertEqual(run.wait().reason, .uncaughtSignal, "trial \(trial) ended before the kill: make it longer")
             if FileManager.default.fileExists(atPath: checkpoint) {
                 XCTAssertNoThrow(try Checkpoint.read(path: checkpoint), "trial \(trial): torn checkpoint")
                 loaded += 1
@@ -244,16 +236,14 @@ final class LifecycleTests: XCTestCase {
     /// `evaluate` on MNIST's test set equals an independent numpy forward pass of the same file.
     func testEvaluateOnMNISTMatchesNumpy() throws {
         let mnist = try mnistDirectory()
-        guard (try? MLPProcess.launch("/usr/bin/env", ["python3", "-c", "import numpy, safetensors.numpy"]))?.status == 0 else {
-            throw XCTSkip("python3 with numpy and safetensors not available: skipping the cross-check")
-        }
+        let python = try pythonWithSafetensors()
         try train(["--train", "mnist:\(mnist)", "--hidden", "32", "--batch-size", "100", "--max-steps", "100", "--save", path("mnist")])
         let evaluation = try MLPProcess.mpirun(ranks: 2, ["evaluate", "--model", path("mnist"), "--data", "mnist:\(mnist)", "--json"])
         XCTAssertEqual(evaluation.status, 0, evaluation.stderr)
         let ours = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as! [String: Any]
         let script = packageRoot.appendingPathComponent("Tests/python/forward.py").path
-        let python = try MLPProcess.launch("/usr/bin/env", ["python3", script, path("mnist"), "mnist:\(mnist)"])
-        let numpy = try JSONSerialization.jsonObject(with: Data(python.stdout.utf8)) as! [String: Any]
+        let forward = try MLPProcess.launch(python, [script, path("mnist"), "mnist:\(mnist)"])
+        let numpy = try JSONSerialization.jsonObject(with: Data(forward.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(ours["rows"] as! Int, 10000)
         XCTAssertEqual(ours["accuracy"] as! Double, numpy["test_accuracy"] as! Double, accuracy: 2e-4, "at most 2 of 10,000 ties differ")
         XCTAssertEqual(ours["loss"] as! Double, numpy["test_loss"] as! Double, accuracy: 1e-5)

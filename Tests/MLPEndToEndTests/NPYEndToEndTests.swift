@@ -45,7 +45,7 @@ final class NPYEndToEndTests: XCTestCase {
     func train(_ data: [String], _ save: URL, _ extra: [String] = [], ranks: Int = 1) throws {
         let arguments = ["train"] + data + ["--hidden", "6", "--activation", "tanh", "--batch-size", "16", "--epochs", "2",
                                             "--learning-rate", "0.1", "--seed", "5", "--save", save.path] + extra
-        let output = ranks == 1 ? try MLPProcess.run(arguments) : try MLPProcess.mpirun(ranks: ranks, arguments)
+        let output = try MLPProcess.run(ranks: ranks, arguments)
         XCTAssertEqual(output.status, 0, output.stderr)
     }
 

@@ -11,7 +11,10 @@ import XCTest
 public enum MLPProcess {
     /// What a finished (or killed) process left.
     public struct Output {
+        /// The exit status, or the signal that ended it (see `reason`).
         public var status: Int32
+        /// `.exit` or `.uncaughtSignal`.
+        public var reason: Process.TerminationReason
         public var stdout: String
         public var stderr: String
         /// Wall-clock seconds from start to exit.
@@ -114,11 +117,11 @@ public enum MLPProcess {
         try Background(program, arguments, environment: environment).wait(timeLimit: timeLimit)
     }
 
-    /// `mlp arguments…` (`ranks` nil) or `mpirun -n ranks mlp arguments…`, started in the
+    /// `mlp arguments…` (1 rank, no mpirun) or `mpirun -n ranks mlp arguments…`, started in the
     /// background: for tests that signal or kill it while it runs.
-    public static func start(ranks: Int?, _ arguments: [String], executable: String = "mlp",
+    public static func start(ranks: Int = 1, _ arguments: [String], executable: String = "mlp",
                              environment: [String: String] = [:]) throws -> Background {
-        let command = try command(ranks: ranks, executable: executable, arguments)
+        let command = try command(ranks: ranks == 1 ? nil : ranks, executable: executable, arguments)
         return try Background(command.path, arguments: command.arguments, environment: environment, executable: executable)
     }
 
@@ -217,7 +220,7 @@ public enum MLPProcess {
                 killTree()
             }
             process.waitUntilExit()
-            let output = Output(status: process.terminationStatus, stdout: stdout, stderr: stderr,
+            let output = Output(status: process.terminationStatus, reason: process.terminationReason, stdout: stdout, stderr: stderr,
                                 seconds: Date().timeIntervalSince(started), timedOut: timedOut)
             self.output = output
             return output
