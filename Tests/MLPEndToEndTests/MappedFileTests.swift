@@ -21,7 +21,10 @@ final class MappedFileTests: XCTestCase {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssFile:") }) else { throw XCTSkip("no RssFile in /proc/self/status") }
             return Int(line.split(separator: " ").dropFirst().first!)!
         }
-        for (budget, bound) in [(8 << 20, 16 << 10), (1 << 40, Int.max)] {
+        // An 8 MiB budget keeps at most 16 MiB resident. Without a budget (1 TiB) nothing is
+        // released, and the same reads leave at least half the file resident: the control that
+        // shows RssFile does count the pages read, so the first bound is met by releasing them.
+        for (budget, bounds) in [(8 << 20, Int.min ... 16 << 10), (1 << 40, 32 << 10 ... Int.max)] {
             let mapped = try MappedFeatures<Float>(path: path, residentBudget: budget)
             let before = try residentFileKiB()
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 64 * columns)
@@ -30,7 +33,7 @@ final class MappedFileTests: XCTestCase {
             for _ in 0 ..< rows / 64 { mapped.copyRows(count: 64, into: buffer) { _ in Int(generator.next() % UInt64(rows)) } }
             let grown = try residentFileKiB() - before
             print("budget \(budget >> 20) MiB: resident file pages grew by \(grown) KiB after reading \(rows) random rows of a 64 MiB file")
-            XCTAssertLessThanOrEqual(grown, bound)
+            XCTAssertTrue(bounds.contains(grown), "budget \(budget >> 20) MiB: grew by \(grown) KiB, expected \(bounds) KiB")
         }
     }
 }
