@@ -175,6 +175,9 @@ public enum MLPProcess {
 
         public var pid: pid_t { process.processIdentifier }
 
+        /// The command it runs, for messages.
+        public var commandLine: String { ([process.executableURL?.path ?? "?"] + (process.arguments ?? [])).joined(separator: " ") }
+
         /// What it has written to stdout so far.
         public var stdout: String { (try? String(contentsOf: directory.appendingPathComponent("stdout"), encoding: .utf8)) ?? "" }
         /// What it has written to stderr so far.
@@ -210,14 +213,18 @@ public enum MLPProcess {
         }
 
         /// Waits for the process to end; at `timeLimit` seconds from now it and every process it
-        /// started are killed and the output says `timedOut`.
+        /// started are killed, the output says `timedOut`, and the test fails: a hang is never a
+        /// result, whatever the test goes on to check.
         @discardableResult
-        public func wait(timeLimit: Double = MLPProcess.defaultTimeLimit) -> Output {
+        public func wait(timeLimit: Double = MLPProcess.defaultTimeLimit,
+                         file: StaticString = #filePath, line: UInt = #line) -> Output {
             if let output { return output }
             var timedOut = false
             if exited.wait(timeout: .now() + timeLimit) == .timedOut {
                 timedOut = true
                 killTree()
+                XCTFail("\(commandLine) was still running after \(timeLimit) s (a liveness limit) and was killed; stderr: \(stderr)",
+                        file: file, line: line)
             }
             process.waitUntilExit()
             let output = Output(status: process.terminationStatus, reason: process.terminationReason, stdout: stdout, stderr: stderr,
