@@ -44,10 +44,11 @@ public enum MLPProcess {
 
     /// The one set of `mpirun` flags of the tests:
     /// - `--oversubscribe`: the tests start 2 and 3 ranks on machines with as few as 2 cores;
-    /// - `--bind-to none`: mpirun's default binds rank k to core k, so concurrent jobs (other
-    ///   tests' runs, parallel builds) would all pile onto the same cores; the kernel places
-    ///   them better, and each rank runs one OpenBLAS thread (`OPENBLAS_NUM_THREADS=1` in the
-    ///   environment, which the local ranks inherit from mpirun like every other variable);
+    /// - `--bind-to none`: mpirun's default binding (to cores, for 2 ranks) pins rank k of every
+    ///   job to core k, so concurrent jobs (builds and tests in other worktrees) pile onto the
+    ///   same cores; unbound, the kernel spreads them. Each rank runs one OpenBLAS thread:
+    ///   `OPENBLAS_NUM_THREADS=1` is in mpirun's environment, which local ranks inherit like
+    ///   every other variable (the `MLP_TEST_*` faults too), so no `-x` is needed;
     /// - `--allow-run-as-root` only when running as root (CI does; it also exports
     ///   `OMPI_ALLOW_RUN_AS_ROOT`), since mpirun refuses root without it.
     public static var mpirunFlags: [String] {
