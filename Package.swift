@@ -38,7 +38,15 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         // Test-only: `mlp` with the faults the tests inject, chosen by MLP_TEST_* environment variables.
         .executableTarget(name: "mlp-faults", dependencies: ["MLP", "MLPCommandLine"], path: "Tests/FaultInjection"),
-        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "mlp", "mlp-faults", "AllocationCounter"]),
+        // Test-only: what both test targets share: scratch folders, data files, and the one way
+        // to run `mlp` (directly, under mpirun, in the background) with a liveness time limit.
+        .target(name: "TestSupport", dependencies: ["MLP", "CZlib"], path: "Tests/TestSupport"),
+        // Unit tests: in process, small data, no mpirun and no child process.
+        // Alone: `swift test --filter MLPTests.`
+        .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "TestSupport", "AllocationCounter"]),
+        // End-to-end tests: the real `mlp` and `mlp-faults` (it depends on them, so `swift test`
+        // builds them), real `mpirun` with 2 and 3 ranks, real files. Alone: `swift test --filter MLPEndToEndTests.`
+        .testTarget(name: "MLPEndToEndTests", dependencies: ["MLP", "mlp", "mlp-faults", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

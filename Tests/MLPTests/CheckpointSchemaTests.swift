@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// The checkpoint's metadata schema: today's version round-trips every setting, and files
 /// written before versions existed still load with the same meaning.

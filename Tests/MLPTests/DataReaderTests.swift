@@ -1,7 +1,7 @@
-import CZlib
 import Foundation
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// CSV, IDX/MNIST, gzip and the synthetic spirals: what they read, and the error for each
 /// kind of bad input (file, line and value named).
@@ -217,21 +217,6 @@ final class DataReaderTests: XCTestCase {
         XCTAssertEqual(try Gzip.decompress(gzip(large), path: "large.gz"), large)
     }
 
-    func testRealMNISTWhenPresent() throws {
-        let directory = try mnistDirectory()
-        let train: Dataset<Float> = try MNIST.load(directory: directory, split: .train)
-        XCTAssertEqual(train.rowCount, 60_000)
-        XCTAssertEqual(train.featureCount, 784)
-        XCTAssertEqual(train.labels.first, 5)
-        XCTAssertEqual(train.features.min(), 0)
-        XCTAssertEqual(train.features.max(), 1)
-        let test: Dataset<Float> = try MNIST.load(directory: directory, split: .test)
-        XCTAssertEqual(test.rowCount, 10_000)
-        XCTAssertEqual(test.featureCount, 784)
-        XCTAssertEqual(test.labels.first, 7)
-        XCTAssertEqual(test.classNames, (0 ... 9).map(String.init))
-    }
-
     // MARK: Synthetic spirals
 
     func testSpiralsAreDeterministicBalancedAndBounded() {
@@ -260,46 +245,4 @@ final class DataReaderTests: XCTestCase {
         try Data(text.utf8).write(to: url)
         return url.path
     }
-}
-
-/// Checks that `expression` throws an `InputError` on one line whose message contains each of `parts`.
-func assertInputError<Result>(_ expression: @autoclosure () throws -> Result, contains parts: [String],
-                              file: StaticString = #filePath, line: UInt = #line) {
-    do {
-        _ = try expression()
-        XCTFail("no error; expected one containing \(parts)", file: file, line: line)
-    } catch let error as InputError {
-        for part in parts where !error.message.contains(part) {
-            XCTFail("\"\(error.message)\" does not contain \"\(part)\"", file: file, line: line)
-        }
-        XCTAssertFalse(error.message.contains("\n"), "message is not one line: \(error.message)", file: file, line: line)
-    } catch {
-        XCTFail("\(error) is not an InputError", file: file, line: line)
-    }
-}
-
-/// An IDX file of unsigned bytes: magic, dimensions (big-endian), data.
-func idx(magic: UInt32, dimensions: [UInt32], data: [UInt8]) -> [UInt8] {
-    ([magic] + dimensions).flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + data
-}
-
-/// `bytes` gzipped by zlib (windowBits 15 + 16 writes a gzip header and trailer).
-func gzip(_ bytes: [UInt8]) -> [UInt8] {
-    var stream = z_stream()
-    precondition(deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                               ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
-    defer { deflateEnd(&stream) }
-    var input = bytes
-    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
-    let status = input.withUnsafeMutableBufferPointer { input in
-        output.withUnsafeMutableBufferPointer { output in
-            stream.next_in = input.baseAddress
-            stream.avail_in = UInt32(input.count)
-            stream.next_out = output.baseAddress
-            stream.avail_out = UInt32(output.count)
-            return deflate(&stream, Z_FINISH)
-        }
-    }
-    precondition(status == Z_STREAM_END)
-    return Array(output.prefix(Int(stream.total_out)))
 }

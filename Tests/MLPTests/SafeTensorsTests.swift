@@ -1,9 +1,10 @@
 import Foundation
 import XCTest
 @testable import MLP
+import TestSupport
 
-/// The safetensors container: round trips, byte-exact output, the reference reader's view of
-/// our files (and ours of its), and an error for each kind of malformed file.
+/// The safetensors container: round trips, byte-exact output, and an error for each kind of
+/// malformed file (the reference reader's view of our files is in `SafeTensorsPythonTests`).
 final class SafeTensorsTests: XCTestCase {
     private let metadata = ["format": "mlp", "quote\"and\\slash": "line\nbreak\ttab \u{1} é ✓", "empty": ""]
 
@@ -106,69 +107,10 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertNoThrow(try SafeTensors.decode(file("{}", []), path: "empty.safetensors"))
     }
 
-    /// Our file read by the reference implementation, and its file read by us.
-    func testReferenceImplementationReadsOurFilesAndWeReadItsFiles() throws {
-        let python = try pythonWithSafetensors()
-        let directory = try temporaryDirectory(self)
-        let ours = directory.appendingPathComponent("ours.safetensors").path
-        let theirs = directory.appendingPathComponent("theirs.safetensors").path
-        try SafeTensors.write(tensors: tensors, metadata: metadata, to: ours)
-        let script = """
-            import json, sys, numpy as np
-            from safetensors import safe_open
-            from safetensors.numpy import load_file, save_file
-            t = load_file(sys.argv[1])
-            assert t["layers.0.weight"].dtype == np.float32 and t["layers.0.weight"].shape == (2, 3)
-            assert np.array_equal(t["layers.0.weight"], np.array([[1, -2.5, 3], [0, 0.1, -0.0]], dtype=np.float32))
-            assert t["layers.0.bias"].dtype == np.float64 and list(t["layers.0.bias"]) == [0.1, -1e300]
-            assert t["scalar"].shape == () and t["scalar"] == 42
-            assert t["empty"].shape == (0, 3)
-            with safe_open(sys.argv[1], framework="numpy") as f:
-                assert f.metadata() == json.loads(sys.argv[3]), f.metadata()
-            save_file({"b": np.arange(6, dtype=np.float64).reshape(3, 2), "a": np.array([0.5, -1], dtype=np.float32),
-                       "h": np.array([1.5, -2], dtype=np.float16)}, sys.argv[2], metadata={"k": "v"})
-            print("ok")
-            """
-        let metadataJSON = String(decoding: try JSONSerialization.data(withJSONObject: metadata), as: UTF8.self)
-        let output = try run(python, ["-c", script, ours, theirs, metadataJSON])
-        XCTAssertEqual(output.status, 0, output.text)
-        let read = try SafeTensors.read(path: theirs)
-        XCTAssertEqual(read.metadata, ["k": "v"])
-        let byName = Dictionary(uniqueKeysWithValues: read.tensors.map { ($0.name, $0) })
-        XCTAssertEqual(byName["b"]?.shape, [3, 2])
-        XCTAssertEqual(try byName["b"]?.floats(), [0, 1, 2, 3, 4, 5])
-        XCTAssertEqual(try byName["a"]?.floats(), [0.5, -1])
-        XCTAssertEqual(try byName["h"]?.floats(), [1.5, -2])
-    }
-
     // MARK: Helpers
 
     /// A safetensors file with the given header text and data section.
     private func file(_ header: String, _ data: [UInt8]) -> [UInt8] {
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian, Array.init) + Array(header.utf8) + data
-    }
-
-    /// `python3`, if it can import numpy and safetensors; else a skip saying how to get them.
-    private func pythonWithSafetensors() throws -> String {
-        let python = "/usr/bin/env"
-        guard let output = try? run(python, ["python3", "-c", "import numpy, safetensors.numpy"]), output.status == 0 else {
-            throw XCTSkip("python3 with numpy and safetensors not importable (pip install numpy safetensors): skipping the cross-check")
-        }
-        return python
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        // Through /usr/bin/env, "python3" is the first argument.
-        process.arguments = executable == "/usr/bin/env" && arguments.first != "python3" ? ["python3"] + arguments : arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// The command line end to end: the real `mlp` binary, as a user runs it.
 final class CommandLineTests: XCTestCase {
@@ -161,10 +162,7 @@ final class CommandLineTests: XCTestCase {
 
     /// The model file reproduces its reported accuracy in numpy, read by `safetensors.numpy`.
     func testModelFileLoadsInPythonAndReproducesAccuracy() throws {
-        let check = try? MLPProcess.launch("/usr/bin/env", ["python3", "-c", "import numpy, safetensors.numpy"])
-        guard check?.status == 0 else {
-            throw XCTSkip("python3 with numpy and safetensors not available (pip install numpy safetensors): skipping the cross-check")
-        }
+        let python = try pythonWithSafetensors()
         let directory = try temporaryDirectory(self)
         let train = directory.appendingPathComponent("train.csv"), test = directory.appendingPathComponent("test.csv")
         try writeClassificationCSV(train, rows: 400, seed: 1)
@@ -175,9 +173,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(output.status, 0, output.stderr)
         let reported = try JSONSerialization.jsonObject(with: Data(String(contentsOf: metrics, encoding: .utf8).split(separator: "\n").last!.utf8)) as! [String: Any]
         let script = packageRoot.appendingPathComponent("Tests/python/forward.py").path
-        let python = try MLPProcess.launch("/usr/bin/env", ["python3", script, model.path, test.path])
-        XCTAssertEqual(python.status, 0, python.stderr)
-        let numpy = try JSONSerialization.jsonObject(with: Data(python.stdout.utf8)) as! [String: Any]
+        let forward = try MLPProcess.launch(python, [script, model.path, test.path])
+        XCTAssertEqual(forward.status, 0, forward.stderr)
+        let numpy = try JSONSerialization.jsonObject(with: Data(forward.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(numpy["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 1e-9)
         XCTAssertEqual(numpy["test_loss"] as! Double, reported["test_loss"] as! Double, accuracy: 1e-4)
     }

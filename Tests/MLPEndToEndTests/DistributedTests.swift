@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Real `mpirun` with 2 and 3 ranks against the single process: after an epoch the parameters
 /// must match, for mini-batches of 1 (some ranks hold no rows), 7 and 256 (partial last batch).
@@ -9,7 +10,7 @@ final class DistributedTests: XCTestCase {
                          "--batch-size", "\(batchSize)", "--learning-rate", "0.1", "--epochs", "1",
                          "--seed", "3", "--precision", precision.rawValue, "--checksum-every", "50",
                          "--save", save.path, "--allreduce", allreduce.rawValue]
-        let output = ranks == 1 ? try MLPProcess.run(arguments) : try MLPProcess.mpirun(ranks: ranks, arguments)
+        let output = try MLPProcess.run(ranks: ranks, arguments)
         XCTAssertEqual(output.status, 0, "\(ranks) ranks, n_b \(batchSize): \(output.stderr)")
     }
 

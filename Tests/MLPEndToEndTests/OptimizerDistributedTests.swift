@@ -1,5 +1,6 @@
 import XCTest
 @testable import MLP
+import TestSupport
 
 /// Rank-count independence with each optimizer, schedule, clipping and the validation split:
 /// real `mpirun` with 2 and 3 ranks against one process, float64, ≤ 1e-12 relative.
@@ -30,7 +31,7 @@ final class OptimizerDistributedTests: XCTestCase {
                 let arguments = ["train", "--train", data.path, "--hidden", "8,6", "--activation", "tanh", "--batch-size", "7",
                                  "--epochs", "3", "--seed", "3", "--precision", "float64", "--checksum-every", "20",
                                  "--save", model.path, "--metrics", metrics.path] + options
-                let output = ranks == 1 ? try MLPProcess.run(arguments) : try MLPProcess.mpirun(ranks: ranks, arguments)
+                let output = try MLPProcess.run(ranks: ranks, arguments)
                 XCTAssertEqual(output.status, 0, "\(name), \(ranks) ranks: \(output.stderr)")
                 let saved = try ModelFile.read(path: model.path)
                 let lines = try String(contentsOf: metrics, encoding: .utf8)
