@@ -111,12 +111,14 @@ public enum Benchmark {
             (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n)
         timings.steps = 1
 
-        // The same step's sgemm calls alone, on the same buffers, all ranks at once.
+        // The same step's sgemm calls alone, with the same shapes, all ranks at once.
+        let rows = shardRange(count: min(workload.batchSize, data.rowCount), rank: communicator.rank, size: communicator.size).count
+        let products = MatrixProducts(network: network, rows: rows)
         var productRates: [Double] = []
         for _ in 0 ..< repeats {
             barrier(communicator)
             let start = PhaseClock.now()
-            trainer.runMatrixProductsAlone(steps: steps)
+            for _ in 0 ..< steps { products.run() }
             barrier(communicator)
             productRates.append(Double(steps * workload.batchSize) / (PhaseClock.now() - start))
         }
