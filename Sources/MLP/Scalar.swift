@@ -13,7 +13,7 @@ public enum Precision: String, CaseIterable, Sendable {
 ///
 /// One generic code path serves both precisions; what differs (BLAS routine, elementary
 /// functions, the MPI datatype) is dispatched here, once per call, never per element.
-// Codable: `Lanes: SIMD` needs its Scalar to be, and the compiler asks to say so here.
+/// Codable because `Lanes: SIMD` needs its scalar to be.
 public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
     /// One SSE register of lanes (4 floats, 2 doubles): the width Adam's update runs at.
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
