@@ -22,13 +22,10 @@ final class AllocationTests: XCTestCase {
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
                                                                  stepsPerEpoch: 10, totalSteps: 100),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
-            trainer.order.prepare(epoch: 1)
-            for batch in 0 ..< 3 { trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: 50)) }   // warm-up
+            trainer.prepareEpoch(1)
+            for batch in 0 ..< 3 { trainer.trainStep(batch: batch) }   // warm-up
             allocation_counter_start()
-            for step in 0 ..< 200 {
-                let batch = 3 + step % 7
-                trainer.step(positions: EpochOrder.batchRange(batch, rowCount: rows, batchSize: 50))
-            }
+            for step in 0 ..< 200 { trainer.trainStep(batch: 3 + step % 7) }
             let allocations = allocation_counter_stop()
             // Other threads of the test process (the runtime's, OpenBLAS's idle workers: these
             // shapes are too small for OpenBLAS to thread) are not part of the step; say so if
