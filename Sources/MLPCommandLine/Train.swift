@@ -86,11 +86,11 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
     var resume: String?
 
-    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on). (default: stop)")
-    var onNonfinite: TrainingOptions.NonFinitePolicy?
+    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on).")
+    var onNonfinite: TrainingOptions.NonFinitePolicy = .stop
 
-    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result. (default: single)")
-    var allreduce: AllreduceMode?
+    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
+    var allreduce: AllreduceMode = .single
 
     @OptionGroup
     var optimization: OptimizationOptions
