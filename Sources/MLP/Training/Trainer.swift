@@ -87,7 +87,7 @@ public final class Trainer<T: Scalar> {
                     onEpoch: (EpochReport) throws -> Void) throws {
         precondition(earlyStopping == nil || validation != nil, "early stopping needs validation data")
         let start = Date()
-        let batches = EpochOrder.batchCount(rowCount: train.rowCount, batchSize: settings.batchSize)
+        let batches = batchesPerEpoch
         func stepsExhausted() -> Bool { settings.maxSteps.map { position.step >= $0 } ?? false }
 
         while position.epoch <= settings.epochs, !stepsExhausted() {
