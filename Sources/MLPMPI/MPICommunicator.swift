@@ -94,6 +94,6 @@ public final class MPICommunicator: Communicator {
         MPI_Error_string(code, &text, &length)
         let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         FileHandle.standardError.write(Data("mlp: rank \(rank): \(call) failed: \(message) (\(file):\(line))\n".utf8))
-        abort(exitCode: 3)
+        abort(exitCode: ExitStatus.mpiFailed)
     }
 }

@@ -43,10 +43,10 @@ public final class SingleProcessCommunicator: Communicator {
 public struct AgreedFailure: Error, CustomStringConvertible {
     public var message: String
     public var reportingRank: Int
-    /// The process's exit status: 1, or 128 + the signal for an interrupted run.
-    public var exitCode: Int32 = 1
+    /// The process's exit status (`ExitStatus`).
+    public var exitCode: Int32 = ExitStatus.badInput
     public var description: String { message }
-    public init(message: String, reportingRank: Int, exitCode: Int32 = 1) {
+    public init(message: String, reportingRank: Int, exitCode: Int32 = ExitStatus.badInput) {
         self.message = message
         self.reportingRank = reportingRank
         self.exitCode = exitCode

@@ -99,7 +99,8 @@ public final class Trainer<T: Scalar> {
                 let positions = EpochOrder.batchRange(position.batchInEpoch, rowCount: train.rowCount, batchSize: settings.batchSize)
                 let totals = self.step(positions: positions)
                 if totals.nonFinite && !settings.skipNonFiniteSteps {
-                    throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, --clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0)
+                    throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, --clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0,
+                                         exitCode: ExitStatus.diverged)
                 }
                 position.batchInEpoch += 1
                 position.step += 1

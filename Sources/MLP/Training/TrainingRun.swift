@@ -124,7 +124,7 @@ final class TrainingRun<T: Scalar> {
             try writeCheckpoint(trainer, data, to: path, at: interruption.position)
             let name = Interruption.name(interruption.signal)
             throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) (epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
-                                reportingRank: 0, exitCode: 128 + interruption.signal)
+                                reportingRank: 0, exitCode: ExitStatus.interrupted(by: interruption.signal))
         }
         return reports
     }
