@@ -131,7 +131,7 @@ struct Train: ParsableCommand {
         // A bad option is a usage error, reported before MPI starts.
         let options: TrainingOptions
         do { options = try self.options() } catch let error as InputError { throw ValidationError(error.message) }
-        Interruption.install()
+        Interruption.install(printing: MLPCommand.launcherRank == 0)
         try withCommunicator { communicator in
             try runTraining(options, communicator: communicator, output: standardOutput)
         }

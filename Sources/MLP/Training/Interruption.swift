@@ -3,19 +3,51 @@ import Glibc
 #endif
 import Foundation
 
-/// SIGINT and SIGTERM (Ctrl-C, a batch scheduler's preemption) ask training to stop cleanly:
+/// SIGINT and SIGTERM (Ctrl-C, a batch scheduler's preemption).
+///
+/// Before training starts nothing would be lost, so the handler ends the process at once, even
+/// in a blocking call (opening a FIFO, reading a slow file system): rank 0 writes one line and
+/// the process exits with 128 + the signal. Once the training loop runs (`deferUntilStep`),
 /// the handler only records the signal; the trainer reads it once per step, and the ranks agree
-/// on it through the step's allreduce, so all of them stop after the same step.
+/// on it through the step's allreduce, so all of them stop after the same step and keep a
+/// checkpoint.
 public enum Interruption {
     /// The signal received, 0 if none. Written by the handler, read by the training loop.
     nonisolated(unsafe) static var signalReceived: Int32 = 0
+    /// Set when the training loop starts: from then on a signal stops training after a step.
+    nonisolated(unsafe) static var deferred = false
+    /// The lines the handler writes for SIGINT and SIGTERM before training (nil: this rank does
+    /// not print), made at `install` so that the handler only calls write(2) and _exit(2).
+    nonisolated(unsafe) static var interruptMessage: UnsafeBufferPointer<UInt8>?
+    nonisolated(unsafe) static var terminateMessage: UnsafeBufferPointer<UInt8>?
 
-    /// Installs the handlers (the command line does, once).
-    public static func install() {
+    /// Installs the handlers (the command line does, once, before any work). `printing`: this
+    /// process prints the line for the job (rank 0, or the only process).
+    public static func install(printing: Bool) {
+        func message(_ signal: Int32) -> UnsafeBufferPointer<UInt8>? {
+            guard printing else { return nil }
+            let bytes = Array("mlp: error: interrupted by \(name(signal)) before training started; nothing was written\n".utf8)
+            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+            _ = buffer.initialize(from: bytes)
+            return UnsafeBufferPointer(buffer)
+        }
+        interruptMessage = message(SIGINT)
+        terminateMessage = message(SIGTERM)
         for number in [SIGINT, SIGTERM] {
-            Glibc.signal(number) { Interruption.signalReceived = $0 }
+            Glibc.signal(number) { signal in
+                guard Interruption.deferred else {
+                    let line = signal == SIGINT ? Interruption.interruptMessage : Interruption.terminateMessage
+                    if let line { _ = write(STDERR_FILENO, line.baseAddress, line.count) }
+                    _exit(128 + signal)
+                }
+                Interruption.signalReceived = signal
+            }
         }
     }
+
+    /// From now on a signal stops training after the current step (the trainer calls it as its
+    /// loop starts).
+    static func deferUntilStep() { deferred = true }
 
     public static var received: Int32 { signalReceived }
 
@@ -23,6 +55,7 @@ public enum Interruption {
         switch signal {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
+        case 0: return "a signal"
         default: return "signal \(signal)"
         }
     }

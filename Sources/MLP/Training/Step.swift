@@ -8,6 +8,8 @@ extension Trainer {
         /// The loss or gradient was not finite: no update was applied.
         public var nonFinite: Bool
         public var interrupted: Bool
+        /// The signal the interrupted ranks received (0 if none, or if they received different ones).
+        public var signal: Int32
     }
 
     /// One synchronized step on the mini-batch at `positions` of this epoch's order.
@@ -38,6 +40,7 @@ extension Trainer {
         extras[StepExtra.samples] = T(rows)
         extras[StepExtra.correct] = T(local.correct)
         extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
+        extras[StepExtra.signals] = T(Interruption.received)
     }
 
     /// This rank's gradient sums into `reduction`; with `--allreduce overlap`, each layer's
@@ -59,6 +62,12 @@ extension Trainer {
         }
     }
 
+    /// The signal `count` ranks received whose numbers add up to `sum`; 0 if they differ.
+    static func commonSignal(count: T, sum: T) -> Int32 {
+        guard count > 0, let signal = Int32(exactly: sum / count), T(signal) * count == sum else { return 0 }
+        return signal
+    }
+
     /// g = (Σ over all ranks' shards) / n_b, the exact mini-batch gradient; then clipping and
     /// the optimizer's update, unless the loss or g is not finite. Every rank sees the same
     /// sums, so every rank takes the same branch.
@@ -66,7 +75,8 @@ extension Trainer {
         let extras = reduction.extras, samples = extras[StepExtra.samples]
         let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
         let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
-                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0)
+                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0,
+                                signal: Self.commonSignal(count: extras[StepExtra.interrupted], sum: extras[StepExtra.signals]))
         guard !result.nonFinite else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
@@ -99,6 +109,8 @@ enum StepExtra {
     static let lossSum = 0, samples = 1, correct = 2
     /// How many ranks received SIGINT/SIGTERM: > 0 stops all of them after this step.
     static let interrupted = 3
-    static let count = 4
+    /// The sum of the signal numbers they received: the signal's name for every rank's message.
+    static let signals = 4
+    static let count = 5
 }
 

@@ -86,6 +86,7 @@ public final class Trainer<T: Scalar> {
                     onCheckpoint: ((TrainingPosition) throws -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
         precondition(earlyStopping == nil || validation != nil, "early stopping needs validation data")
+        Interruption.deferUntilStep()
         let start = Date()
         let batches = batchesPerEpoch
         func stepsExhausted() -> Bool { settings.maxSteps.map { position.step >= $0 } ?? false }
@@ -112,7 +113,7 @@ public final class Trainer<T: Scalar> {
                     position.epochSamples += totals.samples
                     position.epochCorrect += totals.correct
                 }
-                if totals.interrupted { throw TrainingInterrupted(position: position, signal: Interruption.received) }
+                if totals.interrupted { throw TrainingInterrupted(position: position, signal: totals.signal) }
                 if settings.checksumEvery > 0, position.step % settings.checksumEvery == 0 { try checkParametersAgree() }
                 onStep(position, batches)
                 if let onCheckpoint, settings.checkpointEvery > 0, position.step % settings.checkpointEvery == 0,
