@@ -55,7 +55,10 @@ struct Convert: ParsableCommand {
                 + "\(summary.labelsPath) (\(labels)), \(summary.namesPath)")
         } catch let error as InputError {
             printError(error.message)
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.badInput)
+        } catch let error as WriteError {
+            printError(error.message)
+            throw ExitCode(ExitStatus.writeFailed)
         }
     }
 }

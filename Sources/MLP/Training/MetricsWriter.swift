@@ -1,7 +1,8 @@
 import Foundation
 
-/// Fails now, not after training, if `path`'s directory cannot be written.
-func checkWritable(_ path: String?, option: String) throws {
+/// Fails now, before any work, if `path`'s directory does not exist or cannot be written
+/// (an `InputError` naming `option`).
+public func checkWritable(_ path: String?, option: String) throws {
     guard let path else { return }
     let directory = (path as NSString).deletingLastPathComponent
     let target = directory.isEmpty ? "." : directory
@@ -43,7 +44,7 @@ final class MetricsWriter {
             + "\"validation_accuracy\":\(number(report.validationAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
             + "\"seconds\":\(number(report.seconds)),\"samples_per_second\":\(number(report.samplesPerSecond))}\n"
         do { try handle.write(contentsOf: Data(line.utf8)) } catch {
-            throw InputError("--metrics \(path): cannot write (\(error.localizedDescription))")
+            throw WriteError(path: path, reason: error.localizedDescription)
         }
     }
 }
