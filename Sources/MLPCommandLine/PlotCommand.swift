@@ -15,6 +15,7 @@ struct Plot: ParsableCommand {
 
     func run() throws {
         do {
+            try refuseOverlappingFiles(reads: [NamedFile("--metrics", metrics)], writes: [NamedFile("--output", output)])
             try checkWritable(output, option: "--output")
             let svg = try LearningCurves(metricsPath: metrics).svg
             try writeFileAtomically(Array(svg.utf8), to: output)

@@ -30,6 +30,15 @@ public enum CSVConverter {
         return (prefix + ".X.npy", labels, NPYDataset.sidecarPath(labels: labels))
     }
 
+    /// Refuses, before any work, outputs that are `input` or another file read (`alsoReads`),
+    /// or one another (by device and inode), and an output directory that cannot be written.
+    public static func refuseUnsafeOutputs(input: String, prefix: String, alsoReads: [NamedFile] = []) throws {
+        let output = paths(prefix: prefix)
+        try refuseOverlappingFiles(reads: [NamedFile("--input", input)] + alsoReads,
+                                   writes: [output.features, output.labels, output.names].map { NamedFile("--output", $0, given: prefix) })
+        try checkWritable(output.features, option: "--output")
+    }
+
     /// Streams `input` into the `.npy` files of `prefix`, one row at a time. The three files
     /// are written under temporary names and renamed into place together at the end: a failure
     /// (bad data, a full disk: `WriteError`) leaves earlier files of `prefix` as they were and
@@ -38,6 +47,7 @@ public enum CSVConverter {
     public static func convert(input: String, prefix: String, targetColumns: [String]?, targets: Targets,
                                elementType: NPYHeader.ElementType) throws -> Summary {
         precondition(elementType == .float32 || elementType == .float64)
+        try refuseUnsafeOutputs(input: input, prefix: prefix)
         let output = paths(prefix: prefix)
         let file = try MappedFile(path: input, residentBudget: 64 << 20, sequential: true)
         let kind: TargetKind

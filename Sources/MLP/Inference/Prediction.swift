@@ -6,10 +6,12 @@ import Foundation
 /// model's targets are ignored. Runs on one process (rank 0 under mpirun); the output file is
 /// written atomically.
 ///
-/// Throws an `InputError` before reading anything if `output`'s directory cannot be written; a
-/// `WriteError` if writing fails.
+/// Throws an `InputError` before reading anything if `output` is `input` or the model (by
+/// device and inode) or its directory cannot be written; a `WriteError` if writing fails.
 public func runPrediction(model path: String, input: String, output: String,
                           loss: Loss?, activation: Activation?) throws -> Int {
+    try refuseOverlappingFiles(reads: [NamedFile("--input", input), NamedFile("--model", path)],
+                               writes: [NamedFile("--output", output)])
     try checkWritable(output, option: "--output")
     let file = try ModelFile.read(path: path)
     switch file.precision {

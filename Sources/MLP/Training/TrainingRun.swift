@@ -12,6 +12,8 @@ public func runTraining(_ options: TrainingOptions, communicator: Communicator,
         (try options.resume.map { try Checkpoint.read(path: $0) }, try options.initFrom.map { try ModelFile.read(path: $0) })
     }
     let configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
+    // No output may be a file the run reads, or another output (every rank checks the same paths).
+    try communicator.agree { try configuration.refuseOverlappingFiles() }
     let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel)
     switch configuration.precision {
     case .float32: return try TrainingRun<Float>(configuration, starting, communicator: communicator, output: output).run()
@@ -166,7 +168,7 @@ final class TrainingRun<T: Scalar> {
     /// continues it in place: where a failed write leaves the user.
     lazy var lastCheckpoint: (path: String, step: Int)? = {
         guard let resume = configuration.resume, let path = configuration.checkpoint, let checkpoint = start.checkpoint,
-              resume == path else { return nil }
+              FileIdentity(resume) == FileIdentity(path) else { return nil }
         return (path, checkpoint.position.step)
     }()
 
