@@ -61,7 +61,7 @@ final class TrainingRun<T: Scalar> {
             guard isRoot else { return nil }
             try checkWritable(configuration.save, option: "--save")
             try checkWritable(configuration.checkpoint, option: "--checkpoint")
-            return try configuration.metrics.map { try MetricsWriter(path: $0, appending: start.checkpoint != nil) }
+            return try configuration.metrics.map { try MetricsWriter(path: $0, resumingAt: start.checkpoint?.position.step) }
         }
         if let model = start.model { model.load(into: network) } else { network.initialize(seed: configuration.seed) }
         // Rank 0's θ for everyone: identical parameters even if hosts' math libraries differ.
