@@ -23,6 +23,33 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     try syncDirectory(of: path)
 }
 
+/// Writes `bytes` as a new file named like `path`, never replacing one: `path` itself if
+/// nothing is there, else the first free name of `path-1`, `path-2`, … (the number goes before
+/// the extension: `mlp-interrupted-1.safetensors`). Returns the name written. For files the
+/// user did not name, such as a default file name. Atomic like `writeFileAtomically`, and safe
+/// against another process taking the same name at the same moment.
+public func writeNewFileAtomically(_ bytes: [UInt8], namedLike path: String) throws -> String {
+    let staged = try StagedFile(bytes, for: path)
+    for number in 0 ... 9_999 {
+        let candidate = number == 0 ? path : numbered(path, number)
+        if try staged.commitAsNew(at: candidate) {
+            try syncDirectory(of: candidate)
+            return candidate
+        }
+    }
+    staged.discard()
+    throw WriteError(path: path, reason: "\(numbered(path, 1)) to \(numbered(path, 9_999)) exist too: remove some")
+}
+
+/// `dir/name-N.ext` for `dir/name.ext`.
+func numbered(_ path: String, _ number: Int) -> String {
+    let directory = (path as NSString).deletingLastPathComponent
+    let name = (path as NSString).lastPathComponent
+    let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
+    let numberedName = "\(stem)-\(number)" + (ext.isEmpty ? "" : ".\(ext)")
+    return directory.isEmpty ? numberedName : (directory as NSString).appendingPathComponent(numberedName)
+}
+
 /// A file written in full under a temporary name beside its destination ("<path>.tmp-<pid>")
 /// and synced, waiting to be renamed over the destination (`commit`) or removed (`discard`).
 /// Several of them commit together when a command writes several files (`mlp convert`), so a
@@ -65,6 +92,31 @@ struct StagedFile {
             discard()
             throw writeError(code, "renaming \(temporaryPath) over it")
         }
+    }
+
+    /// Gives the temporary file the name `candidate` unless a file has it: false then, and the
+    /// temporary file stays for another name. A hard link does it in one step that fails if the
+    /// name is taken (`rename` would replace it).
+    func commitAsNew(at candidate: String) throws -> Bool {
+        if link(temporaryPath, candidate) == 0 {
+            unlink(temporaryPath)
+            return true
+        }
+        let code = errno
+        if code == EEXIST { return false }
+        // A file system without hard links: check, then rename (not atomic against another
+        // process choosing the same name at the same instant).
+        if code == EPERM || code == EOPNOTSUPP || code == EMLINK {
+            if access(candidate, F_OK) == 0 { return false }
+            guard rename(temporaryPath, candidate) == 0 else {
+                let code = errno
+                discard()
+                throw WriteError(path: candidate, reason: "\(errnoDescription(code)) (renaming \(temporaryPath))")
+            }
+            return true
+        }
+        discard()
+        throw WriteError(path: candidate, reason: "\(errnoDescription(code)) (linking \(temporaryPath))")
     }
 
     /// Removes the temporary file.

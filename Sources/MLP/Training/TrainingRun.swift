@@ -143,8 +143,8 @@ final class TrainingRun<T: Scalar> {
     }
 
     /// Rank 0 writes the checkpoint at `position` to `path`, or, with none (an interrupted run
-    /// without `--checkpoint`), to `interruptionCheckpointPath`; all ranks agree on whether that
-    /// worked (a failed write: `ExitStatus.writeFailed` on every rank).
+    /// without `--checkpoint`), to a new file named like `interruptionCheckpointPath`; all ranks
+    /// agree on whether that worked (a failed write: `ExitStatus.writeFailed` on every rank).
     /// Returns the path written (on rank 0).
     @discardableResult
     func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String?, at position: TrainingPosition) throws -> String {
@@ -154,8 +154,14 @@ final class TrainingRun<T: Scalar> {
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
             checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
             do {
-                let written = path ?? interruptionCheckpointPath
-                try checkpoint.write(to: written)
+                let written: String
+                if let path {
+                    try checkpoint.write(to: path)
+                    written = path
+                } else {
+                    // A name the user did not give: never replace a file that has it.
+                    written = try checkpoint.write(toNewFileNamedLike: interruptionCheckpointPath)
+                }
                 lastCheckpoint = (written, position.step)
                 return written
             } catch let error as WriteError {
@@ -178,7 +184,8 @@ final class TrainingRun<T: Scalar> {
         return "; \(path) (step \(step)) is intact: free space, then continue with: mlp train --resume \(path)"
     }
 
-    /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here.
+    /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here;
+    /// when a file has that name, `mlp-interrupted-1.safetensors` and so on.
     var interruptionCheckpointPath: String {
         let directory = configuration.save.map { ($0 as NSString).deletingLastPathComponent } ?? ""
         return (directory.isEmpty ? "" : directory + "/") + "mlp-interrupted.safetensors"
