@@ -34,6 +34,9 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         do {
+            // Before reading anything: no output may be the input, the --classes-from file or another output.
+            try CSVConverter.refuseUnsafeOutputs(input: input, prefix: output,
+                                                 alsoReads: classesFrom.map { [NamedFile("--classes-from", $0)] } ?? [])
             let columns = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
             var targets = CSVConverter.Targets.values
             if loss == .crossEntropy {
@@ -55,7 +58,10 @@ struct Convert: ParsableCommand {
                 + "\(summary.labelsPath) (\(labels)), \(summary.namesPath)")
         } catch let error as InputError {
             printError(error.message)
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.badInput)
+        } catch let error as WriteError {
+            printError(error.message)
+            throw ExitCode(ExitStatus.writeFailed)
         }
     }
 }

@@ -68,8 +68,9 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try withCommunicator { communicator in
-            // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome.
-            let rows = try communicator.agree { () -> Int in
+            // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome
+            // (a failed write: `ExitStatus.writeFailed` on every rank).
+            let rows = try communicator.agreeSharingExitStatus { () -> Int in
                 guard communicator.rank == 0 else { return 0 }
                 return try runPrediction(model: model, input: input, output: output, loss: foreign.loss, activation: foreign.activation)
             }

@@ -59,7 +59,7 @@ extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
 /// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank
-/// that hit it, and becomes exit code 1.
+/// that hit it, and becomes its exit status (`ExitStatus`).
 func withCommunicator(_ body: (Communicator) throws -> Void) throws {
     let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
     let world: Communicator = mpi ?? SingleProcessCommunicator()
@@ -73,7 +73,10 @@ func withCommunicator(_ body: (Communicator) throws -> Void) throws {
     } catch let error as InputError {
         // Raised the same way on every rank (e.g. option checks): one line from rank 0.
         if communicator.rank == 0 { printError(error.message) }
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.badInput)
+    } catch let error as WriteError {
+        if communicator.rank == 0 { printError(error.message) }
+        throw ExitCode(ExitStatus.writeFailed)
     }
 }
 

@@ -15,12 +15,17 @@ struct Plot: ParsableCommand {
 
     func run() throws {
         do {
+            try refuseOverlappingFiles(reads: [NamedFile("--metrics", metrics)], writes: [NamedFile("--output", output)])
+            try checkWritable(output, option: "--output")
             let svg = try LearningCurves(metricsPath: metrics).svg
             try writeFileAtomically(Array(svg.utf8), to: output)
             standardOutput.line("wrote \(output)")
         } catch let error as InputError {
             printError(error.message)
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.badInput)
+        } catch let error as WriteError {
+            printError(error.message)
+            throw ExitCode(ExitStatus.writeFailed)
         }
     }
 }

@@ -68,8 +68,10 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(Set(read.tensors.map(\.name)), Set(tensors.map(\.name)))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["model.safetensors"])
         let missing = directory.appendingPathComponent("no/such/dir/model.safetensors").path
-        assertInputError(try SafeTensors.write(tensors: tensors, metadata: [:], to: missing),
-                         contains: [missing, "No such file or directory"])
+        XCTAssertThrowsError(try SafeTensors.write(tensors: tensors, metadata: [:], to: missing)) { error in
+            XCTAssertEqual(error as? WriteError,
+                           WriteError(path: missing, reason: "No such file or directory (creating \(missing).tmp-\(getpid()))"))
+        }
         assertInputError(try SafeTensors.read(path: missing), contains: [missing, "No such file or directory"])
     }
 

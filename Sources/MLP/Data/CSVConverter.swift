@@ -30,11 +30,24 @@ public enum CSVConverter {
         return (prefix + ".X.npy", labels, NPYDataset.sidecarPath(labels: labels))
     }
 
-    /// Streams `input` into the `.npy` files of `prefix`, one row at a time.
+    /// Refuses, before any work, outputs that are `input` or another file read (`alsoReads`),
+    /// or one another (by device and inode), and an output directory that cannot be written.
+    public static func refuseUnsafeOutputs(input: String, prefix: String, alsoReads: [NamedFile] = []) throws {
+        let output = paths(prefix: prefix)
+        try refuseOverlappingFiles(reads: [NamedFile("--input", input)] + alsoReads,
+                                   writes: [output.features, output.labels, output.names].map { NamedFile("--output", $0, given: prefix) })
+        try checkWritable(output.features, option: "--output")
+    }
+
+    /// Streams `input` into the `.npy` files of `prefix`, one row at a time. The three files
+    /// are written under temporary names and renamed into place together at the end: a failure
+    /// (bad data, a full disk: `WriteError`) leaves earlier files of `prefix` as they were and
+    /// no temporary file.
     // One function over ~60 lines: header, row loop and the files' completion share the streaming state.
     public static func convert(input: String, prefix: String, targetColumns: [String]?, targets: Targets,
                                elementType: NPYHeader.ElementType) throws -> Summary {
         precondition(elementType == .float32 || elementType == .float64)
+        try refuseUnsafeOutputs(input: input, prefix: prefix)
         let output = paths(prefix: prefix)
         let file = try MappedFile(path: input, residentBudget: 64 << 20, sequential: true)
         let kind: TargetKind
@@ -108,97 +121,19 @@ public enum CSVConverter {
         }
         try features.finish(header: NPYHeader(elementType: elementType, shape: [rows, featureNames.count]))
         try labels.finish(header: labelsHeader)
-        let names = NPYDataset.Sidecar(featureNames: featureNames, classNames: classNames, targetNames: targetNames)
-        try writeFileAtomically(Array(names.json.utf8), to: output.names)
+        let sidecar = NPYDataset.Sidecar(featureNames: featureNames, classNames: classNames, targetNames: targetNames)
+        let names = try StagedFile(Array(sidecar.json.utf8), for: output.names)
+        // All three are written and synced: renames (which need no space) put them in place.
+        do {
+            try features.commit()
+            try labels.commit()
+            try names.commit()
+        } catch {
+            names.discard()
+            throw error
+        }
+        try syncDirectory(of: output.names)
         return Summary(rows: rows, featureNames: featureNames, targetNames: targetNames, classNames: classNames,
                        featuresPath: output.features, labelsPath: output.labels, namesPath: output.names)
-    }
-}
-
-/// Writes a `.npy` file whose length is known only at the end: a placeholder header, the data
-/// through a 1 MiB buffer, then the real header in place; written to a temporary file that
-/// `finish` fsyncs and renames over `path` (`discard` removes it if never finished).
-struct NPYStreamWriter {
-    let path: String
-    let temporaryPath: String
-    private var descriptor: Int32
-    private var buffer: [UInt8] = []
-    static let headerLength = 128
-
-    init(path: String) throws {
-        self.path = path
-        temporaryPath = "\(path).tmp-\(getpid())"
-        descriptor = open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw InputError("\(path): cannot create \(temporaryPath): \(errnoDescription())") }
-        // The header's place, filled by `finish`.
-        buffer = [UInt8](repeating: UInt8(ascii: " "), count: Self.headerLength)
-        buffer.reserveCapacity(1 << 20)
-    }
-
-    mutating func append(_ value: Double, as type: NPYHeader.ElementType) throws {
-        if type == .float32 {
-            withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { buffer.append(contentsOf: $0) }
-        } else {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { buffer.append(contentsOf: $0) }
-        }
-        if buffer.count >= 1 << 20 { try flush() }
-    }
-
-    mutating func append(_ value: Int64) throws {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
-        if buffer.count >= 1 << 20 { try flush() }
-    }
-
-    private mutating func flush() throws {
-        try buffer.withUnsafeBytes { try writeAll($0) }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int? = nil) throws {
-        var written = 0
-        while written < bytes.count {
-            let count = offset.map { pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t($0 + written)) }
-                ?? write(descriptor, bytes.baseAddress! + written, bytes.count - written)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw InputError("\(path): cannot write: \(errnoDescription(count < 0 ? errno : EIO))") }
-            written += count
-        }
-    }
-
-    /// Rewrites every int64 written so far through `transform` (class numbers → class indices),
-    /// one 1 MiB block at a time.
-    mutating func remap(_ transform: (Int64) -> Int32) throws {
-        try flush()
-        let end = lseek(descriptor, 0, SEEK_END)
-        var block = [Int64](repeating: 0, count: 1 << 17)
-        var offset = Self.headerLength
-        while offset < end {
-            let count = min(block.count, (Int(end) - offset) / 8)
-            let read = block.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, count * 8, off_t(offset)) }
-            guard read == count * 8 else { throw InputError("\(path): cannot read back: \(errnoDescription())") }
-            for i in 0 ..< count { block[i] = Int64(transform(block[i])) }
-            try block.withUnsafeBytes { try writeAll(UnsafeRawBufferPointer(rebasing: $0.prefix(count * 8)), at: offset) }
-            offset += count * 8
-        }
-    }
-
-    /// Writes the buffer and the real header, fsyncs, and renames the file into place.
-    mutating func finish(header: NPYHeader) throws {
-        try flush()
-        let encoded = header.encoded(paddedLength: Self.headerLength)
-        precondition(encoded.count == Self.headerLength)
-        try encoded.withUnsafeBytes { try writeAll($0, at: 0) }
-        guard fsync(descriptor) == 0 else { throw InputError("\(path): cannot write: fsync: \(errnoDescription())") }
-        close(descriptor)
-        descriptor = -1
-        guard rename(temporaryPath, path) == 0 else { throw InputError("\(path): cannot write: rename: \(errnoDescription())") }
-    }
-
-    /// Removes the temporary file of a conversion that failed.
-    mutating func discard() {
-        guard descriptor >= 0 else { return }
-        close(descriptor)
-        descriptor = -1
-        unlink(temporaryPath)
     }
 }

@@ -5,8 +5,14 @@ import Foundation
 /// Input columns are matched to the training features by name; columns named like the
 /// model's targets are ignored. Runs on one process (rank 0 under mpirun); the output file is
 /// written atomically.
+///
+/// Throws an `InputError` before reading anything if `output` is `input` or the model (by
+/// device and inode) or its directory cannot be written; a `WriteError` if writing fails.
 public func runPrediction(model path: String, input: String, output: String,
                           loss: Loss?, activation: Activation?) throws -> Int {
+    try refuseOverlappingFiles(reads: [NamedFile("--input", input), NamedFile("--model", path)],
+                               writes: [NamedFile("--output", output)])
+    try checkWritable(output, option: "--output")
     let file = try ModelFile.read(path: path)
     switch file.precision {
     case .float32: return try predict(Float.self, file, path, input, output, loss, activation)
@@ -16,7 +22,6 @@ public func runPrediction(model path: String, input: String, output: String,
 
 private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: String,
                                 _ loss: Loss?, _ activation: Activation?) throws -> Int {
-    try checkWritable(output, option: "--output")
     let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
     let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none)
     let data = try model.prepare(raw, source: input)

@@ -78,9 +78,20 @@ public struct Checkpoint {
     /// Writes atomically (temporary file, fsync, rename): a crash at any instant leaves the
     /// previous checkpoint or this one.
     public func write(to path: String) throws {
+        try file.write(to: path)
+    }
+
+    /// Writes a new file named like `path`, never replacing one (`path`, else `path-1`, …;
+    /// see `writeNewFileAtomically`); returns its name.
+    public func write(toNewFileNamedLike path: String) throws -> String {
+        try writeNewFileAtomically(SafeTensors.encode(tensors: file.tensors(), metadata: file.metadata()), namedLike: path)
+    }
+
+    /// The model file with this checkpoint's metadata.
+    private var file: ModelFile {
         var file = model
         file.extraMetadata.merge(CheckpointSchema.metadata(of: self)) { _, new in new }
-        try file.write(to: path)
+        return file
     }
 
     public static func read(path: String) throws -> Checkpoint {

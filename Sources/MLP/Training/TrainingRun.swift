@@ -12,6 +12,8 @@ public func runTraining(_ options: TrainingOptions, communicator: Communicator,
         (try options.resume.map { try Checkpoint.read(path: $0) }, try options.initFrom.map { try ModelFile.read(path: $0) })
     }
     let configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
+    // No output may be a file the run reads, or another output (every rank checks the same paths).
+    try communicator.agree { try configuration.refuseOverlappingFiles() }
     let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel)
     switch configuration.precision {
     case .float32: return try TrainingRun<Float>(configuration, starting, communicator: communicator, output: output).run()
@@ -59,7 +61,7 @@ final class TrainingRun<T: Scalar> {
             guard isRoot else { return nil }
             try checkWritable(configuration.save, option: "--save")
             try checkWritable(configuration.checkpoint, option: "--checkpoint")
-            return try configuration.metrics.map { try MetricsWriter(path: $0, appending: start.checkpoint != nil) }
+            return try configuration.metrics.map { try MetricsWriter(path: $0, resumingAt: start.checkpoint?.position.step) }
         }
         if let model = start.model { model.load(into: network) } else { network.initialize(seed: configuration.seed) }
         // Rank 0's θ for everyone: identical parameters even if hosts' math libraries differ.
@@ -75,9 +77,11 @@ final class TrainingRun<T: Scalar> {
             if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
         if let save = configuration.save {
-            try communicator.agree {
+            try communicator.agreeSharingExitStatus {
                 guard isRoot else { return }
-                try modelFile(trainer, data).write(to: save)
+                do { try modelFile(trainer, data).write(to: save) } catch let error as WriteError {
+                    throw WriteError("--save: \(error.message): the trained model is not saved" + checkpointAdvice)
+                }
                 output.line("saved \(save)")
             }
         }
@@ -110,19 +114,24 @@ final class TrainingRun<T: Scalar> {
                             onCheckpoint: configuration.checkpoint.map { path in
                                 { try self.writeCheckpoint(trainer, data, to: path, at: $0) } }) { report in
                 reports.append(report)
-                try communicator.agree {
+                try communicator.agreeSharingExitStatus {
                     guard isRoot else { return }
                     progress?.clear()
                     output.line(format(report))
-                    try metrics?.append(report)
+                    do { try metrics?.append(report) } catch let error as WriteError {
+                        throw WriteError("--metrics: \(error.message) (epoch \(report.epoch)); its earlier lines are intact" + checkpointAdvice)
+                    }
                 }
             }
         } catch let interruption as TrainingInterrupted {
             // Every rank stopped after the same step: keep the work, then say how to go on.
             progress?.clear()
-            let path = configuration.checkpoint ?? interruptionCheckpointPath
-            try writeCheckpoint(trainer, data, to: path, at: interruption.position)
             let name = Interruption.name(interruption.signal)
+            let path: String
+            do { path = try writeCheckpoint(trainer, data, to: configuration.checkpoint, at: interruption.position) } catch var failure as AgreedFailure {
+                failure.message = "interrupted by \(name) after step \(interruption.position.step), and the " + failure.message
+                throw failure
+            }
             throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) (epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
                                 reportingRank: 0, exitCode: ExitStatus.interrupted(by: interruption.signal))
         }
@@ -133,18 +142,50 @@ final class TrainingRun<T: Scalar> {
         ModelFile(network: trainer.network, data: data.train, standardization: data.standardization)
     }
 
-    /// Rank 0 writes the checkpoint at `position`; all ranks agree on whether that worked.
-    func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String, at position: TrainingPosition) throws {
-        try communicator.agree {
-            guard isRoot else { return }
+    /// Rank 0 writes the checkpoint at `position` to `path`, or, with none (an interrupted run
+    /// without `--checkpoint`), to a new file named like `interruptionCheckpointPath`; all ranks
+    /// agree on whether that worked (a failed write: `ExitStatus.writeFailed` on every rank).
+    /// Returns the path written (on rank 0).
+    @discardableResult
+    func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String?, at position: TrainingPosition) throws -> String {
+        try communicator.agreeSharingExitStatus {
+            guard isRoot else { return path ?? interruptionCheckpointPath }
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
             checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
-            try checkpoint.write(to: path)
+            do {
+                let written: String
+                if let path {
+                    try checkpoint.write(to: path)
+                    written = path
+                } else {
+                    // A name the user did not give: never replace a file that has it.
+                    written = try checkpoint.write(toNewFileNamedLike: interruptionCheckpointPath)
+                }
+                lastCheckpoint = (written, position.step)
+                return written
+            } catch let error as WriteError {
+                throw WriteError("checkpoint at step \(position.step): \(error.message)" + checkpointAdvice)
+            }
         }
     }
 
-    /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here.
+    /// The newest checkpoint of this run, or the `--resume` checkpoint when `--checkpoint`
+    /// continues it in place: where a failed write leaves the user.
+    lazy var lastCheckpoint: (path: String, step: Int)? = {
+        guard let resume = configuration.resume, let path = configuration.checkpoint, let checkpoint = start.checkpoint,
+              FileIdentity(resume) == FileIdentity(path) else { return nil }
+        return (path, checkpoint.position.step)
+    }()
+
+    /// What a failed write leaves to continue from, for its message.
+    var checkpointAdvice: String {
+        guard let (path, step) = lastCheckpoint else { return "; no checkpoint was written: free space, then run again" }
+        return "; \(path) (step \(step)) is intact: free space, then continue with: mlp train --resume \(path)"
+    }
+
+    /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here;
+    /// when a file has that name, `mlp-interrupted-1.safetensors` and so on.
     var interruptionCheckpointPath: String {
         let directory = configuration.save.map { ($0 as NSString).deletingLastPathComponent } ?? ""
         return (directory.isEmpty ? "" : directory + "/") + "mlp-interrupted.safetensors"
