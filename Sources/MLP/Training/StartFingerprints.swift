@@ -14,9 +14,9 @@ extension TrainingConfiguration {
     /// - the data (`train`, `test`) and the starting model (`resume`, `initFrom`) are compared by
     ///   their content (see `TrainingRun.startItems`), not by their paths: hosts may mount the
     ///   same files at different paths;
-    /// - the outputs (`save`, `metrics`, `checkpoint`) by whether they are given: every rank
-    ///   takes part in writing them (they agree on the outcome), but only rank 0 writes, at its
-    ///   own path; another rank's path is never used.
+    /// - the outputs (`save`, `metrics`, `checkpoint`) by whether they are given: only rank 0
+    ///   writes them, at its own path, so another rank's path is never used; but whether `save`
+    ///   and `checkpoint` are given decides collectives on every rank (they agree on each write).
     public var settingsText: String {
         settingLines(of: self, prefix: "").map { "\($0.name) \($0.value)" }.joined(separator: "\n")
     }
