@@ -47,9 +47,12 @@ extension Communicator {
     /// over ranks gives max and −min together; they are equal for every item if and only if
     /// every rank holds the same fingerprints. Only when they differ: one broadcast of rank 0's
     /// fingerprint and value, and one `MAX` of (P − rank) over the ranks that differ from it,
-    /// which finds the lowest one. O(1) collectives either way, whatever P.
-    public func agreeAtStart(_ items: [StartItem]) throws {
-        guard size > 1, !items.isEmpty else { return }
+    /// which finds the lowest one. O(1) collectives either way, whatever P. One process makes
+    /// no collective and does not evaluate `items` (which may read files).
+    public func agreeAtStart(_ makeItems: @autoclosure () -> [StartItem]) throws {
+        guard size > 1 else { return }
+        let items = makeItems()
+        guard !items.isEmpty else { return }
         var bounds = items.flatMap { item -> [Double] in
             let (high, low) = halves(item.fingerprint)
             return [high, low, -high, -low]
