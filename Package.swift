@@ -31,7 +31,11 @@ let package = Package(
         .target(name: "MLPCommandLine", dependencies: [
             "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ],
+        // The build's identity that ranks compare at start: the sources' digest and the compiler.
+        plugins: ["SourceFingerprint"]),
+        // Generates `SourceFingerprint.swift` (see the plugin's doc comment).
+        .plugin(name: "SourceFingerprint", capability: .buildTool()),
         // The `mlp` executable: `MLPCommand.main()`.
         .executableTarget(name: "mlp", dependencies: ["MLPCommandLine"]),
         // Test-only: wraps malloc to count allocations during training steps.

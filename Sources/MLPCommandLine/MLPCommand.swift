@@ -22,6 +22,15 @@ public struct MLPCommand: ParsableCommand {
     /// fault-injection tests' seam (`Tests/FaultInjection`). nil in `mlp`.
     public nonisolated(unsafe) static var communicatorWrapper: ((Communicator) -> Communicator)?
 
+    /// Makes this build differ from `mlp`'s when set before `main()`: the fault-injection tests'
+    /// seam for a rank started with another build (`MLP_TEST_BUILD_SALT`). nil in `mlp`.
+    public nonisolated(unsafe) static var buildSalt: String?
+
+    /// What this build is, which the ranks compare before anything else.
+    static var build: BuildIdentity {
+        BuildIdentity(sourceDigest: SourceFingerprint.sourceDigest, compiler: SourceFingerprint.compiler, testSalt: buildSalt)
+    }
+
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
     public static func main() {
@@ -58,14 +67,17 @@ extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
 extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
-/// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank
-/// that hit it, and becomes its exit status (`ExitStatus`).
+/// one. The ranks first agree that they run the same build. MPI is finalized on every exit
+/// path; an agreed failure is printed once, by the rank that hit it, and becomes its exit status
+/// (`ExitStatus`).
 func withCommunicator(_ body: (Communicator) throws -> Void) throws {
     let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
     let world: Communicator = mpi ?? SingleProcessCommunicator()
     let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }
     do {
+        // The first collective: another build may not even make the same ones after it.
+        try communicator.agreeAtStart(MLPCommand.build.items)
         try body(communicator)
     } catch let failure as AgreedFailure {
         if communicator.rank == failure.reportingRank { printError(failure.message) }

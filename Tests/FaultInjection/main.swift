@@ -3,6 +3,8 @@
 //   MLP_TEST_DRIFT_AT_STEP=K       the last rank's θ drifts from the others' at step K
 //   MLP_TEST_KILL_BEFORE_RENAME=P  SIGKILL just before a file that replaces an existing P is
 //                                  renamed into place
+//   MLP_TEST_BUILD_SALT=S          this build differs from `mlp`'s (as another source would), for
+//                                  the ranks' agreement at start
 // It simulates what cannot be produced on demand; `mlp` itself reads none of these.
 #if canImport(Glibc)
 import Glibc
@@ -23,4 +25,5 @@ if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {
         if path == target, access(path, F_OK) == 0 { kill(getpid(), SIGKILL) }
     }
 }
+if let salt = environment["MLP_TEST_BUILD_SALT"] { MLPCommand.buildSalt = salt }
 MLPCommand.main()

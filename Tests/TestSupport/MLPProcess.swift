@@ -55,14 +55,16 @@ public enum MLPProcess {
         ["--oversubscribe", "--bind-to", "none"] + (isRoot ? ["--allow-run-as-root"] : [])
     }
 
-    /// One program of an `mpirun` command line: `-n ranks executable arguments…`. Several make
-    /// an MPMD job (`mpirun -n 1 a : -n 1 b`).
+    /// One program of an `mpirun` command line: `-n ranks [-x NAME=VALUE…] executable arguments…`.
+    /// Several make an MPMD job (`mpirun -n 1 a : -n 1 -x MLP_TEST_BUILD_SALT=1 b`); `environment`
+    /// is set for this program's ranks only (OpenMPI's `-x` applies to its own program).
     public struct MPIProgram {
         public var ranks: Int
         public var arguments: [String]
         public var executable: String
-        public init(ranks: Int, _ arguments: [String], executable: String = "mlp") {
-            self.ranks = ranks; self.arguments = arguments; self.executable = executable
+        public var environment: [String: String]
+        public init(ranks: Int, _ arguments: [String], executable: String = "mlp", environment: [String: String] = [:]) {
+            self.ranks = ranks; self.arguments = arguments; self.executable = executable; self.environment = environment
         }
     }
 
@@ -71,7 +73,8 @@ public enum MLPProcess {
         var arguments = mpirunFlags
         for (index, program) in programs.enumerated() {
             if index > 0 { arguments.append(":") }
-            arguments += ["-n", "\(program.ranks)", try executable(program.executable).path] + program.arguments
+            arguments += ["-n", "\(program.ranks)"] + program.environment.sorted { $0.key < $1.key }.flatMap { ["-x", "\($0.key)=\($0.value)"] }
+            arguments += [try executable(program.executable).path] + program.arguments
         }
         return (try which("mpirun"), arguments)
     }

@@ -42,14 +42,19 @@ public func runEvaluation(model path: String, data source: DataSource, targetCol
 
 private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ source: DataSource, _ targetColumns: [String]?,
                                  _ loss: Loss?, _ activation: Activation?, _ communicator: Communicator) throws -> Evaluation {
-    let (model, data) = try communicator.agree { () -> (LoadedModel<T>, Dataset<T>) in
+    let (model, data, dataFingerprint) = try communicator.agree { () -> (LoadedModel<T>, Dataset<T>, UInt64?) in
         let model = try LoadedModel<T>(file, path: path, loss: loss, activation: activation)
         // A CSV's targets are the model's target columns unless named otherwise.
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
         let raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0)
-        return (model, try model.prepare(raw, source: source.text))
+        return (model, try model.prepare(raw, source: source.text), communicator.size > 1 ? try raw.contentFingerprint() : nil)
     }
+    // Every rank evaluates the same model on the same data with the same options, or none does.
+    try communicator.agreeAtStart(evaluationStartItems(model: path, data: source, dataFingerprint: dataFingerprint,
+                                                       settings: ["loss \(model.network.loss.rawValue)",
+                                                                  "activation \(model.network.activation.rawValue)",
+                                                                  "targetColumns \(targetColumns?.joined(separator: ",") ?? "none")"]))
     let outputs = model.network.layout.outputCount
     let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
 

@@ -13,15 +13,20 @@ struct TrainingData<T: Scalar> {
     /// what a checkpoint records to recognize it.
     var trainRowsAsRead: Int
     var trainFingerprint: UInt64
+    /// Fingerprints of every value of the training and test data as read
+    /// (`Dataset.contentFingerprint`), which the ranks compare at start; nil unless asked for.
+    var contentFingerprints: (train: UInt64, test: UInt64?)?
 
     /// Reads the data, and checks it against the checkpoint and the starting model.
-    init(_ configuration: TrainingConfiguration, start: Start) throws {
+    /// - Parameter fingerprintingContent: compute `contentFingerprints` (for more than one rank).
+    init(_ configuration: TrainingConfiguration, start: Start, fingerprintingContent: Bool = false) throws {
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
         train = try configuration.train.load(role: .train, targetColumns: configuration.targetColumns,
                                              kind: isClassification ? .classes(classNames: nil) : .values, seed: configuration.seed)
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
+        let trainContent = fingerprintingContent ? try train.contentFingerprint() : nil
         if let checkpoint = start.checkpoint,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (trainRowsAsRead, trainFingerprint) {
             throw InputError("\(configuration.train.text) is not the data \(startingPath) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
@@ -43,6 +48,7 @@ struct TrainingData<T: Scalar> {
             }
             test = data
         }
+        if let trainContent { contentFingerprints = (trainContent, try test?.contentFingerprint()) }
 
         // Standardization: the starting model's statistics (its inputs were standardized so), else
         // the training data's when asked for.
