@@ -23,7 +23,9 @@ public enum NPYDataset {
             throw InputError("\(sidecarPath(labels: labels)): \(featureNames.count) feature_names for the \(mapped.columns) columns of \(features)")
         }
 
-        let bytes = try readFileBytes(labels)
+        let bytes = try readInputBytes(labels, checkStream: checkingFirstBytes(6, path: labels) { first in
+            Array(first) == NPYHeader.magic ? nil : "not a .npy file mlp can read: no \\x93NUMPY magic at the start"
+        })
         let header = try bytes.withUnsafeBytes { try NPYHeader.parse($0, path: labels) }
         guard header.shape.first == mapped.rowCount else {
             throw InputError("\(labels): \(header.shape.first ?? 0) rows but \(features) has \(mapped.rowCount)")
@@ -128,7 +130,9 @@ public enum NPYDataset {
 
         /// Reads `path`, which must exist.
         public init(reading path: String) throws {
-            let bytes = try readFileBytes(path)
+            let bytes = try readInputBytes(path, checkStream: checkingFirstBytes(1, path: path) { first in
+                first[0] == UInt8(ascii: "{") ? nil : "not a JSON object"
+            })
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
                 throw InputError("\(path): not a JSON object")
             }

@@ -88,7 +88,7 @@ public struct ModelFile {
     /// Reads a model file: ours, or any safetensors file holding just `layers.{i}.weight` and
     /// `layers.{i}.bias` (the architecture is then read from the shapes).
     public static func read(path: String) throws -> ModelFile {
-        try decode(readFileBytes(path), path: path)
+        try decode(SafeTensors.readBytes(path), path: path)
     }
 
     /// The model in a safetensors file's bytes; `path` names it in errors.
