@@ -112,21 +112,23 @@ extension Evaluation {
 }
 
 extension Evaluation {
-    /// Machine-readable: one JSON object.
+    /// Machine-readable: one JSON object. JSON has no NaN or infinity: a number that is not
+    /// finite (the loss of a model whose outputs overflow) is written as null.
     public var json: String {
-        var object: [String: Any] = ["rows": rows, "loss": loss]
+        func number(_ value: Double?) -> Any { value.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+        var object: [String: Any] = ["rows": rows, "loss": number(loss)]
         if let c = classification {
-            object["accuracy"] = c.accuracy
+            object["accuracy"] = number(c.accuracy)
             object["classes"] = c.classNames
             object["confusion_matrix"] = c.confusion
-            object["precision"] = c.precision.map { $0 ?? NSNull() as Any }
-            object["recall"] = c.recall.map { $0 ?? NSNull() as Any }
+            object["precision"] = c.precision.map(number)
+            object["recall"] = c.recall.map(number)
         }
         if let r = regression {
             object["targets"] = r.targetNames
-            object["mse"] = r.meanSquaredError
-            object["mae"] = r.meanAbsoluteError
-            object["r2"] = r.r2.map { $0.isFinite ? $0 as Any : NSNull() }
+            object["mse"] = r.meanSquaredError.map(number)
+            object["mae"] = r.meanAbsoluteError.map(number)
+            object["r2"] = r.r2.map(number)
         }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

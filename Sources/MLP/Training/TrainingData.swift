@@ -15,19 +15,26 @@ struct TrainingData<T: Scalar> {
     var trainFingerprint: UInt64
 
     /// Reads the data, and checks it against the checkpoint and the starting model.
-    init(_ configuration: TrainingConfiguration, start: Start) throws {
+    ///
+    /// - Parameters:
+    ///   - rank, ranks: this rank and the number of ranks: each checks its share of the rows of
+    ///     memory-mapped features for values that are not finite (a CSV's are checked as read).
+    init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1) throws {
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
         train = try configuration.train.load(role: .train, targetColumns: configuration.targetColumns,
                                              kind: isClassification ? .classes(classNames: nil) : .values, seed: configuration.seed)
+        if let mapped = train.mappedFeatures {
+            try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: train.featureNames)
+        }
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
         if let checkpoint = start.checkpoint,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (trainRowsAsRead, trainFingerprint) {
-            throw InputError("\(configuration.train.text) is not the data \(startingPath) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
+            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
         }
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
-            throw InputError("\(startingPath): the model's classes \(modelClasses) differ from the training data's \(train.classNames)")
+            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
         }
         // --validation-split rows leave the training rows before anything is computed from them.
         if let fraction = configuration.validationSplit {
@@ -37,9 +44,14 @@ struct TrainingData<T: Scalar> {
         }
         if let source = configuration.test {
             let kind: TargetKind = isClassification ? .classes(classNames: train.classNames) : .values
-            let data: Dataset<T> = try source.load(role: .test, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+            var data: Dataset<T> = try source.load(role: .test, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+            if let mapped = data.mappedFeatures {
+                try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: data.featureNames)
+            }
+            // Targets are matched by name (a .npy's names may list them in another order).
+            if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
             guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
-                throw InputError("--test data has columns \(data.featureNames + data.targetNames) but --train has \(train.featureNames + train.targetNames)")
+                throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) but --train has \(listed(train.featureNames + train.targetNames))")
             }
             test = data
         }
@@ -61,5 +73,15 @@ struct TrainingData<T: Scalar> {
         } else {
             layerSizes = [train.featureCount] + configuration.hidden + [train.outputCount]
         }
+        let batchesPerEpoch = configuration.stepsPerEpoch(trainingRows: train.rowCount)
+        if configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch).overflow {
+            throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: use fewer epochs or --max-steps")
+        }
+        if let checkpoint = start.checkpoint {
+            try checkpoint.checkPosition(batchesPerEpoch: batchesPerEpoch, batchSize: configuration.batchSize, path: startingPath)
+        }
+        let shardRows = (min(configuration.batchSize, train.rowCount) + ranks - 1) / ranks
+        try MemoryEstimate(layerSizes: layerSizes, scalarBytes: MemoryLayout<T>.size, optimizer: configuration.optimizer,
+                           earlyStopping: configuration.earlyStopping != nil, shardRows: shardRows).check(layerSizes: layerSizes)
     }
 }

@@ -53,7 +53,9 @@ final class TrainingRun<T: Scalar> {
 
     func run() throws -> [EpochReport] {
         // Everything that can fail on bad input, agreed on by all ranks.
-        let data = try communicator.agree { try TrainingData<T>(configuration, start: start) }
+        let data = try communicator.agree {
+            try TrainingData<T>(configuration, start: start, rank: communicator.rank, ranks: communicator.size)
+        }
         let network = Network<T>(layerSizes: data.layerSizes, activation: configuration.activation, loss: configuration.loss)
         let metrics: MetricsWriter? = try communicator.agree {
             guard isRoot else { return nil }
