@@ -48,6 +48,11 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
         let raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0)
+        if let mapped = raw.mappedFeatures {
+            // Each rank checks the rows it evaluates for values that are not finite.
+            try mapped.checkFinite(rows: shardRange(count: raw.rowCount, rank: communicator.rank, size: communicator.size),
+                                   featureNames: raw.featureNames)
+        }
         return (model, try model.prepare(raw, source: source.text))
     }
     let outputs = model.network.layout.outputCount
