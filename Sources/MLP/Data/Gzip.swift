@@ -15,7 +15,7 @@ public enum Gzip {
             InputError("\(path): corrupted gzip stream (\(reason))")
         }
         guard !data.isEmpty else { throw corrupted("file is empty") }
-        var output = [UInt8](repeating: 0, count: initialOutputSize(data))
+        var output = [UInt8](repeating: 0, count: min(initialOutputSize(data), limit))
         var produced = 0
         var stream = z_stream()
         // windowBits 15 + 32: the largest window, and zlib detects the gzip header itself.

@@ -31,7 +31,9 @@ struct TrainingData<T: Scalar> {
         trainFingerprint = train.fingerprint
         if let checkpoint = start.checkpoint,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (trainRowsAsRead, trainFingerprint) {
-            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
+            let difference = trainRowsAsRead == checkpoint.settings.trainRows
+                ? "the same \(trainRowsAsRead) rows, other values" : "\(trainRowsAsRead) rows now, \(checkpoint.settings.trainRows) then"
+            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
         }
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
             throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
