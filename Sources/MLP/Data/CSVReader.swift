@@ -76,10 +76,12 @@ struct CSVTableReader {
         }
         guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
 
-        // One line per row is the common case: reserve for it rather than regrow 100s of MB.
-        let lineCount = scanner.lineBreakCount()
-        table.features.reserveCapacity(lineCount * table.featureNames.count)
-        if case .values = kind { table.targetValues.reserveCapacity(lineCount * targetNames.count) }
+        // One line per row is the common case: reserve for it rather than regrow 100s of MB; but
+        // never more than the bytes can hold (a value takes at least 2, "0,"), whatever blank
+        // lines and a wide header suggest.
+        let lineCount = scanner.lineBreakCount(), valuesAtMost = scanner.bytes.count / 2 + columnNames.count
+        table.features.reserveCapacity(min(lineCount * table.featureNames.count, valuesAtMost))
+        if case .values = kind { table.targetValues.reserveCapacity(min(lineCount * targetNames.count, valuesAtMost)) }
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
         while !scanner.restIsBlank {

@@ -167,6 +167,9 @@ public enum SafeTensors {
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw invalid("header length \(headerLength) is larger than the \(bytes.count - 8) bytes that follow it")
         }
+        guard headerLength <= UInt64(maximumHeaderLength) else {
+            throw invalid("header length \(headerLength) is more than the \(maximumHeaderLength) bytes the format allows")
+        }
         let dataStart = 8 + Int(headerLength)
         let header = bytes[8 ..< dataStart]
         guard String(bytes: header, encoding: .utf8) != nil else { throw invalid("header is not UTF-8") }
