@@ -293,6 +293,31 @@ final class AdversarialInputTests: XCTestCase {
                              ["targets y1, z are not the model's, y1, y2"])
     }
 
+    /// `--init-from` a model of targets y1, y2 on data whose targets are given as y2, y1: trained
+    /// by name (output k stays the model's target k); features in another order are refused.
+    func testInitFromMatchesColumnsByName() throws {
+        var text = "a,b,y1,y2\n", reordered = "b,a,y1,y2\n"
+        for row in 0 ..< 12 {
+            let a = Double(row) / 12, b = Double(row % 5) / 5
+            text += "\(a),\(b),\(a + b),\(a - b)\n"
+            reordered += "\(b),\(a),\(a + b),\(a - b)\n"
+        }
+        try write("regression.csv", text)
+        try write("reordered.csv", reordered)
+        let common = ["--loss", "squared-error", "--hidden", "3", "--epochs", "1", "--seed", "3"]
+        try succeed(["train", "--train", path("regression.csv"), "--target", "y1,y2", "--save", path("start.safetensors")] + common)
+        try succeed(["train", "--train", path("regression.csv"), "--target", "y1,y2", "--init-from", path("start.safetensors"),
+                     "--save", path("same-order.safetensors")] + common)
+        try succeed(["train", "--train", path("regression.csv"), "--target", "y2,y1", "--init-from", path("start.safetensors"),
+                     "--save", path("other-order.safetensors")] + common)
+        let sameOrder = try ModelFile.read(path: path("same-order.safetensors")), otherOrder = try ModelFile.read(path: path("other-order.safetensors"))
+        XCTAssertEqual(otherOrder.targetNames, ["y1", "y2"])
+        XCTAssertEqual(otherOrder.parameters, sameOrder.parameters, "the same training, whatever order --target lists")
+        try assertRefusedRun(["train", "--train", path("reordered.csv"), "--target", "y1,y2", "--init-from", path("start.safetensors"),
+                              "--save", path("refused.safetensors")] + common,
+                             ["start.safetensors takes the columns a, b, the training data has b, a (the same columns in another order"])
+    }
+
     /// `.npy` targets named in another order (y.json) than the model's are matched by name.
     func testNPYTargetNamesMatchedByName() throws {
         let rows = 8

@@ -38,6 +38,18 @@ struct TrainingData<T: Scalar> {
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
             throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
         }
+        // Columns are matched by name: a starting model's input j must be the data's column j,
+        // and its output k the data's target k.
+        if let modelFeatures = start.model?.featureNames, modelFeatures != train.featureNames {
+            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: write the data in the model's order)" : ""
+            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), the training data has \(listed(train.featureNames))\(order)")
+        }
+        if !train.isClassification, let modelTargets = start.model?.targetNames, modelTargets != train.targetNames {
+            guard modelTargets.count == train.targetNames.count, Set(modelTargets) == Set(train.targetNames) else {
+                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), the training data has \(listed(train.targetNames))")
+            }
+            train = train.reorderingTargets(to: modelTargets)
+        }
         // --validation-split rows leave the training rows before anything is computed from them.
         if let fraction = configuration.validationSplit {
             let split = try train.holdingOut(fraction: fraction, seed: configuration.seed)
