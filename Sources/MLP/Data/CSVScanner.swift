@@ -219,7 +219,7 @@ struct CSVStreamCheck {
         let new = UnsafeBufferPointer(rebasing: bytes[newBytesStart...])
         if newBytesStart < 4096, let problem = csvEncodingProblem(bytes) { throw InputError("\(path): \(problem)") }
         guard let start = new.baseAddress else { return }
-        // memchr and memrchr: this runs on every 64 KiB a pipe delivers.
+        // memchr: this runs on every 64 KiB a pipe delivers.
         if let nul = memchr(start, 0, new.count) {
             throw InputError("\(path): holds a NUL byte at offset \(newBytesStart + (UnsafeRawPointer(nul) - UnsafeRawPointer(start))): a binary file, not CSV text")
         }
