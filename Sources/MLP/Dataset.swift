@@ -43,6 +43,26 @@ public struct Dataset<T: Scalar> {
     }
 }
 
+extension Dataset {
+    /// The same rows with the regression targets in the order of `names`, which must be a
+    /// permutation of `targetNames`: targets are matched by name wherever they are read.
+    public func reorderingTargets(to names: [String]) -> Dataset<T> {
+        precondition(!isClassification && Set(names) == Set(targetNames) && names.count == targetNames.count)
+        guard names != targetNames else { return self }
+        let source = names.map { targetNames.firstIndex(of: $0)! }
+        let count = names.count
+        var reordered = self
+        reordered.targetNames = names
+        reordered.targetValues = [T](unsafeUninitializedCapacity: targetValues.count) { buffer, initialized in
+            for row in 0 ..< rowCount {
+                for (k, column) in source.enumerated() { buffer[row * count + k] = targetValues[row * count + column] }
+            }
+            initialized = targetValues.count
+        }
+        return reordered
+    }
+}
+
 /// How a reader turns target columns into targets.
 public enum TargetKind: Equatable, Sendable {
     /// Class labels. `classNames == nil` (training data): integers 0…M−1 keep their value as the

@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
     @Option(help: "single or overlap (see mlp train --help).")
     var allreduce: AllreduceMode = .single
 
+    /// A bound on the counts: a benchmark of more steps than this is a typing error.
+    static let largestCount = 1_000_000
+
     func run() throws {
         let names = workloads.split(separator: ",").map { String($0).trimmingWhitespace().uppercased() }
         let selected = try names.map { name in
@@ -39,6 +42,9 @@ struct Bench: ParsableCommand {
             return workload
         }
         guard steps > 0, repeats > 0, warmup >= 0 else { throw ValidationError("--steps and --repeats must be positive") }
+        guard steps <= Self.largestCount, repeats <= Self.largestCount, warmup <= Self.largestCount else {
+            throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
+        }
         try withCommunicator { communicator in
             if communicator.rank == 0, !json {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
@@ -75,7 +81,9 @@ struct BenchAllreduce: ParsableCommand {
 
     func run() throws {
         let sizes = try bytes.split(separator: ",").map { part -> Int in
-            guard let value = Int(part.trimmingWhitespace()), value >= 4 else { throw ValidationError("--bytes: '\(part)' is not a size ≥ 4") }
+            guard let value = Int(part.trimmingWhitespace()), value >= 4, value <= 1 << 30 else {
+                throw ValidationError("--bytes: '\(part)' is not a size from 4 to 1073741824")
+            }
             return value / 4
         }
         try withCommunicator { communicator in
@@ -116,6 +124,10 @@ struct BenchStep: ParsableCommand {
     func run() throws {
         let sizes = try parseWidths(layers), shards = try parseWidths(rows)
         guard sizes.count >= 2 else { throw ValidationError("--layers needs at least inputs and outputs") }
+        guard (1 ... Bench.largestCount).contains(steps), sizes.allSatisfy({ $0 <= TrainingOptions.largestWidth }),
+              shards.allSatisfy({ $0 <= TrainingOptions.largestWidth }) else {
+            throw ValidationError("--steps must be from 1 to \(Bench.largestCount), --layers and --rows at most \(TrainingOptions.largestWidth) each")
+        }
         let timings = ScalingBenchmark.step(precision: precision, layerSizes: sizes, shardRows: shards, steps: steps)
         standardOutput.line("layers \(layers) \(precision.rawValue)")
         standardOutput.line("rows   seconds")

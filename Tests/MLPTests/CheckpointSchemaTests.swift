@@ -37,7 +37,7 @@ final class CheckpointSchemaTests: XCTestCase {
         checkpoint.settings.optimizer = OptimizerSettings(kind: .sgd, momentum: 0.9, nesterov: true)
         checkpoint.settings.schedule = ScheduleSettings(kind: .cosine)
         checkpoint.settings.clipGradientNorm = nil
-        checkpoint.earlyStopping = .init(bestLoss: 0.5, bestEpoch: nil, epochsWithoutImprovement: 3)
+        checkpoint.earlyStopping = .init(bestLoss: .infinity, bestEpoch: nil, epochsWithoutImprovement: 1)
         let path = directory.appendingPathComponent("v1.checkpoint").path
         try checkpoint.write(to: path)
         let read = try Checkpoint.read(path: path)
@@ -59,5 +59,60 @@ final class CheckpointSchemaTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.read(path: path)) { error in
             XCTAssertEqual("\(error)", "\(path): checkpoint version 2 was written by a newer mlp (this one reads up to version 1)")
         }
+    }
+
+    /// Every value read is checked before use: each edit below is refused naming its key. (The
+    /// fixture is at epoch 2, batch 15, step 60, with AdamW and early stopping.)
+    func testEditedValuesAreRefusedNamingTheirKey() throws {
+        let directory = try temporaryDirectory(self)
+        let original = try ModelFile.read(path: Self.unversioned)
+        let edits: [(key: String, value: String, expected: String)] = [
+            ("checkpoint.learning_rate", "-0.001", "'checkpoint.learning_rate' is not valid: -0.001 (a positive number)"),
+            ("checkpoint.learning_rate", "nan", "'checkpoint.learning_rate' is not valid: nan"),
+            ("checkpoint.epoch", "0", "'checkpoint.epoch' is not valid: 0"),
+            ("checkpoint.batch_in_epoch", "-1", "'checkpoint.batch_in_epoch' is not valid: -1"),
+            ("checkpoint.step", "3", "'checkpoint.step' is not valid: 3 (at least the batch in the epoch, 15)"),
+            ("checkpoint.epoch_loss_sum", "inf", "'checkpoint.epoch_loss_sum' is not valid: inf"),
+            ("checkpoint.epoch_samples", "1.5", "'checkpoint.epoch_samples' is not valid: 1.5"),
+            ("checkpoint.epoch_correct", "1e9", "'checkpoint.epoch_correct' is not valid"),
+            ("checkpoint.batch_size", "0", "'checkpoint.batch_size' is not valid: 0"),
+            ("checkpoint.epochs", "9223372036854775807", "'checkpoint.epochs' is not valid"),
+            ("checkpoint.optimizer_steps", "61", "'checkpoint.optimizer_steps' is not valid: 61"),
+            ("checkpoint.option--eps", "-1", "checkpoint holds a setting that is not valid: --eps must be a positive number"),
+            ("checkpoint.option--clip-grad-norm", "-2", "'checkpoint.clip_gradient_norm' is not valid: -2.0"),
+            ("checkpoint.option--validation-split", "1.5", "'checkpoint.validation_split' is not valid: 1.5"),
+            ("checkpoint.option--early-stopping", "0", "'checkpoint.early_stopping.patience' is not valid: 0"),
+            ("checkpoint.early_stopping.best_epoch", "2", "'checkpoint.early_stopping.best_epoch' is not valid: 2"),
+            ("checkpoint.early_stopping.best_loss", "-1", "'checkpoint.early_stopping.best_loss' is not valid: -1.0"),
+        ]
+        for (index, edit) in edits.enumerated() {
+            var file = original
+            XCTAssertNotNil(file.extraMetadata[edit.key], edit.key)
+            file.extraMetadata[edit.key] = edit.value
+            let path = directory.appendingPathComponent("edit-\(index).checkpoint").path
+            try file.write(to: path)
+            assertInputError(try Checkpoint.read(path: path), contains: [path, edit.expected])
+        }
+        // The optimizer's state: finite, and Adam's second moment not negative.
+        var file = original
+        let moment = file.extraTensors.firstIndex { $0.name == "optimizer.exp_avg_sq" }!
+        withUnsafeBytes(of: Float(-1).bitPattern.littleEndian) { file.extraTensors[moment].bytes.replaceSubrange(4 ..< 8, with: $0) }
+        let path = directory.appendingPathComponent("state.checkpoint").path
+        try file.write(to: path)
+        assertInputError(try Checkpoint.read(path: path), contains: ["checkpoint tensor optimizer.exp_avg_sq holds -1.0 at element 1"])
+    }
+
+    /// The position against the data: the batch must be one of the epoch's, and the step must
+    /// follow from epoch and batch. (The fixture: 6000 rows less a 0.25 validation split, batch 100: 45 batches.)
+    func testPositionIsCheckedAgainstTheData() throws {
+        let checkpoint = try Checkpoint.read(path: Self.unversioned)
+        XCTAssertNoThrow(try checkpoint.checkPosition(batchesPerEpoch: 45, batchSize: 100, path: "c"))
+        assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 15, batchSize: 100, path: "c"),
+                         contains: ["c: checkpoint position (epoch 2, batch 15, step 60) does not fit the data: an epoch of this data has 15 batches of 100"])
+        assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 40, batchSize: 100, path: "c"),
+                         contains: ["with 40 batches per epoch the step would be (epoch − 1) × 40 + batch"])
+        var edited = checkpoint
+        edited.position.epochSamples = 1_000_000
+        assertInputError(try edited.checkPosition(batchesPerEpoch: 45, batchSize: 100, path: "c"), contains: ["1000000.0 samples in 15 batches of 100"])
     }
 }

@@ -240,7 +240,7 @@ final class DataReaderTests: XCTestCase {
 
     // MARK: Helpers
 
-    private func write(_ text: String, name: String) throws -> String {
+    func write(_ text: String, name: String) throws -> String {
         let url = try temporaryDirectory(self).appendingPathComponent(name)
         try Data(text.utf8).write(to: url)
         return url.path

@@ -61,12 +61,9 @@ public enum CSVConverter {
 
         let bytes = UnsafeBufferPointer(start: file.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: file.bytes.count)
         var reader = CSVTableReader(bytes: bytes, path: input, singlePrecision: elementType == .float32)
-        guard !reader.scanner.restIsBlank else { throw InputError("\(input): file is empty") }
         var fields: [CSVField] = []
-        let headerLine = try reader.scanner.nextRecord(into: &fields)
-        let columnNames = fields.map(reader.scanner.string)
-        try reader.checkColumnNames(columnNames, line: headerLine)
-        reader.columnNames = columnNames
+        let headerLine = try reader.readHeader(into: &fields)
+        let columnNames = reader.columnNames
         let targetNames = try reader.chooseTargets(targetColumns, columnNames: columnNames, kind: kind)
         let targetOfColumn = columnNames.map { targetNames.firstIndex(of: $0) }
         let featureNames = columnNames.filter { !targetNames.contains($0) }
@@ -85,7 +82,7 @@ public enum CSVConverter {
             for column in 0 ..< fields.count {
                 if let target = targetOfColumn[column] {
                     if case .classes = targets {
-                        try collector.add(reader.scanner.string(fields[column]), line: line)
+                        try collector.add(reader.scanner.validString(fields[column], line: line, what: "class label"), line: line)
                         // The label's number so far (first appearance, or the given class).
                         try labels.append(Int64(collector.rowLabels.removeLast()))
                     } else {

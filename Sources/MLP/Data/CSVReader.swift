@@ -15,7 +15,8 @@ public enum CSVReader {
     ///   - targetColumns: The names of the target columns; nil means the last column.
     ///   - kind: `.classes` (exactly one target column) or `.values` (regression).
     public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind) throws -> Dataset<T> {
-        let bytes = try readFileBytes(path)
+        var streamCheck = CSVStreamCheck(path: path)
+        let bytes = try readInputBytes(path) { try streamCheck.check($0, newBytesStart: $1) }
         let table = try bytes.withUnsafeBufferPointer { bytes in
             var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
             return try reader.read(targetColumns: targetColumns, kind: kind)
@@ -61,11 +62,8 @@ struct CSVTableReader {
     }
 
     mutating func read(targetColumns: [String]?, kind: TargetKind) throws -> CSVTable {
-        guard !scanner.restIsBlank else { throw InputError("\(path): file is empty") }
         var fields: [CSVField] = []
-        let headerLine = try scanner.nextRecord(into: &fields)
-        columnNames = fields.map(scanner.string)
-        try checkColumnNames(columnNames, line: headerLine)
+        let headerLine = try readHeader(into: &fields)
         let targetNames = try chooseTargets(targetColumns, columnNames: columnNames, kind: kind)
         let roles = columnNames.map { name in
             targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
@@ -78,10 +76,12 @@ struct CSVTableReader {
         }
         guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
 
-        // One line per row is the common case: reserve for it rather than regrow 100s of MB.
-        let lineCount = scanner.lineBreakCount()
-        table.features.reserveCapacity(lineCount * table.featureNames.count)
-        if case .values = kind { table.targetValues.reserveCapacity(lineCount * targetNames.count) }
+        // One line per row is the common case: reserve for it rather than regrow 100s of MB; but
+        // never more than the bytes can hold (a value takes at least 2, "0,"), whatever blank
+        // lines and a wide header suggest.
+        let lineCount = scanner.lineBreakCount(), valuesAtMost = scanner.bytes.count / 2 + columnNames.count
+        table.features.reserveCapacity(min(lineCount * table.featureNames.count, valuesAtMost))
+        if case .values = kind { table.targetValues.reserveCapacity(min(lineCount * targetNames.count, valuesAtMost)) }
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
         while !scanner.restIsBlank {
@@ -96,7 +96,7 @@ struct CSVTableReader {
                     table.features.append(try number(fields[column], line: line, role: "feature", column: column))
                 case .target(let target):
                     switch kind {
-                    case .classes: try labels.add(scanner.string(fields[column]), line: line)
+                    case .classes: try labels.add(scanner.validString(fields[column], line: line, what: "class label"), line: line)
                     case .values: rowTargets[target] = try number(fields[column], line: line, role: "target", column: column)
                     case .none: break
                     }
@@ -109,6 +109,31 @@ struct CSVTableReader {
             (table.labels, table.classNames) = try labels.classIndices()
         }
         return table
+    }
+
+    /// Reads the header row into `columnNames` and returns its line, after the checks that tell
+    /// a file that is not UTF-8 CSV at all: an empty file, UTF-16, binary data, another
+    /// delimiter than the comma.
+    mutating func readHeader(into fields: inout [CSVField]) throws -> Int {
+        if let problem = csvEncodingProblem(scanner.bytes) { throw InputError("\(path): \(problem)") }
+        guard !scanner.restIsBlank else { throw InputError("\(path): file is empty") }
+        let headerStart = scanner.position
+        let headerLine = try scanner.nextRecord(into: &fields)
+        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[headerStart ..< scanner.position])) {
+            throw InputError("\(path):\(headerLine): no commas in the header; the file seems to use \(delimiter) as its delimiter: mlp reads comma-separated values (save it with commas)")
+        }
+        columnNames = try fields.map { try scanner.validString($0, line: headerLine, what: "a column name") }
+        try checkColumnNames(columnNames, line: headerLine)
+        return headerLine
+    }
+
+    /// The delimiter a header without commas most likely uses: ';' (spreadsheets where the comma
+    /// is the decimal mark), tab or '|', described for a message; nil if none appears.
+    private func likelyDelimiter(_ header: UnsafeBufferPointer<UInt8>) -> String? {
+        let candidates: [(byte: UInt8, name: String)] = [(UInt8(ascii: ";"), "';'"), (UInt8(ascii: "\t"), "tabs"), (UInt8(ascii: "|"), "'|'")]
+        let counts = candidates.map { candidate in header.reduce(0) { $0 + ($1 == candidate.byte ? 1 : 0) } }
+        guard let best = counts.indices.max(by: { counts[$0] < counts[$1] }), counts[best] > 0 else { return nil }
+        return candidates[best].name
     }
 
     /// Column names must be present and distinct: features and targets are found by name.
@@ -133,14 +158,14 @@ struct CSVTableReader {
         guard !requested.isEmpty else { throw InputError("\(path): no target column given") }
         for (index, name) in requested.enumerated() {
             guard columnNames.contains(name) else {
-                throw InputError("\(path): no target column '\(name)' (columns: \(columnNames.joined(separator: ", ")))")
+                throw InputError("\(path): no target column '\(name)' (columns: \(listed(columnNames)))")
             }
             guard !requested[..<index].contains(name) else {
                 throw InputError("\(path): target column '\(name)' is given twice")
             }
         }
         if case .classes = kind, requested.count != 1 {
-            throw InputError("\(path): classification takes exactly one target column, got \(requested.count) (\(requested.joined(separator: ", ")))")
+            throw InputError("\(path): classification takes exactly one target column, got \(requested.count) (\(listed(requested)))")
         }
         return requested
     }
@@ -196,8 +221,7 @@ struct LabelCollector {
         guard !label.isEmpty else { throw InputError("\(path):\(line): class label is empty") }
         if let givenClasses {
             guard let index = givenClasses[label] else {
-                let shown = givenClassNames.prefix(20).joined(separator: ", ") + (givenClassNames.count > 20 ? ", …" : "")
-                throw InputError("\(path):\(line): class label \(quoted(label)) is not one of the training classes (\(shown))")
+                throw InputError("\(path):\(line): class label \(quoted(label)) is not one of the training classes (\(listed(givenClassNames, limit: 20)))")
             }
             rowLabels.append(index)
             return

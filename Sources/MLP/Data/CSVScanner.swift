@@ -17,6 +17,13 @@ struct CSVField {
 struct CSVScanner {
     let bytes: UnsafeBufferPointer<UInt8>
     let path: String
+    /// The most bytes one record (a line, or several for a quoted line break) may span, and the
+    /// most fields it may have: a file without line breaks (`/dev/zero`, a binary file, a stream
+    /// that never ends a line) is refused at this bound instead of filling memory.
+    let maximumRecordBytes: Int
+    let maximumFieldCount: Int
+    static let defaultMaximumRecordBytes = 64 << 20
+    static let defaultMaximumFieldCount = 1 << 20
     /// Where the next record starts.
     var position: Int
     /// The 1-based line that `position` is on.
@@ -27,9 +34,12 @@ struct CSVScanner {
     private static let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
 
     /// Starts after a UTF-8 byte order mark, if the file has one.
-    init(bytes: UnsafeBufferPointer<UInt8>, path: String) {
+    init(bytes: UnsafeBufferPointer<UInt8>, path: String, maximumRecordBytes: Int = defaultMaximumRecordBytes,
+         maximumFieldCount: Int = defaultMaximumFieldCount) {
         self.bytes = bytes
         self.path = path
+        self.maximumRecordBytes = maximumRecordBytes
+        self.maximumFieldCount = maximumFieldCount
         let hasByteOrderMark = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
         position = hasByteOrderMark ? 3 : 0
     }
@@ -61,8 +71,16 @@ struct CSVScanner {
         fields.removeAll(keepingCapacity: true)
         let recordLine = line
         let count = bytes.count
+        let recordStart = position
         var index = position
         while true {
+            // Checked once per field, not per byte: a field ends at the latest at the end of the file.
+            if index - recordStart > maximumRecordBytes {
+                throw InputError("\(path):\(recordLine): a record longer than \(describeSize(maximumRecordBytes)) (no line break): mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+            }
+            if fields.count >= maximumFieldCount {
+                throw InputError("\(path):\(recordLine): more than \(maximumFieldCount) fields in one record: mlp reads at most \(maximumFieldCount) columns")
+            }
             while index < count && (bytes[index] == Self.space || bytes[index] == Self.tab) { index += 1 }
             if index < count && bytes[index] == Self.quote {
                 let quoteLine = line
@@ -107,6 +125,7 @@ struct CSVScanner {
                 fields.append(CSVField(start: start, end: end, isQuoted: false, hasDoubledQuotes: false))
             }
             guard index < count else {
+                if index - recordStart > maximumRecordBytes { continue }   // refused at the top of the loop
                 position = count
                 return recordLine
             }
@@ -118,6 +137,7 @@ struct CSVScanner {
             if bytes[index] == Self.carriageReturn && index + 1 < count && bytes[index + 1] == Self.lineFeed {
                 index += 1
             }
+            if index - recordStart > maximumRecordBytes { continue }   // refused at the top of the loop
             position = index + 1
             line += 1
             return recordLine
@@ -130,10 +150,89 @@ struct CSVScanner {
         return field.hasDoubledQuotes ? text.replacingOccurrences(of: "\"\"", with: "\"") : text
     }
 
+    /// The text of `field`, which must be valid UTF-8: names and class labels are compared as
+    /// text, and decoding invalid bytes as U+FFFD would make different labels one class.
+    ///
+    /// - Parameter what: what the field is, for the error ("class label", "column name").
+    func validString(_ field: CSVField, line: Int, what: String) throws -> String {
+        let raw = UnsafeBufferPointer(rebasing: bytes[field.start ..< field.end])
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            let shown = raw.prefix(16).map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }
+            throw InputError("\(path):\(line): \(what) is not valid UTF-8 (bytes \(shown.joined(separator: " "))\(raw.count > 16 ? " …" : "")): save the file as UTF-8")
+        }
+        return field.hasDoubledQuotes ? text.replacingOccurrences(of: "\"\"", with: "\"") : text
+    }
+
     /// Whether `field` is empty and unquoted (a blank line is one such field).
     func isEmpty(_ field: CSVField) -> Bool { field.start == field.end && !field.isQuoted }
 
     private func describe(_ byte: UInt8) -> String {
         byte >= 0x20 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+    }
+}
+
+/// `bytes` as a size for messages: "64 MiB", "512 KiB", "100 bytes".
+func describeSize(_ bytes: Int) -> String {
+    if bytes >= 1 << 30 && bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+    if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+    if bytes >= 1 << 30 { return String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+    return "\(bytes) bytes"
+}
+
+/// What is wrong with text that should be a UTF-8 CSV file, judged from its first bytes: a
+/// UTF-16 or UTF-32 byte order mark, UTF-16 without one (a NUL byte beside most ASCII
+/// characters), or NUL bytes (a binary file). nil when none of these.
+func csvEncodingProblem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    let prefix = Array(bytes.prefix(4096))
+    func starts(_ mark: [UInt8]) -> Bool { prefix.starts(with: mark) }
+    if starts([0xFF, 0xFE, 0, 0]) || starts([0, 0, 0xFE, 0xFF]) {
+        return "looks like UTF-32 (it starts with a UTF-32 byte order mark): save it as UTF-8"
+    }
+    if starts([0xFF, 0xFE]) { return "looks like UTF-16 (it starts with the byte order mark FF FE): save it as UTF-8" }
+    if starts([0xFE, 0xFF]) { return "looks like UTF-16 (it starts with the byte order mark FE FF): save it as UTF-8" }
+    guard let firstNul = prefix.firstIndex(of: 0) else { return nil }
+    // UTF-16 text that is mostly ASCII has a NUL in every other byte: the odd ones (little-endian)
+    // or the even ones (big-endian).
+    var nulsAtEven = 0, nulsAtOdd = 0
+    for (index, byte) in prefix.enumerated() where byte == 0 {
+        if index % 2 == 0 { nulsAtEven += 1 } else { nulsAtOdd += 1 }
+    }
+    let pairs = prefix.count / 2
+    if pairs >= 2, nulsAtOdd >= pairs / 2, nulsAtEven <= pairs / 16 { return "looks like UTF-16 (little-endian, no byte order mark): save it as UTF-8" }
+    if pairs >= 2, nulsAtEven >= pairs / 2, nulsAtOdd <= pairs / 16 { return "looks like UTF-16 (big-endian, no byte order mark): save it as UTF-8" }
+    return "holds a NUL byte at offset \(firstNul): a binary file, not CSV text"
+}
+
+/// A `readInputBytes` stream check for CSV: refuses binary or UTF-16 data at the first read that
+/// shows it, and a run of more than `maximumRecordBytes` bytes without a line break, as
+/// `CSVScanner` would once everything was read.
+struct CSVStreamCheck {
+    let path: String
+    var maximumRecordBytes = CSVScanner.defaultMaximumRecordBytes
+    /// Bytes since the last line break (LF or CR).
+    private var runWithoutLineBreak = 0
+
+    init(path: String) { self.path = path }
+
+    mutating func check(_ bytes: UnsafeBufferPointer<UInt8>, newBytesStart: Int) throws {
+        let new = UnsafeBufferPointer(rebasing: bytes[newBytesStart...])
+        if newBytesStart < 4096, let problem = csvEncodingProblem(bytes) { throw InputError("\(path): \(problem)") }
+        guard let start = new.baseAddress else { return }
+        // memchr: this runs on every 64 KiB a pipe delivers.
+        if let nul = memchr(start, 0, new.count) {
+            throw InputError("\(path): holds a NUL byte at offset \(newBytesStart + (UnsafeRawPointer(nul) - UnsafeRawPointer(start))): a binary file, not CSV text")
+        }
+        if memchr(start, Int32(UInt8(ascii: "\n")), new.count) == nil && memchr(start, Int32(UInt8(ascii: "\r")), new.count) == nil {
+            runWithoutLineBreak += new.count
+        } else {
+            // There is a line break: the last one is near the end in a text file.
+            var lastBreak = new.count - 1
+            while new[lastBreak] != UInt8(ascii: "\n") && new[lastBreak] != UInt8(ascii: "\r") { lastBreak -= 1 }
+            runWithoutLineBreak = new.count - 1 - lastBreak
+        }
+        if runWithoutLineBreak > maximumRecordBytes {
+            throw InputError("\(path): more than \(describeSize(maximumRecordBytes)) without a line break: mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+        }
     }
 }

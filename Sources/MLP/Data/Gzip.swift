@@ -5,14 +5,17 @@ public enum Gzip {
     /// The decompressed contents of the gzip file `data` (several concatenated members are
     /// read as one stream, as `gunzip` does).
     ///
-    /// - Parameter path: Names the file in errors: "<path>: corrupted gzip stream (…)".
+    /// - Parameters:
+    ///   - path: Names the file in errors: "<path>: corrupted gzip stream (…)".
+    ///   - limit: The most bytes the output may take: a small file can inflate to a thousand
+    ///     times its size, so it is refused at this bound rather than when memory runs out.
     // One function over ~60 lines: the member loop keeps zlib's stream state and its checks together.
-    public static func decompress(_ data: [UInt8], path: String) throws -> [UInt8] {
+    public static func decompress(_ data: [UInt8], path: String, limit: Int = defaultLimit) throws -> [UInt8] {
         func corrupted(_ reason: String) -> InputError {
             InputError("\(path): corrupted gzip stream (\(reason))")
         }
         guard !data.isEmpty else { throw corrupted("file is empty") }
-        var output = [UInt8](repeating: 0, count: initialOutputSize(data))
+        var output = [UInt8](repeating: 0, count: min(initialOutputSize(data), limit))
         var produced = 0
         var stream = z_stream()
         // windowBits 15 + 32: the largest window, and zlib detects the gzip header itself.
@@ -32,7 +35,10 @@ public enum Gzip {
                     consumed += piece
                 }
                 if produced == output.count {
-                    output.append(contentsOf: repeatElement(0, count: output.count))
+                    guard output.count < limit else {
+                        throw InputError("\(path): decompresses to more than \(describeSize(limit)), more than mlp reads from one gzip file")
+                    }
+                    output.append(contentsOf: repeatElement(0, count: min(output.count, limit - output.count)))
                 }
                 // The output array may have moved when it grew: point zlib at it afresh each call.
                 // (inflate keeps its own copy of the window, so this is safe.)
@@ -69,6 +75,9 @@ public enum Gzip {
         output.removeSubrange(produced...)
         return output
     }
+
+    /// Half of this host's physical memory.
+    public static var defaultLimit: Int { max(MemoryEstimate.physicalMemory / 2, 1 << 20) }
 
     /// A first guess at the decompressed size: gzip's trailer holds it modulo 2³², which an
     /// untrusted file can set to anything, so it is capped by deflate's best ratio (~1032:1).

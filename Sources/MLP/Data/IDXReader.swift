@@ -20,8 +20,14 @@ public enum IDX {
     /// - Parameter magic: The expected magic number, e.g. 2051 (0x00000803: unsigned bytes,
     ///   3 dimensions) for images, 2049 for labels.
     public static func read(path: String, magic: UInt32, kind: String) throws -> UnsignedByteArray {
-        var bytes = try readFileBytes(path)
-        if path.hasSuffix(".gz") { bytes = try Gzip.decompress(bytes, path: path) }
+        let gzipped = path.hasSuffix(".gz")
+        // A stream is refused at its first bytes unless they are gzip's or this IDX magic.
+        var bytes = try readInputBytes(path, checkStream: checkingFirstBytes(4, path: path) { first in
+            if gzipped { return first[0] == 0x1f && first[1] == 0x8b ? nil : "corrupted gzip stream (no gzip header)" }
+            let found = UInt32(first[0]) << 24 | UInt32(first[1]) << 16 | UInt32(first[2]) << 8 | UInt32(first[3])
+            return found == magic ? nil : "not an \(kind): magic number \(found), expected \(magic)"
+        })
+        if gzipped { bytes = try Gzip.decompress(bytes, path: path) }
         return try parse(bytes, path: path, magic: magic, kind: kind)
     }
 

@@ -88,6 +88,40 @@ public final class MappedFeatures<T: Scalar> {
         }
     }
 
+    /// Refuses the first value of rows `rows` (of this view) that is not a finite number in the
+    /// training precision: NaN, ±Inf, or a float64 beyond float32's range when training in
+    /// float32, as the CSV reader refuses them. One pass over those rows of the file; each rank
+    /// checks its own share of the rows, so the file is read once in all.
+    ///
+    /// - Parameter featureNames: the columns' names, for the message.
+    public func checkFinite(rows: Range<Int>, featureNames: [String]) throws {
+        let base = file.bytes.baseAddress! + header.dataOffset
+        let rowBytes = self.rowBytes, columns = self.columns
+        let singlePrecision = T.self == Float.self
+        for logical in rows {
+            let row = selection?[logical] ?? logical
+            let source = base + row * rowBytes
+            var bad: (column: Int, value: Double)?
+            if header.elementType == .float32 {
+                for j in 0 ..< columns {
+                    let value = source.loadUnaligned(fromByteOffset: 4 * j, as: Float.self)
+                    if !value.isFinite { bad = (j, Double(value)); break }
+                }
+            } else {
+                for j in 0 ..< columns {
+                    let value = source.loadUnaligned(fromByteOffset: 8 * j, as: Double.self)
+                    if !value.isFinite || (singlePrecision && !Float(value).isFinite) { bad = (j, value); break }
+                }
+            }
+            file.noteTouched(rowBytes)
+            if let bad {
+                let name = bad.column < featureNames.count ? " (feature '\(featureNames[bad.column])')" : ""
+                let problem = bad.value.isFinite ? "\(bad.value) is too large for float32" : "\(bad.value) is not finite"
+                throw InputError("\(file.path): row \(row), column \(bad.column)\(name): \(problem); mlp trains on finite numbers only")
+            }
+        }
+    }
+
     /// The mean and standard deviation of each column over this view's rows, streamed through
     /// a buffer of 1,024 rows: the same sums in the same order as `Standardization(of:)` on the
     /// rows in memory, so the statistics are bit-identical to a CSV or in-memory run's.

@@ -15,6 +15,8 @@ public final class MappedFile {
     /// Bytes counted by `noteTouched` since the last release.
     private var touchedSinceRelease = 0
     public let residentBudget: Int
+    /// This mapping's slot in `MappingFaults`: a read past a shrunken file's end is reported.
+    private var faultSlot: Int?
 
     /// The resident set a mapped file may grow to before it is released: 128 MiB, or
     /// `MLP_MAPPED_RESIDENT_MIB` mebibytes.
@@ -41,9 +43,13 @@ public final class MappedFile {
         self.path = path
         bytes = UnsafeRawBufferPointer(start: address, count: size)
         self.residentBudget = residentBudget
+        faultSlot = MappingFaults.register(bytes, path: path)
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
+    deinit {
+        if let faultSlot { MappingFaults.unregister(faultSlot) }
+        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count)
+    }
 
     /// What one read may map: a fault maps the whole page-cache folio it lands in (recent
     /// kernels, file systems with large folios such as ext4 and XFS), and folios reach 2 MiB

@@ -50,6 +50,9 @@ public struct NPYHeader: Equatable, Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
 
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    /// The longest header read: what fits in the first 64 KiB of the file with the magic,
+    /// version and length before it.
+    static let maximumHeaderLength = (1 << 16) - 12
 
     /// Parses the header at the start of `bytes` (the file's first bytes; 4 KiB is plenty for
     /// any header `mlp` reads). Fortran order and big-endian data are refused with a message.
@@ -68,6 +71,10 @@ public struct NPYHeader: Equatable, Sendable {
             headerStart = 12
         default:
             throw fail("format version \(major).\(bytes[7]) (known: 1.0, 2.0, 3.0)")
+        }
+        // NumPy writes a few hundred bytes; np.load refuses more than 10,000 by default.
+        guard headerLength <= maximumHeaderLength else {
+            throw fail("header of \(headerLength) bytes, longer than the \(maximumHeaderLength) mlp reads")
         }
         guard headerStart + headerLength <= bytes.count else {
             throw fail("header of \(headerLength) bytes runs past the \(bytes.count) bytes read")

@@ -23,7 +23,9 @@ public enum NPYDataset {
             throw InputError("\(sidecarPath(labels: labels)): \(featureNames.count) feature_names for the \(mapped.columns) columns of \(features)")
         }
 
-        let bytes = try readFileBytes(labels)
+        let bytes = try readInputBytes(labels, checkStream: checkingFirstBytes(6, path: labels) { first in
+            Array(first) == NPYHeader.magic ? nil : "not a .npy file mlp can read: no \\x93NUMPY magic at the start"
+        })
         let header = try bytes.withUnsafeBytes { try NPYHeader.parse($0, path: labels) }
         guard header.shape.first == mapped.rowCount else {
             throw InputError("\(labels): \(header.shape.first ?? 0) rows but \(features) has \(mapped.rowCount)")
@@ -48,26 +50,26 @@ public enum NPYDataset {
             }
             var largest = -1.0
             for (row, value) in values.enumerated() {
-                guard value >= 0 else { throw InputError("\(labels): row \(row): class index \(Int64(value)) is negative") }
+                guard value >= 0 else { throw InputError("\(labels): row \(row): class index \(integerText(value)) is negative") }
                 largest = max(largest, value)
             }
             let classNames: [String]
             if let given {
                 if let stored = names.classNames, stored != given {
-                    throw InputError("\(sidecarPath(labels: labels)): class_names \(stored) differ from the training data's \(given)")
+                    throw InputError("\(sidecarPath(labels: labels)): class_names \(listed(stored)) differ from the training data's \(listed(given))")
                 }
                 classNames = given
             } else if let stored = names.classNames {
                 classNames = stored
             } else {
                 guard largest <= Double(CSVReader.largestIntegerLabel) else {
-                    throw InputError("\(labels): class index \(Int64(largest)) is too large: integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
+                    throw InputError("\(labels): class index \(integerText(largest)) is too large: integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
                 }
                 classNames = (0 ... Int(largest)).map(String.init)
             }
             if largest >= Double(classNames.count) {
                 let row = values.firstIndex(of: largest)!
-                throw InputError("\(labels): row \(row): class index \(Int64(largest)) but there are \(classNames.count) classes")
+                throw InputError("\(labels): row \(row): class index \(integerText(largest)) but there are \(classNames.count) classes")
             }
             return Dataset(mapped: mapped, featureNames: featureNames, labels: values.map { Int32($0) }, classNames: classNames,
                            targetNames: [labelName(names.targetNames)])
@@ -77,6 +79,11 @@ public enum NPYDataset {
             let targetNames = names.targetNames ?? (targets == 1 ? ["y"] : (0 ..< targets).map { "y\($0)" })
             guard targetNames.count == targets else {
                 throw InputError("\(sidecarPath(labels: labels)): \(targetNames.count) target_names for \(targets) targets")
+            }
+            // Non-finite targets are refused as in a CSV (and as they would be in the precision used).
+            if let index = values.firstIndex(where: { !T($0).isFinite }) {
+                let problem = values[index].isFinite ? "\(values[index]) is too large for \(T.precision.rawValue)" : "\(values[index]) is not finite"
+                throw InputError("\(labels): row \(index / targets), target \(index % targets) ('\(targetNames[index % targets])'): \(problem); mlp trains on finite numbers only")
             }
             return Dataset(mapped: mapped, featureNames: featureNames, targetValues: values.map { T($0) }, targetNames: targetNames)
         case .none:
@@ -90,6 +97,9 @@ public enum NPYDataset {
     }
 
     static func labelName(_ names: [String]?) -> String { names?.first ?? "label" }
+
+    /// A whole number stored as a Double, for a message (an int64 or uint64 label may not fit an Int).
+    static func integerText(_ value: Double) -> String { String(format: "%.0f", value) }
 
     /// Element `index` of a little-endian array of `type` at `base`, as a Double (integers up
     /// to 2⁵³ are exact, far beyond any class index).
@@ -128,7 +138,9 @@ public enum NPYDataset {
 
         /// Reads `path`, which must exist.
         public init(reading path: String) throws {
-            let bytes = try readFileBytes(path)
+            let bytes = try readInputBytes(path, checkStream: checkingFirstBytes(1, path: path) { first in
+                first[0] == UInt8(ascii: "{") ? nil : "not a JSON object"
+            })
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
                 throw InputError("\(path): not a JSON object")
             }

@@ -48,6 +48,11 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
         let raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0)
+        if let mapped = raw.mappedFeatures {
+            // Each rank checks the rows it evaluates for values that are not finite.
+            try mapped.checkFinite(rows: shardRange(count: raw.rowCount, rank: communicator.rank, size: communicator.size),
+                                   featureNames: raw.featureNames)
+        }
         return (model, try model.prepare(raw, source: source.text), communicator.size > 1 ? try raw.contentFingerprint() : nil)
     }
     // Every rank evaluates the same model on the same data with the same options, or none does.
@@ -117,21 +122,23 @@ extension Evaluation {
 }
 
 extension Evaluation {
-    /// Machine-readable: one JSON object.
+    /// Machine-readable: one JSON object. JSON has no NaN or infinity: a number that is not
+    /// finite (the loss of a model whose outputs overflow) is written as null.
     public var json: String {
-        var object: [String: Any] = ["rows": rows, "loss": loss]
+        func number(_ value: Double?) -> Any { value.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+        var object: [String: Any] = ["rows": rows, "loss": number(loss)]
         if let c = classification {
-            object["accuracy"] = c.accuracy
+            object["accuracy"] = number(c.accuracy)
             object["classes"] = c.classNames
             object["confusion_matrix"] = c.confusion
-            object["precision"] = c.precision.map { $0 ?? NSNull() as Any }
-            object["recall"] = c.recall.map { $0 ?? NSNull() as Any }
+            object["precision"] = c.precision.map(number)
+            object["recall"] = c.recall.map(number)
         }
         if let r = regression {
             object["targets"] = r.targetNames
-            object["mse"] = r.meanSquaredError
-            object["mae"] = r.meanAbsoluteError
-            object["r2"] = r.r2.map { $0.isFinite ? $0 as Any : NSNull() }
+            object["mse"] = r.meanSquaredError.map(number)
+            object["mae"] = r.meanAbsoluteError.map(number)
+            object["r2"] = r.r2.map(number)
         }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

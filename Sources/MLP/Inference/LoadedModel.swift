@@ -43,12 +43,12 @@ final class LoadedModel<T: Scalar> {
             let missing = expected.filter { !given.contains($0) }, extra = given.filter { !expected.contains($0) }
             guard missing.isEmpty, extra.isEmpty else {
                 var problems: [String] = []
-                if !missing.isEmpty { problems.append("missing column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))") }
-                if !extra.isEmpty { problems.append("unknown column\(extra.count == 1 ? "" : "s") \(extra.joined(separator: ", "))") }
-                throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.joined(separator: ", ")))")
+                if !missing.isEmpty { problems.append("missing column\(missing.count == 1 ? "" : "s") \(listed(missing))") }
+                if !extra.isEmpty { problems.append("unknown column\(extra.count == 1 ? "" : "s") \(listed(extra))") }
+                throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.count) columns: \(listed(expected)))")
             }
             guard data.mappedFeatures == nil else {
-                throw InputError("\(source): its columns are in another order than the model's (\(expected.joined(separator: ", "))): write the .npy in the model's order")
+                throw InputError("\(source): its columns are in another order than the model's (\(listed(expected))): write the .npy in the model's order")
             }
             let sourceColumn = expected.map { data.featureNames.firstIndex(of: $0)! }
             let columns = data.featureCount
@@ -68,6 +68,13 @@ final class LoadedModel<T: Scalar> {
         }
         if !data.isClassification, !data.targetNames.isEmpty, data.targetNames.count != network.layout.outputCount {
             throw InputError("\(source) has \(data.targetNames.count) targets but \(path) has \(network.layout.outputCount) outputs")
+        }
+        // Targets are matched by name, as features are: output k is the model's target k.
+        if !data.isClassification, !data.targetNames.isEmpty, let expected = file.targetNames, data.targetNames != expected {
+            guard Set(data.targetNames) == Set(expected) else {
+                throw InputError("\(source): targets \(listed(data.targetNames)) are not the model's, \(listed(expected))")
+            }
+            data = data.reorderingTargets(to: expected)
         }
         file.standardization?.apply(to: &data)
         return data

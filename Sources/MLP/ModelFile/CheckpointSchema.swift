@@ -84,9 +84,6 @@ enum CheckpointSchema {
         let position = TrainingPosition(epoch: try reader.value(Key.epoch), batchInEpoch: try reader.value(Key.batchInEpoch),
                                         step: try reader.value(Key.step), epochLossSum: try reader.value(Key.lossSum),
                                         epochSamples: try reader.value(Key.samples), epochCorrect: try reader.value(Key.correct))
-        guard position.epoch >= 1, position.batchInEpoch >= 0, position.step >= 0 else {
-            throw InputError("\(path): checkpoint position is not valid (epoch \(position.epoch), step \(position.step))")
-        }
         guard let kind = OptimizerSettings.Kind(rawValue: try reader.value(Key.optimizer)),
               let scheduleKind = ScheduleSettings.Kind(rawValue: try reader.value(Key.schedule)) else {
             throw InputError("\(path): checkpoint names an unknown optimizer or schedule")
@@ -107,17 +104,77 @@ enum CheckpointSchema {
             epochs: try reader.value(Key.epochs), optimizer: optimizer, schedule: schedule,
             clipGradientNorm: try reader.optional(Key.clipGradientNorm), validationSplit: try reader.optional(Key.validationSplit),
             earlyStopping: try reader.optional(Key.patience))
-        guard settings.batchSize > 0 else { throw InputError("\(path): checkpoint batch size \(settings.batchSize) is not valid") }
         var checkpoint = Checkpoint(model: model, position: position, settings: settings)
         checkpoint.optimizerSteps = try reader.value(Key.optimizerSteps)
-        if let bestLoss = metadata[Key.bestLoss].flatMap(Double.init), let since = metadata[Key.sinceBest].flatMap(Int.init),
-           let bestEpoch = metadata[Key.bestEpoch] {
-            checkpoint.earlyStopping = .init(bestLoss: bestLoss, bestEpoch: Int(bestEpoch), epochsWithoutImprovement: since)
+        if metadata[Key.bestLoss] != nil || metadata[Key.sinceBest] != nil {
+            checkpoint.earlyStopping = .init(bestLoss: try reader.value(Key.bestLoss), bestEpoch: try reader.optional(Key.bestEpoch),
+                                             epochsWithoutImprovement: try reader.value(Key.sinceBest))
         }
+        try validate(checkpoint, path: path)
         return checkpoint
     }
 
+    /// Every value read, checked for range and finiteness before anything uses it: a value
+    /// edited into a checkpoint (a negative learning rate, a position past the epoch's end, a
+    /// NaN in the optimizer state) is refused in one line naming its key. What needs the data
+    /// (the position against the epoch's batches) is `Checkpoint.checkPosition`.
+    // One function over ~60 lines: one check per stored value, in the order of `Key`.
+    static func validate(_ checkpoint: Checkpoint, path: String) throws {
+        func refuse(_ key: String, _ value: Any, _ rule: String) -> InputError {
+            InputError("\(path): checkpoint metadata '\(key)' is not valid: \(value) (\(rule))")
+        }
+        let position = checkpoint.position, settings = checkpoint.settings
+        let largest = TrainingOptions.largestCount
+        guard (1 ... largest).contains(position.epoch) else { throw refuse(Key.epoch, position.epoch, "an epoch from 1 to \(largest)") }
+        guard position.batchInEpoch >= 0 else { throw refuse(Key.batchInEpoch, position.batchInEpoch, "0 or more") }
+        guard position.step >= position.batchInEpoch else { throw refuse(Key.step, position.step, "at least the batch in the epoch, \(position.batchInEpoch)") }
+        guard position.epochLossSum.isFinite, position.epochLossSum >= 0 else { throw refuse(Key.lossSum, position.epochLossSum, "a finite sum of losses, 0 or more") }
+        guard position.epochSamples.isFinite, position.epochSamples >= 0, position.epochSamples.rounded() == position.epochSamples else {
+            throw refuse(Key.samples, position.epochSamples, "a count of samples")
+        }
+        guard position.epochCorrect.isFinite, position.epochCorrect >= 0, position.epochCorrect <= position.epochSamples else {
+            throw refuse(Key.correct, position.epochCorrect, "a count from 0 to the epoch's samples, \(position.epochSamples)")
+        }
+        guard (1 ... largest).contains(settings.batchSize) else { throw refuse(Key.batchSize, settings.batchSize, "from 1 to \(largest)") }
+        guard !settings.train.isEmpty else { throw refuse(Key.train, "\"\"", "a data path") }
+        guard !settings.targetColumns.contains(where: \.isEmpty) else { throw refuse(Key.target, settings.targetColumns.joined(separator: ","), "column names") }
+        guard settings.trainRows >= 1 else { throw refuse(Key.trainRows, settings.trainRows, "1 or more") }
+        guard settings.learningRate > 0, settings.learningRate.isFinite else { throw refuse(Key.learningRate, settings.learningRate, "a positive number") }
+        guard (1 ... largest).contains(settings.epochs) else { throw refuse(Key.epochs, settings.epochs, "from 1 to \(largest)") }
+        guard (0 ... position.step).contains(checkpoint.optimizerSteps) else {
+            throw refuse(Key.optimizerSteps, checkpoint.optimizerSteps, "from 0 to the steps taken, \(position.step)")
+        }
+        do {
+            try settings.optimizer.validate()
+            try settings.schedule.validate()
+        } catch let error as InputError {
+            throw InputError("\(path): checkpoint holds a setting that is not valid: \(error.message)")
+        }
+        if let clip = settings.clipGradientNorm, !(clip > 0 && clip.isFinite) { throw refuse(Key.clipGradientNorm, clip, "a positive number") }
+        if let split = settings.validationSplit, !(split > 0 && split < 1) { throw refuse(Key.validationSplit, split, "a fraction strictly between 0 and 1") }
+        if let patience = settings.earlyStopping, !(1 ... largest).contains(patience) { throw refuse(Key.patience, patience, "from 1 to \(largest)") }
+        if let record = checkpoint.earlyStopping {
+            if let best = record.bestEpoch {
+                guard (1 ..< position.epoch).contains(best) else { throw refuse(Key.bestEpoch, best, "an epoch before the current one, \(position.epoch)") }
+                guard record.bestLoss.isFinite, record.bestLoss >= 0 else { throw refuse(Key.bestLoss, record.bestLoss, "a finite loss, 0 or more") }
+            } else if record.bestLoss != .infinity {
+                throw refuse(Key.bestLoss, record.bestLoss, "inf before any epoch")
+            }
+            guard record.epochsWithoutImprovement >= 0, record.epochsWithoutImprovement < position.epoch else {
+                throw refuse(Key.sinceBest, record.epochsWithoutImprovement, "from 0 to the epochs done")
+            }
+        }
+        // The optimizer's and early stopping's state: finite, and Adam's second moment is a mean of squares.
+        for tensor in checkpoint.model.extraTensors {
+            let values = try tensor.floats()
+            if let index = values.firstIndex(where: { !$0.isFinite || (tensor.name == "optimizer.exp_avg_sq" && $0 < 0) }) {
+                throw InputError("\(path): checkpoint tensor \(tensor.name) holds \(values[index]) at element \(index): not valid optimizer state")
+            }
+        }
+    }
+
     /// Reads typed values from the metadata of one checkpoint, whatever its version.
+    /// (Checking what they mean is `validate`'s.)
     private struct Reader {
         let metadata: [String: String]
         let path: String
@@ -155,6 +212,30 @@ enum CheckpointSchema {
         /// A value that may be `none`.
         func optional<Value: LosslessStringConvertible>(_ key: String, _: Value.Type = Value.self) throws -> Value? {
             try text(key) == none ? nil : try value(key, Value.self)
+        }
+    }
+}
+
+extension Checkpoint {
+    /// Checks the stored position against the data it resumes on: the batch within the epoch
+    /// must be one of the epoch's `batchesPerEpoch` batches (a position past them would never
+    /// reach the epoch's end), and the step count must be the steps of the epochs done plus
+    /// those of this one, as training counts them.
+    func checkPosition(batchesPerEpoch: Int, batchSize: Int, path: String) throws {
+        let refuse = { (what: String) in
+            InputError("\(path): checkpoint position (epoch \(position.epoch), batch \(position.batchInEpoch), step \(position.step)) does not fit the data: \(what)")
+        }
+        guard position.batchInEpoch < batchesPerEpoch else {
+            throw refuse("an epoch of this data has \(batchesPerEpoch) batches of \(batchSize)")
+        }
+        let (epochsDone, overflow) = (position.epoch - 1).multipliedReportingOverflow(by: batchesPerEpoch)
+        let expectedStep = epochsDone.addingReportingOverflow(position.batchInEpoch)
+        guard !overflow, !expectedStep.overflow, expectedStep.partialValue == position.step else {
+            throw refuse("with \(batchesPerEpoch) batches per epoch the step would be (epoch − 1) × \(batchesPerEpoch) + batch")
+        }
+        let (largestSamples, samplesOverflow) = position.batchInEpoch.multipliedReportingOverflow(by: batchSize)
+        guard samplesOverflow || position.epochSamples <= Double(largestSamples) else {
+            throw refuse("\(position.epochSamples) samples in \(position.batchInEpoch) batches of \(batchSize)")
         }
     }
 }

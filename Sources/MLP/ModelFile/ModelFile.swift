@@ -88,7 +88,7 @@ public struct ModelFile {
     /// Reads a model file: ours, or any safetensors file holding just `layers.{i}.weight` and
     /// `layers.{i}.bias` (the architecture is then read from the shapes).
     public static func read(path: String) throws -> ModelFile {
-        try decode(readFileBytes(path), path: path)
+        try decode(SafeTensors.readBytes(path), path: path)
     }
 
     /// The model in a safetensors file's bytes; `path` names it in errors.
@@ -115,8 +115,15 @@ public struct ModelFile {
                 throw InputError("\(path): layers.\(layer).weight has an empty shape \(weight.shape)")
             }
             layerSizes.append(weight.shape[0])
-            parameters += try weight.floats()
-            parameters += try bias.floats()
+            for tensor in [weight, bias] {
+                let values = try tensor.floats()
+                // A NaN or ±Inf weight makes every output NaN: refused, as non-finite data is.
+                if let index = values.firstIndex(where: { !$0.isFinite }) {
+                    let place = tensor.shape.count == 2 ? "row \(index / tensor.shape[1]), column \(index % tensor.shape[1])" : "element \(index)"
+                    throw InputError("\(path): tensor \(tensor.name) holds \(values[index]) at \(place): a model's parameters must be finite numbers")
+                }
+                parameters += values
+            }
             dtypes.formUnion([weight.dtype, bias.dtype])
             layer += 1
         }
@@ -140,6 +147,19 @@ public struct ModelFile {
         model.classNames = try metadata[Key.classNames].map { try parseStrings($0, key: Key.classNames, path: path) }
         model.featureNames = try metadata[Key.featureNames].map { try parseStrings($0, key: Key.featureNames, path: path) }
         model.targetNames = try metadata[Key.targetNames].map { try parseStrings($0, key: Key.targetNames, path: path) }
+        // The names must fit the layers they describe (they are how columns are matched).
+        if let names = model.featureNames, names.count != layerSizes[0] {
+            throw InputError("\(path): metadata feature_names holds \(names.count) names for the \(layerSizes[0]) inputs of layers.0.weight")
+        }
+        if model.loss == .crossEntropy, let names = model.classNames, names.count != layerSizes.last! {
+            throw InputError("\(path): metadata class_names holds \(names.count) names for the \(layerSizes.last!) outputs of the last layer")
+        }
+        if model.loss == .squaredError, let names = model.targetNames, names.count != layerSizes.last! {
+            throw InputError("\(path): metadata target_names holds \(names.count) names for the \(layerSizes.last!) outputs of the last layer")
+        }
+        for (key, names) in [(Key.featureNames, model.featureNames), (Key.classNames, model.classNames), (Key.targetNames, model.targetNames)] {
+            if let names, Set(names).count != names.count { throw InputError("\(path): metadata \(key) names a column or class twice") }
+        }
         if let meanText = metadata[Key.featureMean] {
             let mean = try parseNumbers(meanText, key: Key.featureMean, path: path)
             let deviation = try parseNumbers(metadata[Key.featureStandardDeviation] ?? "", key: Key.featureStandardDeviation, path: path)

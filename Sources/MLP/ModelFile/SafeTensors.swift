@@ -131,7 +131,23 @@ public enum SafeTensors {
     }
 
     public static func read(path: String) throws -> (tensors: [SafeTensor], metadata: [String: String]) {
-        try decode(readFileBytes(path), path: path)
+        try decode(readBytes(path), path: path)
+    }
+
+    /// The largest header the reference implementation reads (100 MB): a bigger one is refused
+    /// before anything is allocated for it.
+    static let maximumHeaderLength = 100_000_000
+
+    /// The file's bytes; a stream (not a regular file) is refused at its first bytes unless they
+    /// start a safetensors file: a header length within bounds, then '{'.
+    static func readBytes(_ path: String) throws -> [UInt8] {
+        try readInputBytes(path, checkStream: checkingFirstBytes(9, path: path) { first in
+            let headerLength = UInt64(littleEndian: UnsafeRawBufferPointer(first).loadUnaligned(as: UInt64.self))
+            guard headerLength >= 2, headerLength <= maximumHeaderLength, first[8] == UInt8(ascii: "{") else {
+                return "not a valid safetensors file: it does not start with a header length and a JSON header"
+            }
+            return nil
+        })
     }
 
     /// The tensors (in the order of their data) and metadata of a safetensors file's bytes.
@@ -150,6 +166,9 @@ public enum SafeTensors {
         let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw invalid("header length \(headerLength) is larger than the \(bytes.count - 8) bytes that follow it")
+        }
+        guard headerLength <= UInt64(maximumHeaderLength) else {
+            throw invalid("header length \(headerLength) is more than the \(maximumHeaderLength) bytes the format allows")
         }
         let dataStart = 8 + Int(headerLength)
         let header = bytes[8 ..< dataStart]

@@ -24,9 +24,15 @@ public struct ScheduleSettings: Sendable, Equatable {
 
     public func validate() throws {
         guard warmupSteps >= 0 else { throw InputError("--warmup-steps must be 0 or more (got \(warmupSteps))") }
+        guard warmupSteps <= TrainingOptions.largestCount else {
+            throw InputError("--warmup-steps must be at most \(TrainingOptions.largestCount) (got \(warmupSteps))")
+        }
         if kind == .step {
             guard let stepSize else { throw InputError("--lr-schedule step needs --step-size (epochs between decays)") }
             guard stepSize > 0 else { throw InputError("--step-size must be at least 1 (got \(stepSize))") }
+            guard stepSize <= TrainingOptions.largestCount else {
+                throw InputError("--step-size must be at most \(TrainingOptions.largestCount) (got \(stepSize))")
+            }
         } else {
             if stepSize != nil { throw InputError("--step-size applies to --lr-schedule step only") }
             if gamma != nil { throw InputError("--gamma applies to --lr-schedule step only") }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything one `mlp train` run uses, every choice decided: made once from the options the
 /// user gave by `TrainingOptions.resolve(resuming:startingModel:)`. `Trainer`, the optimizer and
 /// checkpoints take what they need from it. An optional here means "off", never "not decided".
@@ -119,11 +121,9 @@ extension TrainingOptions {
             warmupSteps: try stored.setting(warmupSteps, saved.schedule.warmupSteps, "--warmup-steps", { "\($0)" }),
             stepSize: try stored.setting(stepSize.map { Optional($0) }, saved.schedule.stepSize, "--step-size", stored.text),
             gamma: try stored.setting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", stored.text))
-        let labels = try stored.same(train.map(\.labels), saved.trainLabels, "--train-labels", { $0 ?? "(none)" })
-        let trainText = try stored.same(train?.text, saved.train, "--train", { $0 })
         let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
         return TrainingConfiguration(
-            train: try DataSource(trainText, labels: labels), test: test,
+            train: try train ?? storedTrainingData(saved, checkpointPath: path), test: test,
             targetColumns: try stored.same(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" }),
             standardize: try stored.same(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" }),
             loss: shape.loss, activation: shape.activation, hidden: shape.hidden,
@@ -139,6 +139,28 @@ extension TrainingOptions {
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
+    }
+
+    /// The training data a checkpoint names, when `--train` is not given: its paths as given to
+    /// the run that wrote it. A relative path means the directory that run started in; from
+    /// another one it names nothing, and the message says what to pass. (A `--train` given when
+    /// resuming is taken as it is: `TrainingData` compares its rows and fingerprint with the
+    /// checkpoint's, so the data must be the same, whatever its path is called.)
+    private func storedTrainingData(_ saved: Checkpoint.RunSettings, checkpointPath: String) throws -> DataSource {
+        let source = try DataSource(saved.train, labels: saved.trainLabels)
+        let paths: [String]
+        switch source {
+        case .csv(let path): paths = [path]
+        case .mnist(let directory): paths = [directory]
+        case .npy(let features, let labels): paths = [features, labels]
+        case .spirals: paths = []
+        }
+        if let missing = paths.first(where: { access($0, F_OK) != 0 }) {
+            let relative = missing.hasPrefix("/") ? "" : " (relative to the directory that run started in, not \(FileManager.default.currentDirectoryPath))"
+            let labels = source.labels == nil ? "" : " --train-labels LABELS.npy"
+            throw InputError("\(checkpointPath) was trained on \(missing)\(relative), which is not found: to resume on the same data from here, give its path: --train PATH\(labels)")
+        }
+        return source
     }
 
     /// The command line's value, which must agree with the model file's where both are given.

@@ -18,21 +18,42 @@ struct TrainingData<T: Scalar> {
     var contentFingerprints: (train: UInt64, test: UInt64?)?
 
     /// Reads the data, and checks it against the checkpoint and the starting model.
-    /// - Parameter fingerprintingContent: compute `contentFingerprints` (for more than one rank).
-    init(_ configuration: TrainingConfiguration, start: Start, fingerprintingContent: Bool = false) throws {
+    /// - Parameters:
+    ///   - rank, ranks: this rank and the number of ranks: each checks its share of the rows of
+    ///     memory-mapped features for values that are not finite (a CSV's are checked as read);
+    ///     with more than one rank, `contentFingerprints` are computed for the ranks to compare.
+    init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1) throws {
+        let fingerprintingContent = ranks > 1
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
         train = try configuration.train.load(role: .train, targetColumns: configuration.targetColumns,
                                              kind: isClassification ? .classes(classNames: nil) : .values, seed: configuration.seed)
+        if let mapped = train.mappedFeatures {
+            try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: train.featureNames)
+        }
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
         let trainContent = fingerprintingContent ? try train.contentFingerprint() : nil
         if let checkpoint = start.checkpoint,
            (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (trainRowsAsRead, trainFingerprint) {
-            throw InputError("\(configuration.train.text) is not the data \(startingPath) was trained on (\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then, or the values changed)")
+            let difference = trainRowsAsRead == checkpoint.settings.trainRows
+                ? "the same \(trainRowsAsRead) rows, other values" : "\(trainRowsAsRead) rows now, \(checkpoint.settings.trainRows) then"
+            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
         }
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
-            throw InputError("\(startingPath): the model's classes \(modelClasses) differ from the training data's \(train.classNames)")
+            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
+        }
+        // Columns are matched by name: a starting model's input j must be the data's column j,
+        // and its output k the data's target k.
+        if let modelFeatures = start.model?.featureNames, modelFeatures != train.featureNames {
+            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: write the data in the model's order)" : ""
+            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), the training data has \(listed(train.featureNames))\(order)")
+        }
+        if !train.isClassification, let modelTargets = start.model?.targetNames, modelTargets != train.targetNames {
+            guard modelTargets.count == train.targetNames.count, Set(modelTargets) == Set(train.targetNames) else {
+                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), the training data has \(listed(train.targetNames))")
+            }
+            train = train.reorderingTargets(to: modelTargets)
         }
         // --validation-split rows leave the training rows before anything is computed from them.
         if let fraction = configuration.validationSplit {
@@ -42,9 +63,14 @@ struct TrainingData<T: Scalar> {
         }
         if let source = configuration.test {
             let kind: TargetKind = isClassification ? .classes(classNames: train.classNames) : .values
-            let data: Dataset<T> = try source.load(role: .test, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+            var data: Dataset<T> = try source.load(role: .test, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+            if let mapped = data.mappedFeatures {
+                try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: data.featureNames)
+            }
+            // Targets are matched by name (a .npy's names may list them in another order).
+            if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
             guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
-                throw InputError("--test data has columns \(data.featureNames + data.targetNames) but --train has \(train.featureNames + train.targetNames)")
+                throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) but --train has \(listed(train.featureNames + train.targetNames))")
             }
             test = data
         }
@@ -67,5 +93,15 @@ struct TrainingData<T: Scalar> {
         } else {
             layerSizes = [train.featureCount] + configuration.hidden + [train.outputCount]
         }
+        let batchesPerEpoch = configuration.stepsPerEpoch(trainingRows: train.rowCount)
+        if configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch).overflow {
+            throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: use fewer epochs or --max-steps")
+        }
+        if let checkpoint = start.checkpoint {
+            try checkpoint.checkPosition(batchesPerEpoch: batchesPerEpoch, batchSize: configuration.batchSize, path: startingPath)
+        }
+        let shardRows = (min(configuration.batchSize, train.rowCount) + ranks - 1) / ranks
+        try MemoryEstimate(layerSizes: layerSizes, scalarBytes: MemoryLayout<T>.size, optimizer: configuration.optimizer,
+                           earlyStopping: configuration.earlyStopping != nil, shardRows: shardRows).check(layerSizes: layerSizes)
     }
 }

@@ -62,6 +62,13 @@ public struct TrainingOptions: Sendable {
     public static let defaultBatchSize = 64
     public static let defaultEpochs = 10
     public static let defaultChecksumEvery = 1000
+    /// The largest count an option may give (batch size, epochs, steps, patience…): 2³¹ − 1, far
+    /// beyond any run, and small enough that their products (epochs × steps per epoch, a batch
+    /// times its rows' widths) are checked once rather than overflowing in the loop.
+    public static let largestCount = Int(Int32.max)
+    /// The widest hidden layer `--hidden` may ask for (2²⁴ units); whether the network fits in
+    /// memory is checked once the data gives its inputs and outputs (`MemoryEstimate`).
+    public static let largestWidth = 1 << 24
 
     public init(train: DataSource?) { self.train = train }
 
@@ -69,8 +76,10 @@ public struct TrainingOptions: Sendable {
     /// The command line runs them once, before any work; `resolve` checks what needs the
     /// checkpoint or the starting model.
     public func validate() throws {
-        func positive<Value: Comparable & ExpressibleByIntegerLiteral>(_ value: Value?, _ name: String, _ what: String = "at least 1") throws {
-            if let value, value <= 0 { throw InputError("\(name) must be \(what) (got \(value))") }
+        func positive(_ value: Int?, _ name: String, _ what: String = "at least 1") throws {
+            guard let value else { return }
+            if value <= 0 { throw InputError("\(name) must be \(what) (got \(value))") }
+            if value > Self.largestCount { throw InputError("\(name) must be at most \(Self.largestCount) (got \(value))") }
         }
         try positive(batchSize, "--batch-size")
         if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
@@ -79,7 +88,12 @@ public struct TrainingOptions: Sendable {
         try positive(epochs, "--epochs")
         try positive(maxSteps, "--max-steps")
         if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
-        if let checksumEvery, checksumEvery < 0 { throw InputError("--checksum-every must be 0 or more (got \(checksumEvery))") }
+        if let hidden, let bad = hidden.first(where: { $0 > Self.largestWidth }) {
+            throw InputError("--hidden widths must be at most \(Self.largestWidth) (got \(bad))")
+        }
+        if let checksumEvery, !(0 ... Self.largestCount).contains(checksumEvery) {
+            throw InputError("--checksum-every must be from 0 to \(Self.largestCount) (got \(checksumEvery))")
+        }
         if let checkpointEvery {
             try positive(checkpointEvery, "--checkpoint-every")
             guard checkpoint != nil else { throw InputError("--checkpoint-every needs --checkpoint FILE") }
@@ -95,6 +109,7 @@ public struct TrainingOptions: Sendable {
         }
         if let earlyStopping {
             guard earlyStopping >= 1 else { throw InputError("--early-stopping must be at least 1 epoch (got \(earlyStopping))") }
+            try positive(earlyStopping, "--early-stopping")
             guard validationSplit != nil else {
                 throw InputError("--early-stopping needs --validation-split (it watches the validation loss)")
             }

@@ -55,7 +55,9 @@ final class TrainingRun<T: Scalar> {
 
     func run() throws -> [EpochReport] {
         // Everything that can fail on bad input, agreed on by all ranks.
-        let data = try communicator.agree { try TrainingData<T>(configuration, start: start, fingerprintingContent: communicator.size > 1) }
+        let data = try communicator.agree {
+            try TrainingData<T>(configuration, start: start, rank: communicator.rank, ranks: communicator.size)
+        }
         // Every rank has the same options, starting model and data, or nothing is written.
         try communicator.agreeAtStart(startItems(data))
         let network = Network<T>(layerSizes: data.layerSizes, activation: configuration.activation, loss: configuration.loss)
