@@ -25,14 +25,14 @@ public final class MPICommunicator: Communicator {
 
     public init() {
         var initialized: Int32 = 0
-        MPI_Initialized(&initialized)
-        if initialized == 0 { MPI_Init(nil, nil) }
+        Self.check(MPI_Initialized(&initialized), "MPI_Initialized", rank: nil)
+        if initialized == 0 { Self.check(MPI_Init(nil, nil), "MPI_Init", rank: nil) }
         world = cmpi_comm_world()
         // Return error codes instead of aborting inside MPI, so `check` can say what failed.
-        MPI_Comm_set_errhandler(world, cmpi_errors_return())
+        Self.check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler", rank: nil)
         var rank: Int32 = 0, size: Int32 = 0
-        MPI_Comm_rank(world, &rank)
-        MPI_Comm_size(world, &size)
+        Self.check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank", rank: nil)
+        Self.check(MPI_Comm_size(world, &size), "MPI_Comm_size", rank: Int(rank))
         self.rank = Int(rank)
         self.size = Int(size)
     }
@@ -40,7 +40,7 @@ public final class MPICommunicator: Communicator {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
-        MPI_Finalize()
+        check(MPI_Finalize(), "MPI_Finalize")
     }
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
@@ -69,7 +69,13 @@ public final class MPICommunicator: Communicator {
     }
 
     public func abort(exitCode: Int32) -> Never {
-        MPI_Abort(world, exitCode)
+        Self.abort(world, exitCode: exitCode)
+    }
+
+    /// `MPI_Abort` on `communicator`, which ends every rank of the job; should it return (it
+    /// does not, unless MPI is broken), this process exits with the same code.
+    static func abort(_ communicator: MPI_Comm, exitCode: Int32) -> Never {
+        _ = MPI_Abort(communicator, exitCode)
         exit(exitCode)
     }
 
@@ -87,13 +93,36 @@ public final class MPICommunicator: Communicator {
 
     /// Every MPI return code goes through here: on failure, say which call on which rank, then
     /// end the whole job (a rank that returned early would leave the others waiting).
-    private func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) {
+    func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) {
+        Self.check(code, call, rank: rank, file: file, line: line)
+    }
+
+    /// `check` for code that runs before the rank is known (start-up) or off the main thread.
+    /// Before `MPI_Init` has succeeded and after `MPI_Finalize`, `MPI_Abort` is not allowed:
+    /// the process exits by itself (mpirun then ends the others, as for a rank that died).
+    static func check(_ code: Int32, _ call: String, rank: Int?, file: StaticString = #fileID, line: UInt = #line) {
         guard code != cmpi_success() else { return }
+        let who = rank.map { "rank \($0)" } ?? "rank \(MPICommunicator.launcherRank.map(String.init) ?? "?")"
+        FileHandle.standardError.write(Data("mlp: error: \(who): \(call) failed: \(errorText(code)) (\(file):\(line))\n".utf8))
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        // Both may be called at any time, before MPI_Init and after MPI_Finalize; if either
+        // fails, MPI is unusable and exiting is all that is left.
+        let usable = MPI_Initialized(&initialized) == cmpi_success() && MPI_Finalized(&finalized) == cmpi_success()
+        if usable, initialized != 0, finalized == 0 { abort(cmpi_comm_world(), exitCode: ExitStatus.mpiFailed) }
+        exit(ExitStatus.mpiFailed)
+    }
+
+    /// MPI's text for an error code (`MPI_Error_string`), or the bare code if it has none.
+    static func errorText(_ code: Int32) -> String {
         var text = [CChar](repeating: 0, count: 1024)
         var length: Int32 = 0
-        MPI_Error_string(code, &text, &length)
-        let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        FileHandle.standardError.write(Data("mlp: rank \(rank): \(call) failed: \(message) (\(file):\(line))\n".utf8))
-        abort(exitCode: ExitStatus.mpiFailed)
+        guard MPI_Error_string(code, &text, &length) == cmpi_success() else { return "MPI error \(code)" }
+        return String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// This process's rank as the launcher set it, for messages before MPI can say.
+    static var launcherRank: Int? {
+        let environment = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
     }
 }
