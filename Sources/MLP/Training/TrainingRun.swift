@@ -75,6 +75,7 @@ final class TrainingRun<T: Scalar> {
             if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
         if let save = configuration.save {
+            communicator.recordPhase(.output, step: trainer.position.step)
             try communicator.agree {
                 guard isRoot else { return }
                 try modelFile(trainer, data).write(to: save)
@@ -97,6 +98,8 @@ final class TrainingRun<T: Scalar> {
             trainer.position = checkpoint.position
             try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
         }
+        // Until a checkpoint is written, a stalled job continues from the one it resumed.
+        communicator.collectiveRecord?.trainingStarted(from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
         return trainer
     }
 
@@ -110,6 +113,7 @@ final class TrainingRun<T: Scalar> {
                             onCheckpoint: configuration.checkpoint.map { path in
                                 { try self.writeCheckpoint(trainer, data, to: path, at: $0) } }) { report in
                 reports.append(report)
+                communicator.recordPhase(.output, step: report.step)
                 try communicator.agree {
                     guard isRoot else { return }
                     progress?.clear()
@@ -135,13 +139,19 @@ final class TrainingRun<T: Scalar> {
 
     /// Rank 0 writes the checkpoint at `position`; all ranks agree on whether that worked.
     func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String, at position: TrainingPosition) throws {
+        // For the collective watchdog's message: which checkpoint a stalled job continues from.
+        let file = CheckpointFile(path: path, step: position.step), record = communicator.collectiveRecord
+        communicator.recordPhase(.checkpoint, step: position.step)
+        record?.checkpointStarted(file)
         try communicator.agree {
             guard isRoot else { return }
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
             checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
             try checkpoint.write(to: path)
+            record?.checkpointWritten(file)
         }
+        record?.checkpointWritten(file)
     }
 
     /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here.
