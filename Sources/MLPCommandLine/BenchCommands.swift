@@ -39,7 +39,8 @@ struct Bench: ParsableCommand {
             return workload
         }
         guard steps > 0, repeats > 0, warmup >= 0 else { throw ValidationError("--steps and --repeats must be positive") }
-        try withCommunicator { communicator in
+        // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
+        try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
             }
@@ -78,7 +79,8 @@ struct BenchAllreduce: ParsableCommand {
             guard let value = Int(part.trimmingWhitespace()), value >= 4 else { throw ValidationError("--bytes: '\(part)' is not a size ≥ 4") }
             return value / 4
         }
-        try withCommunicator { communicator in
+        // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
+        try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             let timings = ScalingBenchmark.allreduce(counts: sizes, blockSeconds: blockSeconds, communicator: communicator)
             guard communicator.rank == 0 else { return }
             let P = Double(communicator.size)

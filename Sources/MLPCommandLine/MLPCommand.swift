@@ -58,10 +58,11 @@ extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
 extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
-/// one. MPI is finalized on every exit path; an agreed failure is printed once, by the rank
-/// that hit it, and becomes exit code 1.
-func withCommunicator(_ body: (Communicator) throws -> Void) throws {
-    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
+/// one. Under MPI with more than one rank and a `collectiveTimeout`, a collective watchdog
+/// watches every blocking collective. MPI is finalized on every exit path; an agreed failure is
+/// printed once, by the rank that hit it, and becomes exit code 1.
+func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicator) throws -> Void) throws {
+    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator(collectiveTimeout: collectiveTimeout) : nil
     let world: Communicator = mpi ?? SingleProcessCommunicator()
     let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }
