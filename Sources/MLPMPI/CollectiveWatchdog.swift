@@ -32,6 +32,8 @@ final class CollectiveWatchdog: @unchecked Sendable {
     private var record: CollectiveRecord?
     private var timeout = CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)
     private let stopping = Atomic<Bool>(false)
+    /// Signalled by `stop`, so the thread need not finish its sleep.
+    private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
@@ -102,6 +104,7 @@ final class CollectiveWatchdog: @unchecked Sendable {
     func stop() {
         if thread != nil {
             stopping.store(true, ordering: .relaxed)
+            wake.signal()
             finished.wait()
             thread = nil
             cancel(&questionRequest)
@@ -161,7 +164,7 @@ final class CollectiveWatchdog: @unchecked Sendable {
                     end(late)
                 }
             }
-            usleep(UInt32(Self.pollInterval * 1e6))
+            _ = wake.wait(timeout: .now() + Self.pollInterval)
         }
     }
 

@@ -42,8 +42,8 @@ public struct CollectiveTimeout: Sendable, Equatable {
     /// Seconds, > 0 and finite.
     public var seconds: Double
 
-    /// 60 s: thousands of times the longest wait a healthy training step shows, short enough to
-    /// name a stalled rank within about a minute.
+    /// 60 s: about 500 times the longest wait measured in a healthy training step on a loaded
+    /// host, short enough to name a stalled rank about a minute after it stalled.
     public static let defaultSeconds = 60.0
     /// The budget of the phases where one rank works while the others wait (start-up, the
     /// evaluation, writing a checkpoint or output), in multiples of `seconds`.
