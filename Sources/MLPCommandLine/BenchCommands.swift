@@ -45,7 +45,8 @@ struct Bench: ParsableCommand {
         guard steps <= Self.largestCount, repeats <= Self.largestCount, warmup <= Self.largestCount else {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
-        try withCommunicator { communicator in
+        // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
+        try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
             }
@@ -86,7 +87,8 @@ struct BenchAllreduce: ParsableCommand {
             }
             return value / 4
         }
-        try withCommunicator { communicator in
+        // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
+        try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             let timings = ScalingBenchmark.allreduce(counts: sizes, blockSeconds: blockSeconds, communicator: communicator)
             guard communicator.rank == 0 else { return }
             let P = Double(communicator.size)

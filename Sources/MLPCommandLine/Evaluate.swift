@@ -37,10 +37,15 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
+    @OptionGroup
+    var watchdog: WatchdogOptions
+
     func run() throws {
         let source = try DataSource(data, labels: labels, labelsOption: "--labels")
         let targets = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
-        try withCommunicator { communicator in
+        try withCommunicator(collectiveTimeout: watchdog.timeout) { communicator in
+            // Reading the model and the data, then each rank's shard: all of it is evaluation.
+            communicator.recordPhase(.evaluation, step: 0)
             let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: foreign.loss,
                                            activation: foreign.activation, communicator: communicator)
             if communicator.rank == 0 { standardOutput.line(json ? result.json : result.text) }
@@ -67,7 +72,9 @@ struct Predict: ParsableCommand {
     var foreign: ForeignModelOptions
 
     func run() throws {
-        try withCommunicator { communicator in
+        // No watchdog: the other ranks only wait for rank 0's work, whose length only the input
+        // decides; there is no collective of theirs to watch.
+        try withCommunicator(collectiveTimeout: nil) { communicator in
             // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome
             // (a failed write: `ExitStatus.writeFailed` on every rank).
             let rows = try communicator.agreeSharingExitStatus { () -> Int in

@@ -67,11 +67,12 @@ extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
 extension AllreduceMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
-/// one. The ranks first agree that they run the same build. MPI is finalized on every exit
-/// path; an agreed failure is printed once, by the rank that hit it, and becomes its exit status
-/// (`ExitStatus`).
-func withCommunicator(_ body: (Communicator) throws -> Void) throws {
-    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : nil
+/// one. The ranks first agree that they run the same build. Under MPI with more than one rank
+/// and a `collectiveTimeout`, a collective watchdog watches every blocking collective. MPI is
+/// finalized on every exit path; an agreed failure is printed once, by the rank that hit it, and
+/// becomes its exit status (`ExitStatus`).
+func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicator) throws -> Void) throws {
+    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator(collectiveTimeout: collectiveTimeout) : nil
     let world: Communicator = mpi ?? SingleProcessCommunicator()
     let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }

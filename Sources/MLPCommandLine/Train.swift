@@ -95,6 +95,9 @@ struct Train: ParsableCommand {
     @OptionGroup
     var optimization: OptimizationOptions
 
+    @OptionGroup
+    var watchdog: WatchdogOptions
+
     /// The options as given, checked once (the checks that need no file).
     func options() throws -> TrainingOptions {
         if train == nil, let trainLabels { throw InputError("--train-labels \(trainLabels) needs --train FEATURES.npy") }
@@ -132,7 +135,7 @@ struct Train: ParsableCommand {
         let options: TrainingOptions
         do { options = try self.options() } catch let error as InputError { throw ValidationError(error.message) }
         Interruption.install(printing: MLPCommand.launcherRank == 0)
-        try withCommunicator { communicator in
+        try withCommunicator(collectiveTimeout: watchdog.timeout) { communicator in
             try runTraining(options, communicator: communicator, output: standardOutput)
         }
     }

@@ -2,14 +2,19 @@ import CMPI
 import Foundation
 import MLP
 
-/// The `Communicator` over MPI's `MPI_COMM_WORLD`. The only Swift code that talks to MPI.
+/// The `Communicator` over MPI's `MPI_COMM_WORLD`. With `CollectiveWatchdog` (the watchdog's
+/// messages), the only Swift code that talks to MPI.
 ///
-/// MPI lives as long as this object's scope: `init` calls `MPI_Init`, `finalize()` calls
-/// `MPI_Finalize` once (the command line calls it on every exit path but `abort`).
+/// MPI lives as long as this object's scope: `init` calls `MPI_Init_thread`, `finalize()` stops
+/// the watchdog and calls `MPI_Finalize` once (the command line calls it on every exit path but
+/// `abort`).
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    /// What the watchdog reads; nil without one (`--collective-timeout 0`, one rank).
+    public let collectiveRecord: CollectiveRecord?
     private let world: MPI_Comm
+    private let watchdog: CollectiveWatchdog?
     private var finalized = false
     /// Requests of started reductions: a fixed pool, so a step allocates nothing.
     private let requests = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: MPICommunicator.maximumPendingReductions)
@@ -23,28 +28,53 @@ public final class MPICommunicator: Communicator {
         return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"].contains { environment[$0] != nil }
     }
 
-    public init() {
-        var initialized: Int32 = 0
-        MPI_Initialized(&initialized)
-        if initialized == 0 { MPI_Init(nil, nil) }
+    /// Initializes MPI; with a `collectiveTimeout` and more than one rank, starts this rank's
+    /// collective watchdog (which needs `MPI_THREAD_MULTIPLE`: without it, rank 0 says the
+    /// watchdog is off and training goes on without one).
+    public init(collectiveTimeout: CollectiveTimeout? = nil) {
+        var initialized: Int32 = 0, provided: Int32 = 0
+        Self.check(MPI_Initialized(&initialized), "MPI_Initialized", rank: nil)
+        if initialized == 0 {
+            // Only the watchdog's thread calls MPI besides the main thread; without it, MPI's
+            // single-threaded mode (no locks) as before.
+            let required = collectiveTimeout == nil ? cmpi_thread_single() : cmpi_thread_multiple()
+            Self.check(MPI_Init_thread(nil, nil, required, &provided), "MPI_Init_thread", rank: nil)
+        } else {
+            Self.check(MPI_Query_thread(&provided), "MPI_Query_thread", rank: nil)
+        }
         world = cmpi_comm_world()
         // Return error codes instead of aborting inside MPI, so `check` can say what failed.
-        MPI_Comm_set_errhandler(world, cmpi_errors_return())
+        Self.check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler", rank: nil)
         var rank: Int32 = 0, size: Int32 = 0
-        MPI_Comm_rank(world, &rank)
-        MPI_Comm_size(world, &size)
+        Self.check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank", rank: nil)
+        Self.check(MPI_Comm_size(world, &size), "MPI_Comm_size", rank: Int(rank))
         self.rank = Int(rank)
         self.size = Int(size)
+
+        // One process has nothing to wait for.
+        let watchdog = size > 1 ? CollectiveWatchdog(world: world, rank: Int(rank), size: Int(size)) : nil
+        var record: CollectiveRecord?
+        if let watchdog, let collectiveTimeout {
+            if provided >= cmpi_thread_multiple() {
+                record = CollectiveRecord()
+                watchdog.start(record: record!, timeout: collectiveTimeout)
+            } else if rank == 0 {
+                FileHandle.standardError.write(Data("mlp: warning: this MPI library provides thread level \(provided), not MPI_THREAD_MULTIPLE (\(cmpi_thread_multiple())): the collective watchdog (--collective-timeout) is off\n".utf8))
+            }
+        }
+        self.watchdog = watchdog
+        collectiveRecord = record
     }
 
     public func finalize() {
         guard !finalized else { return }
         finalized = true
-        MPI_Finalize()
+        watchdog?.stop()
+        check(MPI_Finalize(), "MPI_Finalize")
     }
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
-        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world), "MPI_Allreduce")
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world) }, "MPI_Allreduce")
     }
 
     public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
@@ -56,20 +86,36 @@ public final class MPICommunicator: Communicator {
 
     public func waitForReductions() {
         guard pendingReductions > 0 else { return }
-        check(MPI_Waitall(Int32(pendingReductions), requests, nil), "MPI_Waitall")
+        check(watched { MPI_Waitall(Int32(pendingReductions), requests, nil) }, "MPI_Waitall")
         pendingReductions = 0
     }
 
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {
-        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_double(), cmpi_max(), world), "MPI_Allreduce")
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_double(), cmpi_max(), world) }, "MPI_Allreduce")
     }
 
     public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
-        check(MPI_Bcast(buffer.baseAddress, count(buffer), datatype(T.self), 0, world), "MPI_Bcast")
+        check(watched { MPI_Bcast(buffer.baseAddress, count(buffer), datatype(T.self), 0, world) }, "MPI_Bcast")
+    }
+
+    /// A blocking collective, recorded for the watchdog: entered before, left after (local
+    /// stores; a closure passed straight in, so nothing is allocated).
+    @inline(__always)
+    private func watched(_ collective: () -> Int32) -> Int32 {
+        collectiveRecord?.enterCollective()
+        let code = collective()
+        collectiveRecord?.leaveCollective()
+        return code
     }
 
     public func abort(exitCode: Int32) -> Never {
-        MPI_Abort(world, exitCode)
+        Self.abort(world, exitCode: exitCode)
+    }
+
+    /// `MPI_Abort` on `communicator`, which ends every rank of the job; should it return (it
+    /// does not, unless MPI is broken), this process exits with the same code.
+    static func abort(_ communicator: MPI_Comm, exitCode: Int32) -> Never {
+        _ = MPI_Abort(communicator, exitCode)
         exit(exitCode)
     }
 
@@ -87,13 +133,36 @@ public final class MPICommunicator: Communicator {
 
     /// Every MPI return code goes through here: on failure, say which call on which rank, then
     /// end the whole job (a rank that returned early would leave the others waiting).
-    private func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) {
+    func check(_ code: Int32, _ call: String, file: StaticString = #fileID, line: UInt = #line) {
+        Self.check(code, call, rank: rank, file: file, line: line)
+    }
+
+    /// `check` for code that runs before the rank is known (start-up) or off the main thread.
+    /// Before `MPI_Init` has succeeded and after `MPI_Finalize`, `MPI_Abort` is not allowed:
+    /// the process exits by itself (mpirun then ends the others, as for a rank that died).
+    static func check(_ code: Int32, _ call: String, rank: Int?, file: StaticString = #fileID, line: UInt = #line) {
         guard code != cmpi_success() else { return }
+        let who = rank.map { "rank \($0)" } ?? "rank \(MPICommunicator.launcherRank.map(String.init) ?? "?")"
+        FileHandle.standardError.write(Data("mlp: error: \(who): \(call) failed: \(errorText(code)) (\(file):\(line))\n".utf8))
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        // Both may be called at any time, before MPI_Init and after MPI_Finalize; if either
+        // fails, MPI is unusable and exiting is all that is left.
+        let usable = MPI_Initialized(&initialized) == cmpi_success() && MPI_Finalized(&finalized) == cmpi_success()
+        if usable, initialized != 0, finalized == 0 { abort(cmpi_comm_world(), exitCode: ExitStatus.mpiFailed) }
+        exit(ExitStatus.mpiFailed)
+    }
+
+    /// MPI's text for an error code (`MPI_Error_string`), or the bare code if it has none.
+    static func errorText(_ code: Int32) -> String {
         var text = [CChar](repeating: 0, count: 1024)
         var length: Int32 = 0
-        MPI_Error_string(code, &text, &length)
-        let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        FileHandle.standardError.write(Data("mlp: rank \(rank): \(call) failed: \(message) (\(file):\(line))\n".utf8))
-        abort(exitCode: ExitStatus.mpiFailed)
+        guard MPI_Error_string(code, &text, &length) == cmpi_success() else { return "MPI error \(code)" }
+        return String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// This process's rank as the launcher set it, for messages before MPI can say.
+    static var launcherRank: Int? {
+        let environment = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
     }
 }

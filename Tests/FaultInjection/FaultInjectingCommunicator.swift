@@ -1,7 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MLP
 
 /// A communicator that forwards every collective to another and, on the last rank, corrupts
-/// the gradient reduction of chosen training steps: the faults one misbehaving rank causes.
+/// the gradient reduction of chosen training steps, or on rank 0 stops taking steps (alive,
+/// but never reaching the step's collective): the faults one misbehaving rank causes.
 ///
 /// A training step is recognised by its gradient reduction, the only sum over more than two
 /// values in `mlp train` (evaluation sums two: the loss and the correct count). With
@@ -15,16 +19,21 @@ final class FaultInjectingCommunicator: Communicator {
     /// At this step the last rank alone changes its copy of the summed gradient, so its
     /// update, and from then on its θ, differ from the other ranks'.
     let driftAtStep: Int?
+    /// At this step rank 0's main thread sleeps for ever before the gradient reduction: a rank
+    /// that is alive (its watchdog thread answers) but never reaches the collective. Rank 0, so
+    /// that another rank reports it.
+    let stallAtStep: Int?
     private var step = 0
     /// With overlap: whether the current step's reductions have started, and what the last
     /// rank does to their result once they have finished.
     private var overlapStarted = false
     private var afterWait: (() -> Void)?
 
-    init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?) {
+    init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?, stallAtStep: Int? = nil) {
         self.base = base
         self.nanAtStep = nanAtStep
         self.driftAtStep = driftAtStep
+        self.stallAtStep = stallAtStep
     }
 
     var rank: Int { base.rank }
@@ -34,6 +43,7 @@ final class FaultInjectingCommunicator: Communicator {
         guard buffer.count > 2 else { return base.allreduceSum(buffer) }
         step += 1
         if isDue(nanAtStep) { buffer[0] = .nan }
+        if stallAtStep == step && rank == 0 { while true { sleep(3600) } }
         base.allreduceSum(buffer)
         if isDue(driftAtStep) { perturb(buffer) }
     }
@@ -58,6 +68,7 @@ final class FaultInjectingCommunicator: Communicator {
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { base.allreduceMax(buffer) }
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { base.broadcast(buffer) }
     func abort(exitCode: Int32) -> Never { base.abort(exitCode: exitCode) }
+    var collectiveRecord: CollectiveRecord? { base.collectiveRecord }
 
     private func isDue(_ faultStep: Int?) -> Bool { faultStep == step && rank == size - 1 }
 

@@ -1,6 +1,8 @@
 // `mlp-faults`: `mlp` with the faults the tests inject, each chosen by an environment variable:
 //   MLP_TEST_NAN_AT_STEP=K         the last rank's gradient is NaN at step K (1-based)
 //   MLP_TEST_DRIFT_AT_STEP=K       the last rank's θ drifts from the others' at step K
+//   MLP_TEST_STALL_AT_STEP=K       rank 0's main thread sleeps for ever before step K's
+//                                  allreduce (--allreduce single): alive, never reaching it
 //   MLP_TEST_KILL_BEFORE_RENAME=P  SIGKILL just before a file that replaces an existing P is
 //                                  renamed into place
 //   MLP_TEST_BUILD_SALT=S          this build differs from `mlp`'s (as another source would), for
@@ -16,8 +18,11 @@ import MLPCommandLine
 let environment = ProcessInfo.processInfo.environment
 let nanAtStep = environment["MLP_TEST_NAN_AT_STEP"].flatMap(Int.init)
 let driftAtStep = environment["MLP_TEST_DRIFT_AT_STEP"].flatMap(Int.init)
-if nanAtStep != nil || driftAtStep != nil {
-    MLPCommand.communicatorWrapper = { FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep) }
+let stallAtStep = environment["MLP_TEST_STALL_AT_STEP"].flatMap(Int.init)
+if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil {
+    MLPCommand.communicatorWrapper = {
+        FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep, stallAtStep: stallAtStep)
+    }
 }
 if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {
     FileWriting.beforeRename = { path in

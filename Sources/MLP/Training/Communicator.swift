@@ -23,6 +23,20 @@ public protocol Communicator: AnyObject {
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
     /// Ends every rank of the job at once (`MPI_Abort`): for failures that cannot be agreed on.
     func abort(exitCode: Int32) -> Never
+    /// What this rank's collective watchdog reads (phase, step, the collective it waits in);
+    /// nil when nothing watches (one process, or `--collective-timeout 0`).
+    var collectiveRecord: CollectiveRecord? { get }
+}
+
+extension Communicator {
+    public var collectiveRecord: CollectiveRecord? { nil }
+
+    /// Tells the collective watchdog, if any, that the collectives that follow belong to `phase`
+    /// at `step`: a local store, nothing is sent.
+    @inline(__always)
+    public func recordPhase(_ phase: CollectivePhase, step: Int) {
+        collectiveRecord?.recordPhase(phase, step: step)
+    }
 }
 
 /// A world of one process: every collective is the identity.

@@ -4,6 +4,7 @@ extension Trainer {
     /// Mean loss and accuracy over `data`, data-parallel: each rank evaluates a contiguous shard
     /// and one allreduce combines the sums.
     public func evaluate(_ data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
+        communicator.recordPhase(.evaluation, step: position.step)
         let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
         var totals: [Double] = [0, 0]
         var start = shard.lowerBound
@@ -22,6 +23,7 @@ extension Trainer {
 
     /// Fails on every rank if θ is not bit-identical on all ranks.
     public func checkParametersAgree() throws {
+        communicator.recordPhase(.training, step: position.step)
         let checksum = fingerprint(UnsafeRawBufferPointer(network.parameters.values))
         let high = Double(checksum >> 32), low = Double(checksum & 0xFFFF_FFFF)
         // max of x and of −x over ranks gives max and −min in one collective.

@@ -98,6 +98,7 @@ public final class Trainer<T: Scalar> {
             skippedSteps = 0
             while position.batchInEpoch < batches, !stepsExhausted() {
                 let positions = EpochOrder.batchRange(position.batchInEpoch, rowCount: train.rowCount, batchSize: settings.batchSize)
+                communicator.recordPhase(.training, step: position.step + 1)
                 let totals = self.step(positions: positions)
                 if totals.nonFinite && !settings.skipNonFiniteSteps {
                     throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, --clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0,

@@ -81,6 +81,7 @@ final class TrainingRun<T: Scalar> {
             if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
         if let save = configuration.save {
+            communicator.recordPhase(.output, step: trainer.position.step)
             try communicator.agreeSharingExitStatus {
                 guard isRoot else { return }
                 do { try modelFile(trainer, data).write(to: save) } catch let error as WriteError {
@@ -105,6 +106,8 @@ final class TrainingRun<T: Scalar> {
             trainer.position = checkpoint.position
             try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
         }
+        // Until a checkpoint is written, a stalled job continues from the one it resumed.
+        communicator.collectiveRecord?.trainingStarted(from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
         return trainer
     }
 
@@ -118,6 +121,7 @@ final class TrainingRun<T: Scalar> {
                             onCheckpoint: configuration.checkpoint.map { path in
                                 { try self.writeCheckpoint(trainer, data, to: path, at: $0) } }) { report in
                 reports.append(report)
+                communicator.recordPhase(.output, step: report.step)
                 try communicator.agreeSharingExitStatus {
                     guard isRoot else { return }
                     progress?.clear()
@@ -152,7 +156,11 @@ final class TrainingRun<T: Scalar> {
     /// Returns the path written (on rank 0).
     @discardableResult
     func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String?, at position: TrainingPosition) throws -> String {
-        try communicator.agreeSharingExitStatus {
+        // For the collective watchdog's message: which checkpoint a stalled job continues from.
+        let record = communicator.collectiveRecord
+        communicator.recordPhase(.checkpoint, step: position.step)
+        record?.checkpointStarted(CheckpointFile(path: path ?? interruptionCheckpointPath, step: position.step))
+        let written = try communicator.agreeSharingExitStatus { () -> String in
             guard isRoot else { return path ?? interruptionCheckpointPath }
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
@@ -167,11 +175,14 @@ final class TrainingRun<T: Scalar> {
                     written = try checkpoint.write(toNewFileNamedLike: interruptionCheckpointPath)
                 }
                 lastCheckpoint = (written, position.step)
+                record?.checkpointWritten(CheckpointFile(path: written, step: position.step))
                 return written
             } catch let error as WriteError {
                 throw WriteError("checkpoint at step \(position.step): \(error.message)" + checkpointAdvice)
             }
         }
+        record?.checkpointWritten(CheckpointFile(path: written, step: position.step))
+        return written
     }
 
     /// The newest checkpoint of this run, or the `--resume` checkpoint when `--checkpoint`
