@@ -81,13 +81,16 @@ func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicat
         try communicator.agreeAtStart(MLPCommand.build.items)
         try body(communicator)
     } catch let failure as AgreedFailure {
+        Interruption.exiting()
         if communicator.rank == failure.reportingRank { printError(failure.message) }
         throw ExitCode(failure.exitCode)
     } catch let error as InputError {
+        Interruption.exiting()
         // Raised the same way on every rank (e.g. option checks): one line from rank 0.
         if communicator.rank == 0 { printError(error.message) }
         throw ExitCode(ExitStatus.badInput)
     } catch let error as WriteError {
+        Interruption.exiting()
         if communicator.rank == 0 { printError(error.message) }
         throw ExitCode(ExitStatus.writeFailed)
     }

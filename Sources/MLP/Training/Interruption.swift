@@ -45,6 +45,13 @@ public enum Interruption {
         }
     }
 
+    /// The run failed and the process is on its way out: a signal now (mpirun ending the other
+    /// ranks of a failed job) ends it without a line of its own, so the job shows the failure.
+    public static func exiting() {
+        interruptMessage = nil
+        terminateMessage = nil
+    }
+
     /// From now on a signal stops training after the current step (the trainer calls it as its
     /// loop starts).
     static func deferUntilStep() { deferred = true }
