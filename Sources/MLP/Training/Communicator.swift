@@ -86,6 +86,7 @@ extension Communicator {
         if flags[0] == 0, let result { return result }
         let failingRank = size - Int(flags[0]), allFailed = flags[1] < 0
         let prefix = !allFailed && failingRank == rank ? "rank \(rank): " : ""
+        Interruption.exiting()   // a signal from here on is mpirun ending this failed job
         throw AgreedFailure(message: prefix + message, reportingRank: failingRank)
     }
 }

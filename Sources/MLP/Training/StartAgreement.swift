@@ -82,6 +82,7 @@ extension Communicator {
             ? "rank \(rank) (host \(hostName)) \(item.differs) than rank 0 (host \(rootHost)): "
               + "\(item.describe(mine: item.value, rank0: rootValue)); \(item.advice)"
             : "rank \(reportingRank) \(item.differs) than rank 0"
+        Interruption.exiting()   // a signal from here on is mpirun ending this failed job
         throw AgreedFailure(message: message, reportingRank: reportingRank, exitCode: ExitStatus.ranksDisagree)
     }
 }
