@@ -33,7 +33,7 @@ struct Convert: ParsableCommand {
     var classesFrom: String?
 
     func run() throws {
-        do {
+        try withoutCommunicator {
             // Before reading anything: no output may be the input, the --classes-from file or another output.
             try CSVConverter.refuseUnsafeOutputs(input: input, prefix: output,
                                                  alsoReads: classesFrom.map { [NamedFile("--classes-from", $0)] } ?? [])
@@ -56,12 +56,6 @@ struct Convert: ParsableCommand {
                 ?? "\(summary.targetNames.count) \(dtype.rawValue) target\(summary.targetNames.count == 1 ? "" : "s")"
             standardOutput.line("wrote \(summary.featuresPath) (\(summary.rows) × \(summary.featureNames.count) \(dtype.rawValue)), "
                 + "\(summary.labelsPath) (\(labels)), \(summary.namesPath)")
-        } catch let error as InputError {
-            printError(error.message)
-            throw ExitCode(ExitStatus.badInput)
-        } catch let error as WriteError {
-            printError(error.message)
-            throw ExitCode(ExitStatus.writeFailed)
         }
     }
 }

@@ -96,6 +96,20 @@ func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicat
     }
 }
 
+/// Runs `body` in one process without MPI (convert, plot): an input or write error is one line
+/// and its exit status.
+func withoutCommunicator(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as InputError {
+        printError(error.message)
+        throw ExitCode(ExitStatus.badInput)
+    } catch let error as WriteError {
+        printError(error.message)
+        throw ExitCode(ExitStatus.writeFailed)
+    }
+}
+
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
 }

@@ -14,18 +14,12 @@ struct Plot: ParsableCommand {
     var output: String
 
     func run() throws {
-        do {
+        try withoutCommunicator {
             try refuseOverlappingFiles(reads: [NamedFile("--metrics", metrics)], writes: [NamedFile("--output", output)])
             try checkWritable(output, option: "--output")
             let svg = try LearningCurves(metricsPath: metrics).svg
             try writeFileAtomically(Array(svg.utf8), to: output)
             standardOutput.line("wrote \(output)")
-        } catch let error as InputError {
-            printError(error.message)
-            throw ExitCode(ExitStatus.badInput)
-        } catch let error as WriteError {
-            printError(error.message)
-            throw ExitCode(ExitStatus.writeFailed)
         }
     }
 }

@@ -92,6 +92,7 @@ public struct ModelFile {
     }
 
     /// The model in a safetensors file's bytes; `path` names it in errors.
+    // One function over ~60 lines: each check of the metadata and tensors sits beside the field it reads.
     public static func decode(_ bytes: [UInt8], path: String) throws -> ModelFile {
         let (tensors, metadata) = try SafeTensors.decode(bytes, path: path)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

@@ -23,57 +23,22 @@ struct TrainingData<T: Scalar> {
     ///     memory-mapped features for values that are not finite (a CSV's are checked as read);
     ///     with more than one rank, `contentFingerprints` are computed for the ranks to compare.
     init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1) throws {
-        let fingerprintingContent = ranks > 1
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
-        train = try configuration.train.load(role: .train, targetColumns: configuration.targetColumns,
-                                             kind: isClassification ? .classes(classNames: nil) : .values, seed: configuration.seed)
-        if let mapped = train.mappedFeatures {
-            try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: train.featureNames)
-        }
+        var train: Dataset<T> = try Self.load(configuration.train, role: .train, configuration,
+                                              kind: isClassification ? .classes(classNames: nil) : .values, rank: rank, ranks: ranks)
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
-        let trainContent = fingerprintingContent ? try train.contentFingerprint() : nil
-        if let checkpoint = start.checkpoint,
-           (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (trainRowsAsRead, trainFingerprint) {
-            let difference = trainRowsAsRead == checkpoint.settings.trainRows
-                ? "the same \(trainRowsAsRead) rows, other values" : "\(trainRowsAsRead) rows now, \(checkpoint.settings.trainRows) then"
-            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
-        }
-        if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
-            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
-        }
-        // Columns are matched by name: a starting model's input j must be the data's column j,
-        // and its output k the data's target k.
-        if let modelFeatures = start.model?.featureNames, modelFeatures != train.featureNames {
-            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: write the data in the model's order)" : ""
-            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), the training data has \(listed(train.featureNames))\(order)")
-        }
-        if !train.isClassification, let modelTargets = start.model?.targetNames, modelTargets != train.targetNames {
-            guard modelTargets.count == train.targetNames.count, Set(modelTargets) == Set(train.targetNames) else {
-                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), the training data has \(listed(train.targetNames))")
-            }
-            train = train.reorderingTargets(to: modelTargets)
-        }
+        let trainContent = ranks > 1 ? try train.contentFingerprint() : nil
+        try Self.match(&train, to: start, configuration, startingPath: startingPath)
         // --validation-split rows leave the training rows before anything is computed from them.
+        var validation: Dataset<T>?
         if let fraction = configuration.validationSplit {
             let split = try train.holdingOut(fraction: fraction, seed: configuration.seed)
             train = split.training
             validation = split.validation
         }
-        if let source = configuration.test {
-            let kind: TargetKind = isClassification ? .classes(classNames: train.classNames) : .values
-            var data: Dataset<T> = try source.load(role: .test, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
-            if let mapped = data.mappedFeatures {
-                try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: data.featureNames)
-            }
-            // Targets are matched by name (a .npy's names may list them in another order).
-            if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
-            guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
-                throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) but --train has \(listed(train.featureNames + train.targetNames))")
-            }
-            test = data
-        }
+        var test = try configuration.test.map { try Self.loadTest($0, like: train, configuration, rank: rank, ranks: ranks) }
         if let trainContent { contentFingerprints = (trainContent, try test?.contentFingerprint()) }
 
         // Standardization: the starting model's statistics (its inputs were standardized so), else
@@ -84,15 +49,75 @@ struct TrainingData<T: Scalar> {
             if var data = test { standardization.apply(to: &data); test = data }
             if var data = validation { standardization.apply(to: &data); validation = data }
         }
+        (self.train, self.validation, self.test) = (train, validation, test)
+        layerSizes = try Self.layerSizes(configuration, start: start, train: train, startingPath: startingPath)
+        try checkFits(configuration, start: start, ranks: ranks, startingPath: startingPath)
+    }
 
-        if let model = start.model {
-            guard model.layerSizes.first == train.featureCount, model.layerSizes.last == train.outputCount else {
-                throw InputError("\(startingPath) has \(model.layerSizes.first ?? 0) inputs and \(model.layerSizes.last ?? 0) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
-            }
-            layerSizes = model.layerSizes
-        } else {
-            layerSizes = [train.featureCount] + configuration.hidden + [train.outputCount]
+    /// Reads `source`; memory-mapped features are checked for values that are not finite, each
+    /// rank its share of the rows (a CSV's are checked as read).
+    private static func load(_ source: DataSource, role: DataSource.Role, _ configuration: TrainingConfiguration,
+                             kind: TargetKind, rank: Int, ranks: Int) throws -> Dataset<T> {
+        let data: Dataset<T> = try source.load(role: role, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+        if let mapped = data.mappedFeatures {
+            try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: data.featureNames)
         }
+        return data
+    }
+
+    /// Checks the training data against the checkpoint it resumes and the model it starts from;
+    /// columns are matched by name: a starting model's input j must be the data's column j, and
+    /// its output k the data's target k (targets listed in another order are reordered).
+    private static func match(_ train: inout Dataset<T>, to start: Start, _ configuration: TrainingConfiguration,
+                              startingPath: String) throws {
+        if let checkpoint = start.checkpoint,
+           (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (train.rowCount, train.fingerprint) {
+            let difference = train.rowCount == checkpoint.settings.trainRows
+                ? "the same \(train.rowCount) rows, other values" : "\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then"
+            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
+        }
+        if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
+            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
+        }
+        if let modelFeatures = start.model?.featureNames, modelFeatures != train.featureNames {
+            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: write the data in the model's order)" : ""
+            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), the training data has \(listed(train.featureNames))\(order)")
+        }
+        if !train.isClassification, let modelTargets = start.model?.targetNames, modelTargets != train.targetNames {
+            guard modelTargets.count == train.targetNames.count, Set(modelTargets) == Set(train.targetNames) else {
+                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), the training data has \(listed(train.targetNames))")
+            }
+            train = train.reorderingTargets(to: modelTargets)
+        }
+    }
+
+    /// `--test` data, with the training data's classes and columns (targets matched by name: a
+    /// .npy's names may list them in another order).
+    private static func loadTest(_ source: DataSource, like train: Dataset<T>, _ configuration: TrainingConfiguration,
+                                 rank: Int, ranks: Int) throws -> Dataset<T> {
+        let kind: TargetKind = train.isClassification ? .classes(classNames: train.classNames) : .values
+        var data = try load(source, role: .test, configuration, kind: kind, rank: rank, ranks: ranks)
+        if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
+        guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
+            throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) but --train has \(listed(train.featureNames + train.targetNames))")
+        }
+        return data
+    }
+
+    /// U_0 … U_L: the starting model's (which must fit the data), else the data's inputs and
+    /// outputs around the hidden widths.
+    private static func layerSizes(_ configuration: TrainingConfiguration, start: Start, train: Dataset<T>,
+                                   startingPath: String) throws -> [Int] {
+        guard let model = start.model else { return [train.featureCount] + configuration.hidden + [train.outputCount] }
+        guard model.layerSizes.first == train.featureCount, model.layerSizes.last == train.outputCount else {
+            throw InputError("\(startingPath) has \(model.layerSizes.first ?? 0) inputs and \(model.layerSizes.last ?? 0) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
+        }
+        return model.layerSizes
+    }
+
+    /// The run fits: its step count can be counted, the checkpoint's position lies in this
+    /// data's epochs, and the network's memory fits the host.
+    private func checkFits(_ configuration: TrainingConfiguration, start: Start, ranks: Int, startingPath: String) throws {
         let batchesPerEpoch = configuration.stepsPerEpoch(trainingRows: train.rowCount)
         if configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch).overflow {
             throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: use fewer epochs or --max-steps")
