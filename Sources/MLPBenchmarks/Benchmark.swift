@@ -21,7 +21,7 @@ public enum Benchmark {
         }
     }
 
-    /// The workloads of the performance issue: MNIST-shaped, ReLU, cross-entropy, plain SGD.
+    /// The benchmark workloads W1–W4: MNIST-shaped, ReLU, cross-entropy, plain SGD.
     public static let workloads = [
         Workload(name: "W1", layerSizes: [784, 512, 512, 10], batchSize: 256),
         Workload(name: "W2", layerSizes: [784, 512, 512, 10], batchSize: 1024),

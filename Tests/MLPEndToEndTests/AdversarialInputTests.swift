@@ -6,7 +6,7 @@ import TestSupport
 /// Inputs a hostile (or unlucky) user gives `mlp`, one case per test, each a real process: it
 /// must end by itself within a liveness limit, with the expected status and one `mlp: error:`
 /// line naming the cause, and leave the folder as it found it (nothing written, nothing
-/// replaced, no temporary file). The classes are issue 13's: endless loops and unbounded
+/// replaced, no temporary file). The classes: endless loops and unbounded
 /// memory, crashes, silently wrong results, unclear or late messages. Every case is a row of
 /// docs/failure-behaviour.md.
 final class AdversarialInputTests: XCTestCase {
