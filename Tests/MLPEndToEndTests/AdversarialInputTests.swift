@@ -9,9 +9,7 @@ import TestSupport
 /// replaced, no temporary file). The classes: endless loops and unbounded
 /// memory, crashes, silently wrong results, unclear or late messages. Every case is a row of
 /// docs/failure-behaviour.md.
-final class AdversarialInputTests: XCTestCase {
-    var directory: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+final class AdversarialInputTests: ScratchFolderTestCase {
     func write(_ name: String, _ text: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
     func write(_ name: String, bytes: [UInt8]) throws { try Data(bytes).write(to: directory.appendingPathComponent(name)) }
 
@@ -19,7 +17,7 @@ final class AdversarialInputTests: XCTestCase {
     static let timeLimit: Double = 60
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         try write("good.csv", "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     }
 
@@ -56,20 +54,7 @@ final class AdversarialInputTests: XCTestCase {
         XCTAssertEqual(output.status, 0, output.stderr, file: file, line: line)
     }
 
-    /// A C-order little-endian `.npy` of `values` with `type` and `shape`.
-    func npy(_ values: [Double], _ type: NPYHeader.ElementType, shape: [Int]) -> [UInt8] {
-        var bytes = NPYHeader(elementType: type, shape: shape).encoded()
-        for value in values {
-            switch type {
-            case .float32: withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { bytes += $0 }
-            case .float64: withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
-            case .int64: withUnsafeBytes(of: Int64(value).littleEndian) { bytes += $0 }
-            case .uint64: withUnsafeBytes(of: (value >= 0x1p64 ? UInt64.max : UInt64(value)).littleEndian) { bytes += $0 }
-            default: fatalError("not used here")
-            }
-        }
-        return bytes
-    }
+    func npy(_ values: [Double], _ type: NPYHeader.ElementType, shape: [Int]) -> [UInt8] { npyBytes(values, type, shape: shape) }
 
     /// An `.npy` pair of `rows` rows of 3 float32 features and 3 classes.
     func writeNPYPair(_ prefix: String, rows: Int, poison: (row: Int, column: Int, value: Double)? = nil) throws -> (features: String, labels: String) {

@@ -5,14 +5,12 @@ import TestSupport
 /// Every bad input ends the job with one line that names the cause (file, line, value where they
 /// apply), a non-zero exit, all ranks gone (no hang: each run has a 60 s liveness limit), and
 /// no model file written or replaced: as one process and under `mpirun -n 2`.
-final class BadInputTests: XCTestCase {
-    var directory: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+final class BadInputTests: ScratchFolderTestCase {
     func write(_ name: String, _ text: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
     func write(_ name: String, bytes: [UInt8]) throws { try Data(bytes).write(to: directory.appendingPathComponent(name)) }
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         try write("good.csv", "a,b,label\n1,2,0\n3,4,1\n5,6,0\n")
     }
 

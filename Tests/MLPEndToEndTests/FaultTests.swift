@@ -5,13 +5,11 @@ import TestSupport
 /// Faults during training: signals, a killed rank, non-finite values, drifting ranks. Each
 /// ends the job (no hang: every run has a liveness limit) with one line and leaves the last
 /// checkpoint usable.
-final class FaultTests: XCTestCase {
-    var directory: URL!
+final class FaultTests: ScratchFolderTestCase {
     var data: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         data = directory.appendingPathComponent("train.csv")
         try writeClassificationCSV(data, rows: 3000, seed: 1)
     }

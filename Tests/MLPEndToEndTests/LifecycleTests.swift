@@ -6,17 +6,14 @@ import FoundationXML
 import TestSupport
 
 /// Checkpoints, exact resume, evaluate, predict and plot: the model's life after `train`.
-final class LifecycleTests: XCTestCase {
-    var directory: URL!
+final class LifecycleTests: ScratchFolderTestCase {
     var data: URL!
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         data = directory.appendingPathComponent("train.csv")
         try writeClassificationCSV(data, rows: 300, seed: 1)
     }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// `mlp train` on this test's data, on `ranks` ranks (1: the fallback, no mpirun).
     @discardableResult

@@ -6,20 +6,8 @@ import TestSupport
 /// `.npy` data (memory-mapped features, labels, names beside them) and `mlp convert`: the same
 /// values train the same model as from a CSV, bit for bit; under mpirun they match one process.
 final class NPYEndToEndTests: XCTestCase {
-    /// Writes a C-order `.npy` of `values` with `type` and `shape` (little-endian, as NumPy does).
     func writeNPY(_ url: URL, _ values: [Double], type: NPYHeader.ElementType, shape: [Int]) throws {
-        var bytes = NPYHeader(elementType: type, shape: shape).encoded()
-        for value in values {
-            switch type {
-            case .float32: withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { bytes += $0 }
-            case .float64: withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
-            case .int64: withUnsafeBytes(of: Int64(value).littleEndian) { bytes += $0 }
-            case .uint8: bytes.append(UInt8(value))
-            case .int32: withUnsafeBytes(of: Int32(value).littleEndian) { bytes += $0 }
-            default: fatalError("not used here")
-            }
-        }
-        try Data(bytes).write(to: url)
+        try Data(npyBytes(values, type, shape: shape)).write(to: url)
     }
 
     /// The same table as a CSV (17 significant digits: exact doubles) and as an `.npy` pair.

@@ -10,13 +10,11 @@ import TestSupport
 /// `MLPProcess`; its folder is compared before and after with `FolderSnapshot`.
 ///
 /// The disk-full cases mount a small tmpfs, as root only (they skip otherwise, saying so).
-final class OutputSafetyTests: XCTestCase {
-    var directory: URL!
+final class OutputSafetyTests: ScratchFolderTestCase {
     var data: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         data = directory.appendingPathComponent("train.csv")
         try writeClassificationCSV(data, rows: 60, seed: 1)
     }

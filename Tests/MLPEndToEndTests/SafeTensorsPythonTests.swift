@@ -6,14 +6,8 @@ import TestSupport
 /// The safetensors container against the reference implementation (Python's `safetensors`):
 /// it reads our files, and we read its files.
 final class SafeTensorsPythonTests: XCTestCase {
-    private let metadata = ["format": "mlp", "quote\"and\\slash": "line\nbreak\ttab \u{1} é ✓", "empty": ""]
-
-    private var tensors: [SafeTensor] {
-        [SafeTensor(name: "layers.0.weight", shape: [2, 3], values: [1, -2.5, 3, 0, 0.1, -0.0] as [Float]),
-         SafeTensor(name: "layers.0.bias", shape: [2], values: [0.1, -1e300] as [Double]),
-         SafeTensor(name: "scalar", shape: [], values: [42] as [Float]),
-         SafeTensor(name: "empty", shape: [0, 3], values: [] as [Double])]
-    }
+    private let metadata = SafeTensorsSample.metadata
+    private var tensors: [SafeTensor] { SafeTensorsSample.tensors }
 
     /// Our file read by the reference implementation, and its file read by us.
     func testReferenceImplementationReadsOurFilesAndWeReadItsFiles() throws {

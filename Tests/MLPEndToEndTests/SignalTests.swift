@@ -7,14 +7,7 @@ import XCTest
 /// call, here reading a FIFO nobody writes to) the process ends at once with one line and
 /// nothing written; during training every rank stops after the same step and names the signal,
 /// also on the ranks that did not receive it.
-final class SignalTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+final class SignalTests: ScratchFolderTestCase {
 
     /// A FIFO as `--train`, and a writer that opens it (without blocking) once a reader has:
     /// the rank that opened it then waits in read(2) for data that never comes.

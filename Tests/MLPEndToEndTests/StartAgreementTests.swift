@@ -6,14 +6,12 @@ import TestSupport
 /// before any work: one line for the job naming the rank, its host and what differs, exit status
 /// `ExitStatus.ranksDisagree`, and nothing written (the output folder byte for byte as before:
 /// no model, no checkpoint, an earlier metrics file not truncated). Ranks started alike train.
-final class StartAgreementTests: XCTestCase {
-    var directory: URL!
+final class StartAgreementTests: ScratchFolderTestCase {
     var output: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
     func outputPath(_ name: String) -> String { output.appendingPathComponent(name).path }
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         output = directory.appendingPathComponent("output")
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         try writeClassificationCSV(directory.appendingPathComponent("a.csv"), rows: 60, seed: 1)

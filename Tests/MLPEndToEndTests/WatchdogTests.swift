@@ -9,13 +9,11 @@ import TestSupport
 /// Every time here is a liveness bound (the job ends), never a speed claim: the bound is the
 /// timeout plus the watchdog's answer window plus mpirun's teardown, with margin for a loaded
 /// machine; healthy runs use a timeout thousands of times a step's length.
-final class WatchdogTests: XCTestCase {
-    var directory: URL!
+final class WatchdogTests: ScratchFolderTestCase {
     var data: URL!
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     override func setUpWithError() throws {
-        directory = try temporaryDirectory(self)
+        try super.setUpWithError()
         data = directory.appendingPathComponent("train.csv")
         try writeClassificationCSV(data, rows: 3000, seed: 1)
     }

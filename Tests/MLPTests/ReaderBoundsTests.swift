@@ -101,15 +101,7 @@ extension DataReaderTests {
 
 extension NPYTests {
     private func writeNPY(_ values: [Double], _ type: NPYHeader.ElementType, shape: [Int], name: String) throws -> String {
-        var bytes = NPYHeader(elementType: type, shape: shape).encoded()
-        for value in values {
-            switch type {
-            case .float32: withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { bytes += $0 }
-            case .float64: withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
-            case .int64: withUnsafeBytes(of: Int64(value).littleEndian) { bytes += $0 }
-            default: fatalError("not used here")
-            }
-        }
+        let bytes = npyBytes(values, type, shape: shape)
         let url = try temporaryDirectory(self).appendingPathComponent(name)
         try Data(bytes).write(to: url)
         return url.path

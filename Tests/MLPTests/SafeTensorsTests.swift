@@ -6,14 +6,8 @@ import TestSupport
 /// The safetensors container: round trips, byte-exact output, and an error for each kind of
 /// malformed file (the reference reader's view of our files is in `SafeTensorsPythonTests`).
 final class SafeTensorsTests: XCTestCase {
-    private let metadata = ["format": "mlp", "quote\"and\\slash": "line\nbreak\ttab \u{1} é ✓", "empty": ""]
-
-    private var tensors: [SafeTensor] {
-        [SafeTensor(name: "layers.0.weight", shape: [2, 3], values: [1, -2.5, 3, 0, 0.1, -0.0] as [Float]),
-         SafeTensor(name: "layers.0.bias", shape: [2], values: [0.1, -1e300] as [Double]),
-         SafeTensor(name: "scalar", shape: [], values: [42] as [Float]),
-         SafeTensor(name: "empty", shape: [0, 3], values: [] as [Double])]
-    }
+    private let metadata = SafeTensorsSample.metadata
+    private var tensors: [SafeTensor] { SafeTensorsSample.tensors }
 
     func testRoundTripKeepsTensorsInDataOrderAndMetadata() throws {
         let decoded = try SafeTensors.decode(SafeTensors.encode(tensors: tensors, metadata: metadata), path: "m.safetensors")

@@ -98,3 +98,49 @@ public func gzip(_ bytes: [UInt8]) -> [UInt8] {
     precondition(status == Z_STREAM_END)
     return Array(output.prefix(Int(stream.total_out)))
 }
+
+/// A C-order, little-endian `.npy` (as NumPy writes it) of `values` as `type` with `shape`.
+/// Unsigned 64-bit values at or past 2⁶⁴ become UInt64.max.
+public func npyBytes(_ values: [Double], _ type: NPYHeader.ElementType, shape: [Int]) -> [UInt8] {
+    var bytes = NPYHeader(elementType: type, shape: shape).encoded()
+    for value in values {
+        switch type {
+        case .float32: withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { bytes += $0 }
+        case .float64: withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
+        case .int8: bytes.append(UInt8(bitPattern: Int8(value)))
+        case .uint8: bytes.append(UInt8(value))
+        case .int16: withUnsafeBytes(of: Int16(value).littleEndian) { bytes += $0 }
+        case .uint16: withUnsafeBytes(of: UInt16(value).littleEndian) { bytes += $0 }
+        case .int32: withUnsafeBytes(of: Int32(value).littleEndian) { bytes += $0 }
+        case .uint32: withUnsafeBytes(of: UInt32(value).littleEndian) { bytes += $0 }
+        case .int64: withUnsafeBytes(of: Int64(value).littleEndian) { bytes += $0 }
+        case .uint64: withUnsafeBytes(of: (value >= 0x1p64 ? UInt64.max : UInt64(value)).littleEndian) { bytes += $0 }
+        }
+    }
+    return bytes
+}
+
+/// A safetensors file's content that exercises the format: metadata needing JSON escapes, both
+/// dtypes, a scalar and an empty tensor.
+public enum SafeTensorsSample {
+    public static let metadata = ["format": "mlp", "quote\"and\\slash": "line\nbreak\ttab \u{1} é ✓", "empty": ""]
+
+    public static var tensors: [SafeTensor] {
+        [SafeTensor(name: "layers.0.weight", shape: [2, 3], values: [1, -2.5, 3, 0, 0.1, -0.0] as [Float]),
+         SafeTensor(name: "layers.0.bias", shape: [2], values: [0.1, -1e300] as [Double]),
+         SafeTensor(name: "scalar", shape: [], values: [42] as [Float]),
+         SafeTensor(name: "empty", shape: [0, 3], values: [] as [Double])]
+    }
+}
+
+/// A test case with a scratch folder of its own (removed when the test ends) and file names in it.
+open class ScratchFolderTestCase: XCTestCase {
+    public var directory: URL!
+
+    public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    open override func setUpWithError() throws {
+        try super.setUpWithError()
+        directory = try temporaryDirectory(self)
+    }
+}
