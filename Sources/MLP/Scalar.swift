@@ -185,6 +185,8 @@ extension Double: Scalar {
 public enum BLASInfo {
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// From here on every BLAS call runs on the calling thread alone.
+    public static func useOneThread() { openblas_set_num_threads(1) }
     /// How OpenBLAS was built: "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var configuration: String { String(cString: openblas_get_config()) }
 }

@@ -38,16 +38,21 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     @OptionGroup
+    var reproducibility: ReproducibilityOptions
+
+    @OptionGroup
     var watchdog: WatchdogOptions
 
     func run() throws {
+        let chunkRows = try reproducibility.resolvedChunkRows()
         let source = try DataSource(data, labels: labels, labelsOption: "--labels")
         let targets = target.map { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }
         try withCommunicator(collectiveTimeout: watchdog.timeout) { communicator in
             // Reading the model and the data, then each rank's shard: all of it is evaluation.
             communicator.recordPhase(.evaluation, step: 0)
             let result = try runEvaluation(model: model, data: source, targetColumns: targets, loss: foreign.loss,
-                                           activation: foreign.activation, communicator: communicator)
+                                           activation: foreign.activation, chunkRows: chunkRows,
+                                           communicator: communicator)
             if communicator.rank == 0 { standardOutput.line(json ? result.json : result.text) }
         }
     }

@@ -93,6 +93,9 @@ struct Train: ParsableCommand {
     var allreduce: AllreduceMode = .single
 
     @OptionGroup
+    var reproducibility: ReproducibilityOptions
+
+    @OptionGroup
     var optimization: OptimizationOptions
 
     @OptionGroup
@@ -125,6 +128,8 @@ struct Train: ParsableCommand {
         options.resume = resume
         options.onNonFinite = onNonfinite
         options.allreduce = allreduce
+        options.reproducible = reproducibility.reproducible ? true : nil
+        options.chunkRows = reproducibility.chunkRows
         optimization.apply(to: &options)
         try options.validate()
         return options

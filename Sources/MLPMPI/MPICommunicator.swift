@@ -77,6 +77,10 @@ public final class MPICommunicator: Communicator {
         check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world) }, "MPI_Allreduce")
     }
 
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_int64(), cmpi_sum(), world) }, "MPI_Allreduce")
+    }
+
     public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         precondition(pendingReductions < Self.maximumPendingReductions, "too many reductions in flight")
         check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world,

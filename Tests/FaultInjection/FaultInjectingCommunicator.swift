@@ -65,6 +65,7 @@ final class FaultInjectingCommunicator: Communicator {
         afterWait = nil
     }
 
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) { base.allreduceSum(buffer) }
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { base.allreduceMax(buffer) }
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { base.broadcast(buffer) }
     func abort(exitCode: Int32) -> Never { base.abort(exitCode: exitCode) }

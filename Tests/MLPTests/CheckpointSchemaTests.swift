@@ -46,18 +46,18 @@ final class CheckpointSchemaTests: XCTestCase {
         XCTAssertEqual(read.optimizerSteps, checkpoint.optimizerSteps)
         XCTAssertEqual(read.earlyStopping, checkpoint.earlyStopping)
         let metadata = try ModelFile.read(path: path).extraMetadata
-        XCTAssertEqual(metadata[CheckpointSchema.Key.version], "1")
+        XCTAssertEqual(metadata[CheckpointSchema.Key.version], "2")
         XCTAssertFalse(metadata.keys.contains { $0.contains("--") }, "no key is a command-line flag: \(metadata.keys.sorted())")
     }
 
     func testNewerVersionIsRefusedInOneLine() throws {
         let directory = try temporaryDirectory(self)
         var model = try Checkpoint.read(path: Self.unversioned).model
-        model.extraMetadata = [CheckpointSchema.Key.version: "2"]
+        model.extraMetadata = [CheckpointSchema.Key.version: "3"]
         let path = directory.appendingPathComponent("v2.checkpoint").path
         try model.write(to: path)
         XCTAssertThrowsError(try Checkpoint.read(path: path)) { error in
-            XCTAssertEqual("\(error)", "\(path): checkpoint version 2 was written by a newer mlp (this one reads up to version 1)")
+            XCTAssertEqual("\(error)", "\(path): checkpoint version 3 was written by a newer mlp (this one reads up to version 2)")
         }
     }
 

@@ -30,18 +30,23 @@ public struct Evaluation: Sendable {
 
 /// Evaluates a model file on a dataset, data-parallel: each rank takes a contiguous shard of
 /// the rows and one allreduce adds up the sums (loss, confusion counts, error sums), so the
-/// result equals a single process's up to summation order.
+/// result equals a single process's up to summation order. With `chunkRows` (`--reproducible`)
+/// the rows are cut into chunks that do not depend on the ranks and the sums are combined
+/// exactly (`ChunkTotals`): the same bits on any number of ranks.
 public func runEvaluation(model path: String, data source: DataSource, targetColumns: [String]?,
-                          loss: Loss?, activation: Activation?, communicator: Communicator) throws -> Evaluation {
+                          loss: Loss?, activation: Activation?, chunkRows: Int? = nil,
+                          communicator: Communicator) throws -> Evaluation {
     let file = try communicator.agree { try ModelFile.read(path: path) }
+    if chunkRows != nil { BLASInfo.useOneThread() }
     switch file.precision {
-    case .float32: return try evaluate(Float.self, file, path, source, targetColumns, loss, activation, communicator)
-    case .float64: return try evaluate(Double.self, file, path, source, targetColumns, loss, activation, communicator)
+    case .float32: return try evaluate(Float.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)
+    case .float64: return try evaluate(Double.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)
     }
 }
 
 private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ source: DataSource, _ targetColumns: [String]?,
-                                 _ loss: Loss?, _ activation: Activation?, _ communicator: Communicator) throws -> Evaluation {
+                                 _ loss: Loss?, _ activation: Activation?, _ chunkRows: Int?,
+                                 _ communicator: Communicator) throws -> Evaluation {
     let (model, data, dataFingerprint) = try communicator.agree { () -> (LoadedModel<T>, Dataset<T>, UInt64?) in
         let model = try LoadedModel<T>(file, path: path, loss: loss, activation: activation)
         // A CSV's targets are the model's target columns unless named otherwise.
@@ -61,11 +66,9 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
                                                                   "activation \(model.network.activation.rawValue)",
                                                                   "targetColumns \(targetColumns?.joined(separator: ",") ?? "none")"]))
     let outputs = model.network.layout.outputCount
-    let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
-
     // [loss sum | confusion M×M] or [loss sum | Σ(y−z)² | Σ|y−z| | Σy | Σy²], per output.
     var sums = [Double](repeating: 0, count: 1 + (data.isClassification ? outputs * outputs : 4 * outputs))
-    model.forEachChunk(of: data, rows: shard, evaluate: true) { _, count, workspace, lossSum in
+    func add(rows count: Int, _ workspace: Workspace<T>, lossSum: Double) {
         sums[0] += lossSum
         for i in 0 ..< count {
             let z = workspace.outputs + i * outputs
@@ -83,7 +86,23 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
             }
         }
     }
-    sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+    if let chunkRows {
+        let grid = ChunkGrid(rows: data.rowCount, chunkRows: chunkRows)
+        var totals = ChunkTotals(width: sums.count)
+        let rows = grid.rows(of: grid.chunks(rank: communicator.rank, size: communicator.size))
+        model.forEachChunk(of: data, rows: rows, evaluate: true, chunkRows: chunkRows) { _, count, workspace, lossSum in
+            for k in sums.indices { sums[k] = 0 }
+            add(rows: count, workspace, lossSum: lossSum)
+            totals.append(sums)
+        }
+        sums = totals.combined(totalChunks: grid.count, communicator: communicator).sums.map { $0 ?? .nan }
+    } else {
+        let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
+        model.forEachChunk(of: data, rows: shard, evaluate: true) { _, count, workspace, lossSum in
+            add(rows: count, workspace, lossSum: lossSum)
+        }
+        sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+    }
     return Evaluation(sums: sums, of: data, outputs: outputs)
 }
 

@@ -82,9 +82,9 @@ final class LoadedModel<T: Scalar> {
 
     /// Runs the forward pass over `rows` rows of `data` in chunks, calling `body` with each
     /// chunk's first row, its size and the workspace holding its inputs, targets and outputs.
-    func forEachChunk(of data: Dataset<T>, rows: Range<Int>, evaluate: Bool,
+    func forEachChunk(of data: Dataset<T>, rows: Range<Int>, evaluate: Bool, chunkRows: Int = 1024,
                       _ body: (_ firstRow: Int, _ count: Int, _ workspace: Workspace<T>, _ lossSum: Double) -> Void) {
-        let workspace = Workspace<T>(layout: network.layout, capacity: 1024)
+        let workspace = Workspace<T>(layout: network.layout, capacity: chunkRows)
         var start = rows.lowerBound
         while start < rows.upperBound {
             let count = min(workspace.capacity, rows.upperBound - start)

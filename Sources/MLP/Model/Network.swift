@@ -39,11 +39,19 @@ extension Network {
     /// Forward propagation over the first `rows` rows of `workspace.input`:
     /// Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾ W⁽ˡ⁾ᵀ + 1 b⁽ˡ⁾ᵀ, Q⁽ˡ⁾ = h(Z⁽ˡ⁾) for l < L. Leaves Z⁽ᴸ⁾ in `workspace.outputs`.
     public func forward(_ workspace: Workspace<T>, rows: Int) {
-        precondition(rows <= workspace.capacity && workspace.layout == layout)
-        guard rows > 0 else { return }
+        forward(workspace, rows: 0 ..< rows)
+    }
+
+    /// Forward propagation over rows `rows` of the workspace only, as BLAS calls of their own
+    /// shape (`--reproducible` runs each chunk of a batch so).
+    func forward(_ workspace: Workspace<T>, rows: Range<Int>) {
+        precondition(rows.upperBound <= workspace.capacity && workspace.layout == layout)
+        guard !rows.isEmpty else { return }
         for l in 1 ... layout.layerCount {
-            linearForward(layer: l, Q: workspace.Q(l - 1), Z: workspace.Z(l), rows: rows)
-            if l < layout.layerCount { activation.forward(workspace.Z(l), rows: rows, units: layout.layerSizes[l]) }
+            let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
+            let Z = workspace.Z(l) + rows.lowerBound * units
+            linearForward(layer: l, Q: workspace.Q(l - 1) + rows.lowerBound * inputs, Z: Z, rows: rows.count)
+            if l < layout.layerCount { activation.forward(Z, rows: rows.count, units: units) }
         }
     }
 

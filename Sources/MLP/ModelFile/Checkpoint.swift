@@ -37,6 +37,8 @@ public struct Checkpoint {
         public var clipGradientNorm: Double?
         public var validationSplit: Double?
         public var earlyStopping: Int?
+        /// `--reproducible`'s chunk rows; nil: trained without it.
+        public var chunkRows: Int? = nil
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, trainLabels: String?, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double, epochs: Int,
@@ -59,6 +61,7 @@ public struct Checkpoint {
                       epochs: configuration.epochs, optimizer: configuration.optimizer, schedule: configuration.schedule,
                       clipGradientNorm: configuration.clipGradientNorm, validationSplit: configuration.validationSplit,
                       earlyStopping: configuration.earlyStopping)
+            chunkRows = configuration.chunkRows
         }
     }
 

@@ -2,11 +2,12 @@
 /// named for what they hold, and `checkpoint.version`. A feature that adds state adds keys and
 /// bumps `version`; files of every earlier version still load.
 ///
-/// - Version 1: the keys of `Key`.
+/// - Version 2: the keys of `Key`.
+/// - Version 1: the same without `checkpoint.reproducible.chunk_rows` (trained without it).
 /// - No version (files written before versions existed): the same keys, except that the
 ///   optimization settings were kept under their command-line flags (`checkpoint.option--momentum`).
 enum CheckpointSchema {
-    static let version = 1
+    static let version = 2
     static let prefix = "checkpoint."
 
     enum Key {
@@ -29,6 +30,7 @@ enum CheckpointSchema {
         static let patience = "checkpoint.early_stopping.patience"
         static let bestLoss = "checkpoint.early_stopping.best_loss", bestEpoch = "checkpoint.early_stopping.best_epoch"
         static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
+        static let chunkRows = "checkpoint.reproducible.chunk_rows"
     }
 
     /// The keys of the optimization settings in files without a version.
@@ -67,7 +69,7 @@ enum CheckpointSchema {
             Key.schedule: settings.schedule.kind.rawValue, Key.warmupSteps: "\(settings.schedule.warmupSteps)",
             Key.stepSize: text(settings.schedule.stepSize), Key.gamma: text(settings.schedule.gamma),
             Key.clipGradientNorm: text(settings.clipGradientNorm), Key.validationSplit: text(settings.validationSplit),
-            Key.patience: text(settings.earlyStopping),
+            Key.patience: text(settings.earlyStopping), Key.chunkRows: text(settings.chunkRows),
         ]
         if let labels = settings.trainLabels { metadata[Key.trainLabels] = labels }
         if let record = checkpoint.earlyStopping {
@@ -95,7 +97,7 @@ enum CheckpointSchema {
         let schedule = ScheduleSettings(kind: scheduleKind, warmupSteps: try reader.value(Key.warmupSteps),
                                         stepSize: try reader.optional(Key.stepSize), gamma: try reader.optional(Key.gamma))
         let target: String = try reader.value(Key.target)
-        let settings = Checkpoint.RunSettings(
+        var settings = Checkpoint.RunSettings(
             seed: try reader.value(Key.seed), shuffle: try reader.value(Key.shuffle), batchSize: try reader.value(Key.batchSize),
             train: try reader.value(Key.train), trainLabels: metadata[Key.trainLabels],
             targetColumns: target.isEmpty ? [] : target.split(separator: ",").map(String.init),
@@ -104,6 +106,7 @@ enum CheckpointSchema {
             epochs: try reader.value(Key.epochs), optimizer: optimizer, schedule: schedule,
             clipGradientNorm: try reader.optional(Key.clipGradientNorm), validationSplit: try reader.optional(Key.validationSplit),
             earlyStopping: try reader.optional(Key.patience))
+        settings.chunkRows = reader.version >= 2 ? try reader.optional(Key.chunkRows) : nil
         var checkpoint = Checkpoint(model: model, position: position, settings: settings)
         checkpoint.optimizerSteps = try reader.value(Key.optimizerSteps)
         if metadata[Key.bestLoss] != nil || metadata[Key.sinceBest] != nil {

@@ -11,6 +11,9 @@ public protocol Communicator: AnyObject {
     /// Element-wise sum over all ranks, in place; every rank receives the result.
     /// The corresponding MPI function is `MPI_Allreduce` with `MPI_SUM` and `MPI_IN_PLACE`.
     func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
+    /// Element-wise sum of 64-bit integers over all ranks, in place: exact whatever the
+    /// algorithm's order, which `--reproducible` relies on (`MPI_INT64_T`, `MPI_SUM`).
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>)
     /// Element-wise maximum over all ranks, in place (`MPI_Allreduce` with `MPI_MAX`).
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
     /// Starts an element-wise sum over all ranks, in place, and returns at once
@@ -45,6 +48,7 @@ public final class SingleProcessCommunicator: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {}
     public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
     public func waitForReductions() {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}

@@ -15,6 +15,7 @@ extension Trainer {
     /// One synchronized step on the mini-batch at `positions` of this epoch's order.
     @discardableResult
     func step(positions: Range<Int>) -> StepResult {
+        if let exactGradient { return reproducibleStep(positions: positions, exact: exactGradient) }
         let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
         let rows = order.rows
         var clock = PhaseClock()
@@ -71,7 +72,7 @@ extension Trainer {
     /// g = (Σ over all ranks' shards) / n_b, the exact mini-batch gradient; then clipping and
     /// the optimizer's update, unless the loss or g is not finite. Every rank sees the same
     /// sums, so every rank takes the same branch.
-    private func update() -> StepResult {
+    func update() -> StepResult {
         let extras = reduction.extras, samples = extras[StepExtra.samples]
         let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
         let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),

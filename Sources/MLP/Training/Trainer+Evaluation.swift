@@ -5,6 +5,7 @@ extension Trainer {
     /// and one allreduce combines the sums.
     public func evaluate(_ data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
         communicator.recordPhase(.evaluation, step: position.step)
+        if let chunkRows = settings.chunkRows { return evaluateReproducibly(data, chunkRows: chunkRows) }
         let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
         var totals: [Double] = [0, 0]
         var start = shard.lowerBound
@@ -19,6 +20,23 @@ extension Trainer {
         totals.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
         let n = Double(max(data.rowCount, 1))
         return (totals[0] / n, data.isClassification ? totals[1] / n : nil)
+    }
+
+    /// `evaluate` for `--reproducible`: the rows cut into chunks that do not depend on the
+    /// ranks, each chunk's loss sum combined exactly (`ChunkTotals`).
+    private func evaluateReproducibly(_ data: Dataset<T>, chunkRows: Int) -> (loss: Double, accuracy: Double?) {
+        let grid = ChunkGrid(rows: data.rowCount, chunkRows: chunkRows)
+        var totals = ChunkTotals(width: 1, counts: 1)
+        for chunk in grid.chunks(rank: communicator.rank, size: communicator.size) {
+            let rows = grid.rows(of: chunk)
+            evaluationWorkspace.gather(rows.count, of: data) { rows.lowerBound + $0 }
+            let result = network.forwardAndLoss(evaluationWorkspace, rows: rows.count)
+            totals.append(CollectionOfOne(result.sum))
+            totals.counts[0] += Int64(result.correct)
+        }
+        let (sums, counts) = totals.combined(totalChunks: grid.count, communicator: communicator)
+        let n = Double(max(data.rowCount, 1))
+        return ((sums[0] ?? .nan) / n, data.isClassification ? Double(counts[0]) / n : nil)
     }
 
     /// Fails on every rank if θ is not bit-identical on all ranks.

@@ -24,6 +24,9 @@ public final class Trainer<T: Scalar> {
         public var skipNonFiniteSteps = false
         /// How the step's gradient sums are combined (both give the same exact sums).
         public var allreduce = AllreduceMode.single
+        /// `--reproducible`: the rows of the chunks every batch is cut into (`ChunkGrid`), whose
+        /// gradients are summed exactly, so the model's bits do not depend on the ranks; nil: off.
+        public var chunkRows: Int?
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
                     checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
@@ -45,6 +48,8 @@ public final class Trainer<T: Scalar> {
     let test: Dataset<T>?
     /// Gradient sums, then the extra slots of `Extra`.
     let reduction: FlatBuffer<T>
+    /// `--reproducible`'s chunked, exact reduction; nil: one allreduce of the shards' sums.
+    let exactGradient: ExactGradient<T>?
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
@@ -69,10 +74,21 @@ public final class Trainer<T: Scalar> {
         self.settings = settings
         self.communicator = communicator
         reduction = FlatBuffer(layout: network.layout, extraCount: StepExtra.count)
-        // The largest shard: ⌈n_b / P⌉ rows (a batch is never larger than the dataset).
+        // The largest shard: ⌈n_b / P⌉ rows (a batch is never larger than the dataset), or with
+        // chunks, ⌈chunks / P⌉ whole chunks.
         let largestBatch = min(settings.batchSize, train.rowCount)
-        workspace = Workspace(layout: network.layout, capacity: (largestBatch + communicator.size - 1) / communicator.size)
-        evaluationWorkspace = Workspace(layout: network.layout, capacity: 1024)
+        var capacity = (largestBatch + communicator.size - 1) / communicator.size
+        if let chunkRows = settings.chunkRows {
+            let chunks = ChunkGrid(rows: largestBatch, chunkRows: chunkRows).count
+            capacity = min((chunks + communicator.size - 1) / communicator.size * chunkRows, largestBatch)
+            exactGradient = ExactGradient(layout: network.layout, chunkRows: chunkRows, capacity: capacity)
+            // A BLAS call's bits depend on its thread count: one thread, on every rank.
+            BLASInfo.useOneThread()
+        } else {
+            exactGradient = nil
+        }
+        workspace = Workspace(layout: network.layout, capacity: capacity)
+        evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, settings.chunkRows ?? 0))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
     }
 

@@ -43,6 +43,8 @@ public struct TrainingConfiguration: Sendable {
     public var checksumEvery: Int
     public var onNonFinite: TrainingOptions.NonFinitePolicy
     public var allreduce: AllreduceMode
+    /// `--reproducible`'s chunk rows (`ChunkGrid`); nil: off.
+    public var chunkRows: Int?
 
     /// S: mini-batches per epoch over `rows` training rows (the last one may be partial).
     public func stepsPerEpoch(trainingRows rows: Int) -> Int {
@@ -100,7 +102,8 @@ extension TrainingOptions {
             clipGradientNorm: clipGradientNorm, validationSplit: validationSplit, earlyStopping: earlyStopping,
             resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
-            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
+            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
+            chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows : nil)
     }
 
     /// A resumed run: the checkpoint's settings, which given values must agree with; the
@@ -138,7 +141,9 @@ extension TrainingOptions {
             earlyStopping: try stored.setting(earlyStopping.map { Optional($0) }, saved.earlyStopping, "--early-stopping", stored.text),
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
-            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single)
+            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
+            chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows) : nil,
+                                          saved.chunkRows, "--reproducible --chunk-rows", stored.text))
     }
 
     /// The training data a checkpoint names, when `--train` is not given: its paths as given to

@@ -215,5 +215,6 @@ extension Trainer.Settings {
                   checkpointEvery: configuration.checkpointEvery, clipGradientNorm: configuration.clipGradientNorm)
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
         allreduce = configuration.allreduce
+        chunkRows = configuration.chunkRows
     }
 }

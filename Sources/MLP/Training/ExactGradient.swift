@@ -1,0 +1,212 @@
+/// The counts that travel after `ExactGradient`'s sums: exact as they are.
+enum ExactCount { static let samples = 0, correct = 1, interrupted = 2, signals = 3, all = 4 }
+
+/// A mini-batch cut into chunks of a fixed number of rows, counted from the batch's first row:
+/// the cut depends on the batch alone, never on the number of ranks. Rank r takes a
+/// contiguous run of whole chunks (`shardRange` over chunks), so ranks differ by at most one chunk.
+public struct ChunkGrid: Sendable {
+    public let rows: Int, chunkRows: Int
+
+    public init(rows: Int, chunkRows: Int) {
+        precondition(chunkRows > 0)
+        self.rows = rows
+        self.chunkRows = chunkRows
+    }
+
+    public var count: Int { (rows + chunkRows - 1) / chunkRows }
+
+    /// The rows of chunk `chunk`, counted from the batch's first row.
+    public func rows(of chunk: Int) -> Range<Int> { chunk * chunkRows ..< min((chunk + 1) * chunkRows, rows) }
+
+    /// The rows of chunks `chunks`.
+    public func rows(of chunks: Range<Int>) -> Range<Int> {
+        chunks.isEmpty ? 0 ..< 0 : chunks.lowerBound * chunkRows ..< min(chunks.upperBound * chunkRows, rows)
+    }
+
+    /// The chunks rank `rank` of `size` computes.
+    public func chunks(rank: Int, size: Int) -> Range<Int> { shardRange(count: count, rank: rank, size: size) }
+}
+
+/// The `--reproducible` reduction of a step: each chunk's gradient, rounded onto a per-element
+/// fixed-point grid (`FixedPointSum`) that every rank agrees on before anything is summed, and
+/// the grid values added as 64-bit integers, so the gradient's bits depend on the mini-batch
+/// alone. Allocated once; a step allocates nothing.
+///
+/// The grid of W⁽ˡ⁾[j, k] comes from the bound |dW_c[j, k]| ≤ A_j·B_k over every chunk c, with
+/// A_j = max_c Σ_{i∈c} |dZ⁽ˡ⁾[i, j]| and B_k = max_i |Q⁽ˡ⁻¹⁾[i, k]|; b⁽ˡ⁾[j]'s from A_j. Only the
+/// exponents of A and B cross the network (one MAX allreduce of Σ (U_l + U_{l−1}) values), so
+/// each element gets its own grid for the price of a vector per layer.
+final class ExactGradient<T: Scalar> {
+    let layout: ParameterLayout
+    let chunkRows: Int
+    /// Int64 words per value: one for float32, two for float64 (`FixedPointSum`).
+    let words: Int
+    /// dZ⁽ˡ⁾ of every row this rank holds, l = 1…L at index l − 1 (capacity × U_l).
+    let errors: [UnsafeMutablePointer<T>]
+    /// One chunk's dW⁽ˡ⁾ and db⁽ˡ⁾ before they join the sums (room for the largest layer).
+    let chunkGradient: UnsafeMutablePointer<T>
+    /// The exponents every rank agrees on: per layer [A: U_l | B: U_{l−1}], then the loss's.
+    let exponents: UnsafeMutableBufferPointer<Double>
+    /// Where layer l's exponents start in `exponents`, at index l − 1.
+    let exponentOffsets: [Int]
+    /// Per layer, 2^(W − 2 − g − e_A[j]) per row j and 2^(−e_B[k]) per column k: their product is
+    /// element (j, k)'s grid scale.
+    let rowScales: [UnsafeMutablePointer<Double>], columnScales: [UnsafeMutablePointer<Double>]
+    /// words × |θ| grid sums, then the loss (two words), then the counts of `Count`.
+    let sums: UnsafeMutableBufferPointer<Int64>
+    /// The loss sum of each chunk this rank computes.
+    let chunkLosses: UnsafeMutablePointer<Double>
+    /// Per-column scratch for the bounds (the widest layer).
+    let columnValues: UnsafeMutablePointer<Double>
+
+
+    init(layout: ParameterLayout, chunkRows: Int, capacity: Int) {
+        self.layout = layout
+        self.chunkRows = chunkRows
+        words = T.self == Float.self ? 1 : 2
+        let sizes = layout.layerSizes
+        errors = sizes.dropFirst().map { .allocate(capacity: capacity * $0) }
+        let largestLayer = (1 ... layout.layerCount).map { sizes[$0] * (sizes[$0 - 1] + 1) }.max()!
+        chunkGradient = .allocate(capacity: largestLayer)
+        var offsets: [Int] = [], offset = 0
+        for l in 1 ... layout.layerCount {
+            offsets.append(offset)
+            offset += sizes[l] + sizes[l - 1]
+        }
+        exponentOffsets = offsets
+        exponents = .allocate(capacity: offset + 1)
+        rowScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0]) }
+        columnScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
+        sums = .allocate(capacity: words * layout.count + 2 + ExactCount.all)
+        sums.initialize(repeating: 0)
+        chunkLosses = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
+        columnValues = .allocate(capacity: sizes.max()!)
+    }
+
+    deinit {
+        errors.forEach { $0.deallocate() }
+        chunkGradient.deallocate()
+        exponents.deallocate()
+        rowScales.forEach { $0.deallocate() }
+        columnScales.forEach { $0.deallocate() }
+        sums.deallocate()
+        chunkLosses.deallocate()
+        columnValues.deallocate()
+    }
+
+    var lossExponent: Int { exponents.count - 1 }
+    var counts: UnsafeMutablePointer<Int64> { sums.baseAddress! + words * layout.count + 2 }
+
+    /// This rank's exponents of A and B for every layer and of its largest chunk loss, over its
+    /// chunks `local` of `grid` (the workspace holds their rows from the batch's row `firstRow`);
+    /// the smallest exponent where it has no rows.
+    func measureBounds(_ workspace: Workspace<T>, grid: ChunkGrid, local: Range<Int>, firstRow: Int) {
+        let sizes = layout.layerSizes
+        exponents.update(repeating: Double(FixedPointSum.smallestExponent))
+        let column = columnValues
+        for l in 1 ... layout.layerCount {
+            let units = sizes[l], inputs = sizes[l - 1], e = exponents.baseAddress! + exponentOffsets[l - 1]
+            let dZ = errors[l - 1], Q = workspace.Q(l - 1)
+            for chunk in local {
+                for j in 0 ..< units { column[j] = 0 }
+                for i in grid.rows(of: chunk) {
+                    let row = dZ + (i - firstRow) * units
+                    for j in 0 ..< units { column[j] += Double(abs(row[j])) }
+                }
+                for j in 0 ..< units { e[j] = max(e[j], FixedPointSum.exponent(bounding: column[j])) }
+            }
+            // max |Q| per column; a NaN or ∞ anywhere turns `poison` into NaN.
+            var poison = 0.0
+            for k in 0 ..< inputs { column[k] = 0 }
+            for i in grid.rows(of: local) {
+                let row = Q + (i - firstRow) * inputs
+                for k in 0 ..< inputs {
+                    let value = Double(row[k])
+                    column[k] = Swift.max(column[k], abs(value))
+                    poison += value * 0
+                }
+            }
+            for k in 0 ..< inputs {
+                e[units + k] = poison.isNaN ? FixedPointSum.notFinite : FixedPointSum.exponent(bounding: column[k])
+            }
+        }
+        for c in 0 ..< local.count {
+            exponents[lossExponent] = max(exponents[lossExponent], FixedPointSum.exponent(bounding: chunkLosses[c]))
+        }
+    }
+
+    /// After the MAX allreduce of `exponents`: false if some bound is not finite (a NaN or an
+    /// overflow on some rank); else the grids for a batch of `chunkCount` chunks.
+    func prepareGrids(chunkCount: Int) -> Bool {
+        if exponents.contains(FixedPointSum.notFinite) { return false }
+        let g = FixedPointSum.growthBits(terms: chunkCount), width = FixedPointSum.width(words: words)
+        for l in 1 ... layout.layerCount {
+            let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1]
+            let e = exponents.baseAddress! + exponentOffsets[l - 1]
+            // Element (j, k) is bounded by 2^(e_A + e_B + 1): one bit for the rounding of the
+            // chunk's gemm and of A's sum. Its scale is 2^(W − 1 − g − that exponent).
+            for j in 0 ..< units { rowScales[l - 1][j] = FixedPointSum.power(width - 2 - g - Int(e[j])) }
+            for k in 0 ..< inputs { columnScales[l - 1][k] = FixedPointSum.power(-Int(e[units + k])) }
+        }
+        return true
+    }
+
+    /// Rounds a chunk's dW⁽ˡ⁾, db⁽ˡ⁾ (in `chunkGradient`) onto the grid and adds them to the sums;
+    /// `first` stores instead, so the sums need no clearing.
+    func add(layer l: Int, first: Bool) {
+        let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1], words = words
+        let rowScale = rowScales[l - 1], columnScale = columnScales[l - 1]
+        let weights = sums.baseAddress! + words * layout.weightOffsets[l - 1]
+        let biases = sums.baseAddress! + words * layout.biasOffsets[l - 1]
+        if first {
+            for i in 0 ..< words * (units * inputs + units) { weights[i] = 0 }
+        }
+        for j in 0 ..< units {
+            let scale = rowScale[j], dW = chunkGradient + j * inputs, sum = weights + j * inputs * words
+            for k in 0 ..< inputs {
+                FixedPointSum.add(Double(dW[k]) * scale * columnScale[k], words: words, to: sum + k * words)
+            }
+        }
+        let db = chunkGradient + units * inputs
+        for j in 0 ..< units {
+            FixedPointSum.add(Double(db[j]) * rowScale[j], words: words, to: biases + j * words)
+        }
+    }
+
+    /// The chunk losses onto their grid (two words after the gradient).
+    func addLosses(count: Int, chunkCount: Int) {
+        let loss = sums.baseAddress! + words * layout.count
+        loss[0] = 0; loss[1] = 0
+        let scale = lossScale(chunkCount: chunkCount)
+        for c in 0 ..< count { FixedPointSum.add(chunkLosses[c] * scale, words: 2, to: loss) }
+    }
+
+    private func lossScale(chunkCount: Int) -> Double {
+        FixedPointSum.power(FixedPointSum.width(words: 2) - 1 - FixedPointSum.growthBits(terms: chunkCount) - Int(exponents[lossExponent]))
+    }
+
+    /// The summed gradient, each value rounded once to T, into `gradient`'s θ, and the loss sum.
+    func write(into gradient: FlatBuffer<T>, chunkCount: Int) -> Double {
+        let words = words
+        for l in 1 ... layout.layerCount {
+            let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1]
+            let rowScale = rowScales[l - 1], columnScale = columnScales[l - 1]
+            let weights = sums.baseAddress! + words * layout.weightOffsets[l - 1], W = gradient.weights(l)
+            let biases = sums.baseAddress! + words * layout.biasOffsets[l - 1], b = gradient.biases(l)
+            for j in 0 ..< units {
+                let rowUnit = 1 / rowScale[j]
+                for k in 0 ..< inputs {
+                    W[j * inputs + k] = value(weights + (j * inputs + k) * words, unit: rowUnit / columnScale[k])
+                }
+                b[j] = value(biases + j * words, unit: rowUnit)
+            }
+        }
+        let loss = sums.baseAddress! + words * layout.count
+        return FixedPointSum.value(words: 2, loss, unit: 1 / lossScale(chunkCount: chunkCount))
+    }
+
+    @inline(__always)
+    private func value(_ sum: UnsafePointer<Int64>, unit: Double) -> T {
+        words == 1 ? T(FixedPointSum.floatValue(sum[0], unit: unit)) : T(FixedPointSum.value(words: 2, sum, unit: unit))
+    }
+}
