@@ -184,9 +184,11 @@ extension Double: Scalar {
 /// What OpenBLAS runs on: the kernel family it chose for this CPU and its thread count.
 public enum BLASInfo {
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-    /// From here on every BLAS call runs on the calling thread alone.
-    public static func useOneThread() { openblas_set_num_threads(1) }
+    /// The threads every BLAS call may use from here on.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(newValue)) }
+    }
     /// How OpenBLAS was built: "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var configuration: String { String(cString: openblas_get_config()) }
 }

@@ -55,14 +55,17 @@ public enum Benchmark {
 
     /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
     /// MNIST-shaped data (60,000 rows; speed does not depend on the values).
+    /// `chunkRows`: train with `--reproducible`'s chunks of that many rows (on one BLAS thread).
     public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
-                           communicator: Communicator, report: (Result) -> Void) {
+                           chunkRows: Int? = nil, communicator: Communicator, report: (Result) -> Void) {
         // The peak is measured before and after each workload and the larger taken: on a shared
         // machine one measurement can fall in a slow minute and flatter every fraction of it.
         var peakBefore = sgemmPeak(communicator: communicator)
         for workload in selected {
-            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, peak: peakBefore,
-                                 communicator: communicator)
+            let threads = BLASInfo.threads
+            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows,
+                                 peak: peakBefore, communicator: communicator)
+            BLASInfo.threads = threads
             let peakAfter = sgemmPeak(communicator: communicator)
             result.peakGFLOPS = max(peakBefore, peakAfter)
             report(result)
@@ -70,13 +73,14 @@ public enum Benchmark {
         }
     }
 
-    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, peak: Double,
-                        communicator: Communicator) -> Result {
+    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, chunkRows: Int?,
+                        peak: Double, communicator: Communicator) -> Result {
         let data = Dataset<Float>.uniformNoise(rows: 60_000, inputs: workload.layerSizes[0], classes: workload.layerSizes.last!)
         let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
         network.initialize(seed: 0)
         var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
         settings.allreduce = allreduce
+        settings.chunkRows = chunkRows
         let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                               train: data, test: nil, settings: settings, communicator: communicator)

@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
     @Option(help: "single or overlap (see mlp train --help).")
     var allreduce: AllreduceMode = .single
 
+    @OptionGroup
+    var reproducibility: ReproducibilityOptions
+
     /// A bound on the counts: a benchmark of more steps than this is a typing error.
     static let largestCount = 1_000_000
 
@@ -45,12 +48,14 @@ struct Bench: ParsableCommand {
         guard steps <= Self.largestCount, repeats <= Self.largestCount, warmup <= Self.largestCount else {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
+        let chunkRows = try reproducibility.resolvedChunkRows()
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
-                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)")
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(chunkRows.map { ", reproducible (chunks of \($0) rows)" } ?? "")")
             }
-            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, communicator: communicator) { result in
+            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows,
+                          communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }
         }

@@ -54,7 +54,7 @@ final class CommandLineTests: XCTestCase {
         let lines = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 30)
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
-        for key in ["epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "samples_per_second"] {
+        for key in ["epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "parameters_fingerprint", "seconds", "samples_per_second"] {
             XCTAssertNotNil(last[key], "metrics line lacks \(key)")
         }
         let first = try JSONSerialization.jsonObject(with: Data(lines.first!.utf8)) as! [String: Any]

@@ -28,7 +28,7 @@ fi
 root=(); [[ $(id -u) == 0 ]] && root=(--allow-run-as-root)
 run() { local n=$1; shift; mpirun "${root[@]}" --oversubscribe -n "$n" -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x MLP_PROGRESS "$mlp" "$@"; }
 # The metrics without the fields that are wall-clock times.
-strip() { sed -E 's/,"seconds":[^,}]*//; s/,"samples_per_second":[^,}]*//' "$1" > "$1.tmp" && mv "$1.tmp" "$1"; }
+strip() { sed -E 's/,"seconds":[^,}]*//; s/,"samples_per_second":[^,}]*//; s/,"parameters_fingerprint":[^,}]*//' "$1" > "$1.tmp" && mv "$1.tmp" "$1"; }
 
 # A regression CSV made here (deterministic): 400 rows, 6 features on different scales, 2 targets.
 python3 - "$out/regression.csv" <<'PY'

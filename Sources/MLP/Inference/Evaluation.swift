@@ -37,7 +37,7 @@ public func runEvaluation(model path: String, data source: DataSource, targetCol
                           loss: Loss?, activation: Activation?, chunkRows: Int? = nil,
                           communicator: Communicator) throws -> Evaluation {
     let file = try communicator.agree { try ModelFile.read(path: path) }
-    if chunkRows != nil { BLASInfo.useOneThread() }
+    if chunkRows != nil { BLASInfo.threads = 1 }   // a BLAS call's bits depend on its threads
     switch file.precision {
     case .float32: return try evaluate(Float.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)
     case .float64: return try evaluate(Double.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)

@@ -43,15 +43,14 @@ final class ExactGradient<T: Scalar> {
     let words: Int
     /// dZ⁽ˡ⁾ of every row this rank holds, l = 1…L at index l − 1 (capacity × U_l).
     let errors: [UnsafeMutablePointer<T>]
-    /// One chunk's dW⁽ˡ⁾ and db⁽ˡ⁾ before they join the sums (room for the largest layer).
-    let chunkGradient: UnsafeMutablePointer<T>
     /// The exponents every rank agrees on: per layer [A: U_l | B: U_{l−1}], then the loss's.
     let exponents: UnsafeMutableBufferPointer<Double>
     /// Where layer l's exponents start in `exponents`, at index l − 1.
     let exponentOffsets: [Int]
     /// Per layer, 2^(W − 2 − g − e_A[j]) per row j and 2^(−e_B[k]) per column k: their product is
-    /// element (j, k)'s grid scale.
+    /// element (j, k)'s grid scale; and 2^(e_B[k]), the inverse of the column's part.
     let rowScales: [UnsafeMutablePointer<Double>], columnScales: [UnsafeMutablePointer<Double>]
+    let columnUnits: [UnsafeMutablePointer<Double>]
     /// words × |θ| grid sums, then the loss (two words), then the counts of `Count`.
     let sums: UnsafeMutableBufferPointer<Int64>
     /// The loss sum of each chunk this rank computes.
@@ -66,8 +65,6 @@ final class ExactGradient<T: Scalar> {
         words = T.self == Float.self ? 1 : 2
         let sizes = layout.layerSizes
         errors = sizes.dropFirst().map { .allocate(capacity: capacity * $0) }
-        let largestLayer = (1 ... layout.layerCount).map { sizes[$0] * (sizes[$0 - 1] + 1) }.max()!
-        chunkGradient = .allocate(capacity: largestLayer)
         var offsets: [Int] = [], offset = 0
         for l in 1 ... layout.layerCount {
             offsets.append(offset)
@@ -77,6 +74,7 @@ final class ExactGradient<T: Scalar> {
         exponents = .allocate(capacity: offset + 1)
         rowScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0]) }
         columnScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
+        columnUnits = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
         sums = .allocate(capacity: words * layout.count + 2 + ExactCount.all)
         sums.initialize(repeating: 0)
         chunkLosses = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
@@ -85,10 +83,10 @@ final class ExactGradient<T: Scalar> {
 
     deinit {
         errors.forEach { $0.deallocate() }
-        chunkGradient.deallocate()
         exponents.deallocate()
         rowScales.forEach { $0.deallocate() }
         columnScales.forEach { $0.deallocate() }
+        columnUnits.forEach { $0.deallocate() }
         sums.deallocate()
         chunkLosses.deallocate()
         columnValues.deallocate()
@@ -146,30 +144,39 @@ final class ExactGradient<T: Scalar> {
             // Element (j, k) is bounded by 2^(e_A + e_B + 1): one bit for the rounding of the
             // chunk's gemm and of A's sum. Its scale is 2^(W − 1 − g − that exponent).
             for j in 0 ..< units { rowScales[l - 1][j] = FixedPointSum.power(width - 2 - g - Int(e[j])) }
-            for k in 0 ..< inputs { columnScales[l - 1][k] = FixedPointSum.power(-Int(e[units + k])) }
+            for k in 0 ..< inputs {
+                columnScales[l - 1][k] = FixedPointSum.power(-Int(e[units + k]))
+                columnUnits[l - 1][k] = FixedPointSum.power(Int(e[units + k]))
+            }
         }
         return true
     }
 
-    /// Rounds a chunk's dW⁽ˡ⁾, db⁽ˡ⁾ (in `chunkGradient`) onto the grid and adds them to the sums;
-    /// `first` stores instead, so the sums need no clearing.
-    func add(layer l: Int, first: Bool) {
+    /// Rounds a chunk's dW⁽ˡ⁾, db⁽ˡ⁾ (in `chunk`'s layer l) onto the grid and adds them to the
+    /// sums; `first` stores instead, so the sums need no clearing.
+    func add(layer l: Int, of chunk: FlatBuffer<T>, first: Bool) {
         let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1], words = words
         let rowScale = rowScales[l - 1], columnScale = columnScales[l - 1]
         let weights = sums.baseAddress! + words * layout.weightOffsets[l - 1]
         let biases = sums.baseAddress! + words * layout.biasOffsets[l - 1]
-        if first {
-            for i in 0 ..< words * (units * inputs + units) { weights[i] = 0 }
-        }
-        for j in 0 ..< units {
-            let scale = rowScale[j], dW = chunkGradient + j * inputs, sum = weights + j * inputs * words
-            for k in 0 ..< inputs {
-                FixedPointSum.add(Double(dW[k]) * scale * columnScale[k], words: words, to: sum + k * words)
+        let chunkWeights = chunk.weights(l), db = chunk.biases(l)
+        guard words == 1 else {
+            if first { (weights).update(repeating: 0, count: 2 * (units * inputs + units)) }
+            for j in 0 ..< units {
+                let scale = rowScale[j], dW = chunkWeights + j * inputs, sum = weights + 2 * j * inputs
+                for k in 0 ..< inputs { FixedPointSum.add(Double(dW[k]) * scale * columnScale[k], words: 2, to: sum + 2 * k) }
+                FixedPointSum.add(Double(db[j]) * scale, words: 2, to: biases + 2 * j)
             }
+            return
         }
-        let db = chunkGradient + units * inputs
+        // One word: no branch and no conversion instruction per value, so the loop vectorizes.
+        let kept: Int64 = first ? 0 : -1
         for j in 0 ..< units {
-            FixedPointSum.add(Double(db[j]) * rowScale[j], words: words, to: biases + j * words)
+            let scale = rowScale[j], dW = chunkWeights + j * inputs, sum = weights + j * inputs
+            for k in 0 ..< inputs {
+                sum[k] = (sum[k] & kept) &+ FixedPointSum.gridValue(Double(dW[k]) * scale * columnScale[k])
+            }
+            biases[j] = (biases[j] & kept) &+ FixedPointSum.gridValue(Double(db[j]) * scale)
         }
     }
 
@@ -185,28 +192,31 @@ final class ExactGradient<T: Scalar> {
         FixedPointSum.power(FixedPointSum.width(words: 2) - 1 - FixedPointSum.growthBits(terms: chunkCount) - Int(exponents[lossExponent]))
     }
 
-    /// The summed gradient, each value rounded once to T, into `gradient`'s θ, and the loss sum.
-    func write(into gradient: FlatBuffer<T>, chunkCount: Int) -> Double {
+    /// The exact sums, each rounded once to T, into `gradient`'s θ.
+    func write(into gradient: FlatBuffer<T>) {
         let words = words
         for l in 1 ... layout.layerCount {
             let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1]
-            let rowScale = rowScales[l - 1], columnScale = columnScales[l - 1]
+            let rowScale = rowScales[l - 1], columnUnit = columnUnits[l - 1]
             let weights = sums.baseAddress! + words * layout.weightOffsets[l - 1], W = gradient.weights(l)
             let biases = sums.baseAddress! + words * layout.biasOffsets[l - 1], b = gradient.biases(l)
             for j in 0 ..< units {
-                let rowUnit = 1 / rowScale[j]
-                for k in 0 ..< inputs {
-                    W[j * inputs + k] = value(weights + (j * inputs + k) * words, unit: rowUnit / columnScale[k])
+                // Powers of 2 only: the product is exact, and the conversion to T rounds once.
+                let rowUnit = 1 / rowScale[j], row = W + j * inputs
+                if words == 1 {
+                    let sum = weights + j * inputs
+                    for k in 0 ..< inputs { row[k] = T(FixedPointSum.exactDouble(sum[k]) * rowUnit * columnUnit[k]) }
+                } else {
+                    let sum = weights + 2 * j * inputs
+                    for k in 0 ..< inputs { row[k] = T(FixedPointSum.value(words: 2, sum + 2 * k, unit: rowUnit * columnUnit[k])) }
                 }
-                b[j] = value(biases + j * words, unit: rowUnit)
+                b[j] = T(FixedPointSum.value(words: words, biases + words * j, unit: rowUnit))
             }
         }
-        let loss = sums.baseAddress! + words * layout.count
-        return FixedPointSum.value(words: 2, loss, unit: 1 / lossScale(chunkCount: chunkCount))
     }
 
-    @inline(__always)
-    private func value(_ sum: UnsafePointer<Int64>, unit: Double) -> T {
-        words == 1 ? T(FixedPointSum.floatValue(sum[0], unit: unit)) : T(FixedPointSum.value(words: 2, sum, unit: unit))
+    /// The loss sum over every chunk.
+    func lossSum(chunkCount: Int) -> Double {
+        FixedPointSum.value(words: 2, sums.baseAddress! + words * layout.count, unit: 1 / lossScale(chunkCount: chunkCount))
     }
 }

@@ -10,13 +10,31 @@
 ///     |ŝ − Σ xᵢ| ≤ n·u/2 + ulp(ŝ)/2
 ///
 /// (each term rounded to nearest on the grid, then the exact integer sum rounded once to the
-/// scalar). W = 61 for one Int64 word per element (float32 gradients: u = 2^(g−60)·2^e, 36 − g
-/// bits finer than float32's own unit at the bound) and W = 93 for two words (float64: 40 − g
-/// bits finer than float64's; the high word holds multiples of 2³², the low word the rest in
-/// [−2³¹, 2³¹], so neither carries).
+/// scalar). W = 51 for one Int64 word per element (float32 gradients: u = 2^(g−50)·2^e, 26 − g
+/// bits finer than float32's own unit at the bound; every grid value and sum stays below 2^51,
+/// where one addition of 1.5·2⁵² converts between Double and Int64, so the hot loops vectorize)
+/// and W = 93 for two words (float64: 40 − g bits finer than float64's unit; the high word
+/// holds multiples of 2³², the low word the rest in [−2³¹, 2³¹], so neither carries).
 public enum FixedPointSum {
     /// The grid width in bits for one word (`words == 1`) or two.
-    @inline(__always) public static func width(words: Int) -> Int { words == 1 ? 61 : 93 }
+    @inline(__always) public static func width(words: Int) -> Int { words == 1 ? 51 : 93 }
+
+    /// 1.5·2⁵²: a Double in [2^52, 2^53) has unit spacing, so for |x| < 2^51 the bits of
+    /// x + magic, less magic's bits, are x rounded to the nearest integer (ties to even).
+    @usableFromInline static let magic = 0x1.8p52
+    @usableFromInline static let magicBits = Int64(bitPattern: magic.bitPattern)
+
+    /// A term already scaled onto a one-word grid (|x| < 2^51), rounded to its grid value.
+    @inline(__always)
+    public static func gridValue(_ scaled: Double) -> Int64 {
+        Int64(bitPattern: (scaled + magic).bitPattern) &- magicBits
+    }
+
+    /// A one-word sum (|s| < 2^51) as the Double it equals exactly.
+    @inline(__always)
+    public static func exactDouble(_ sum: Int64) -> Double {
+        Double(bitPattern: UInt64(bitPattern: sum &+ magicBits)) - magic
+    }
 
     /// Exponents are clamped here: bounds below 2^−400 are taken as 2^−400 (finer values are
     /// rounded to that grid), and a bound above 2^480 is reported as not finite (a float64
@@ -59,10 +77,10 @@ public enum FixedPointSum {
     /// One term already scaled onto the grid (|x| < 2^(W−1)), added into `words` words at `sum`.
     @inline(__always)
     public static func add(_ scaled: Double, words: Int, to sum: UnsafeMutablePointer<Int64>) {
-        let rounded = roundedToInteger(scaled)
         if words == 1 {
-            sum[0] &+= Int64(rounded)
+            sum[0] &+= gridValue(scaled)
         } else {
+            let rounded = roundedToInteger(scaled)
             // rounded = h·2³² + l with h = round(rounded·2⁻³²): both exact in Double, |h| < 2^61
             // and |l| ≤ 2³¹, so the low words of up to 2³¹ terms never carry.
             let high = roundedToInteger(rounded * 0x1p-32)
@@ -74,16 +92,9 @@ public enum FixedPointSum {
     /// The sum held in `words` words, correctly rounded to Double, times `unit` (a power of 2).
     @inline(__always)
     public static func value(words: Int, _ sum: UnsafePointer<Int64>, unit: Double) -> Double {
-        if words == 1 { return Double(sum[0]) * unit }
+        if words == 1 { return exactDouble(sum[0]) * unit }
         let exact = Int128(sum[0]) << 32 + Int128(sum[1])
         return Double(exact) * unit
-    }
-
-    /// The sum held in one word, correctly rounded to Float, times `unit` (a power of 2): one
-    /// rounding, where going through Double would round twice.
-    @inline(__always)
-    public static func floatValue(_ sum: Int64, unit: Double) -> Float {
-        Float(Double(Float(sum)) * unit)
     }
 }
 

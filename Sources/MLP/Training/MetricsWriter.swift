@@ -82,6 +82,12 @@ final class MetricsWriter {
         }
     }
 
+    /// 16 hexadecimal digits.
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
     /// The JSON line of one epoch.
     static func line(_ report: EpochReport) -> String {
         func number(_ value: Double?) -> String {
@@ -92,6 +98,7 @@ final class MetricsWriter {
             + "\"train_accuracy\":\(number(report.trainAccuracy)),\"test_loss\":\(number(report.testLoss)),"
             + "\"test_accuracy\":\(number(report.testAccuracy)),\"validation_loss\":\(number(report.validationLoss)),"
             + "\"validation_accuracy\":\(number(report.validationAccuracy)),\"learning_rate\":\(number(report.learningRate)),"
+            + "\"parameters_fingerprint\":\"\(hex(report.parametersFingerprint))\","
             + "\"seconds\":\(number(report.seconds)),\"samples_per_second\":\(number(report.samplesPerSecond))}\n"
     }
 }

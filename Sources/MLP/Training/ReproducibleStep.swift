@@ -30,12 +30,12 @@ extension Trainer {
         communicator.allreduceMax(exact.exponents)
         let finite = exact.prepareGrids(chunkCount: grid.count)
         if finite {
+            // Each chunk's gradient passes through `reduction`, which receives the sums at the end.
             for l in 1 ... layers {
-                let units = network.layout.layerSizes[l], inputs = network.layout.layerSizes[l - 1]
                 for (i, chunk) in local.enumerated() {
                     network.layerGradient(l, workspace, rows: inWorkspace(chunk), dZ: exact.errors[l - 1],
-                                          weights: exact.chunkGradient, biases: exact.chunkGradient + units * inputs)
-                    exact.add(layer: l, first: i == 0)
+                                          weights: reduction.weights(l), biases: reduction.biases(l))
+                    exact.add(layer: l, of: reduction, first: i == 0)
                 }
             }
             if local.isEmpty { exact.sums.update(repeating: 0) }
@@ -51,9 +51,9 @@ extension Trainer {
         communicator.allreduceSum(exact.sums)
         timings.allreduce += clock.lap()
 
-        let lossSum = finite ? exact.write(into: reduction, chunkCount: grid.count) : .nan
+        if finite { exact.write(into: reduction) }
         let extras = reduction.extras
-        extras[StepExtra.lossSum] = T(lossSum)
+        extras[StepExtra.lossSum] = finite ? T(exact.lossSum(chunkCount: grid.count)) : .nan
         extras[StepExtra.samples] = T(counts[ExactCount.samples])
         extras[StepExtra.correct] = T(counts[ExactCount.correct])
         extras[StepExtra.interrupted] = T(counts[ExactCount.interrupted])

@@ -83,7 +83,7 @@ public final class Trainer<T: Scalar> {
             capacity = min((chunks + communicator.size - 1) / communicator.size * chunkRows, largestBatch)
             exactGradient = ExactGradient(layout: network.layout, chunkRows: chunkRows, capacity: capacity)
             // A BLAS call's bits depend on its thread count: one thread, on every rank.
-            BLASInfo.useOneThread()
+            BLASInfo.threads = 1
         } else {
             exactGradient = nil
         }
@@ -144,6 +144,7 @@ public final class Trainer<T: Scalar> {
                                      trainAccuracy: train.isClassification ? position.epochCorrect / samples : nil,
                                      seconds: 0, samplesPerSecond: samplesThisSession / max(trainSeconds, 1e-9),
                                      learningRate: schedule.rate(atStep: max(position.step - 1, 0)), skippedSteps: skippedSteps)
+            report.parametersFingerprint = fingerprint(UnsafeRawBufferPointer(network.parameters.values))
             if let validation {
                 let result = evaluate(validation)
                 report.validationLoss = result.loss

@@ -20,6 +20,9 @@ public struct EpochReport: Sendable {
     public var learningRate: Double
     /// Steps of this epoch skipped for a non-finite loss or gradient (`--on-nonfinite skip-step`).
     public var skippedSteps = 0
+    /// `fingerprint` of θ's bytes after the epoch's last step: two runs whose lines agree here
+    /// hold the same parameters, bit for bit.
+    public var parametersFingerprint: UInt64 = 0
 }
 
 /// Where training stands: all a checkpoint needs, besides θ and the optimizer state, to go on
