@@ -40,6 +40,8 @@ public enum Benchmark {
         public var split: StepTimings
         /// Largest peak resident set over ranks, bytes.
         public var peakResidentBytes: Double
+        /// `--reproducible`'s chunk rows; nil: the plain step.
+        public var chunkRows: Int?
         /// Samples per second of each repeat of the step's matrix products alone, same shapes,
         /// same ranks and threads: what OpenBLAS allows at this workload before anything else.
         public var productsSamplesPerSecond: [Double]
@@ -55,17 +57,19 @@ public enum Benchmark {
 
     /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
     /// MNIST-shaped data (60,000 rows; speed does not depend on the values).
-    /// `chunkRows`: train with `--reproducible`'s chunks of that many rows (on one BLAS thread).
+    /// `chunkRows`: train with `--reproducible`'s chunks of that many rows for each workload (on
+    /// one BLAS thread).
     public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
-                           chunkRows: Int? = nil, communicator: Communicator, report: (Result) -> Void) {
+                           chunkRows: ((Workload) -> Int)? = nil, communicator: Communicator, report: (Result) -> Void) {
         // The peak is measured before and after each workload and the larger taken: on a shared
         // machine one measurement can fall in a slow minute and flatter every fraction of it.
         var peakBefore = sgemmPeak(communicator: communicator)
         for workload in selected {
             let threads = BLASInfo.threads
-            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows,
+            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows?(workload),
                                  peak: peakBefore, communicator: communicator)
             BLASInfo.threads = threads
+            result.chunkRows = chunkRows?(workload)
             let peakAfter = sgemmPeak(communicator: communicator)
             result.peakGFLOPS = max(peakBefore, peakAfter)
             report(result)
@@ -175,7 +179,7 @@ func median(_ values: [Double]) -> Double {
 extension Benchmark.Result {
     /// One JSON object, for scripts.
     public var json: String {
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "workload": workload.name, "layers": workload.layerSizes, "batch_size": workload.batchSize,
             "samples_per_second": samplesPerSecond, "median_samples_per_second": medianSamplesPerSecond,
             "gflops": gflops, "peak_gflops": peakGFLOPS, "fraction_of_peak": fractionOfPeak,
@@ -185,6 +189,7 @@ extension Benchmark.Result {
             "products_samples_per_second": productsSamplesPerSecond, "products_gflops": productsGFLOPS,
             "products_fraction_of_peak": productsFractionOfPeak, "fraction_of_products": fractionOfProducts,
         ]
+        if let chunkRows { object["chunk_rows"] = chunkRows }
         return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 

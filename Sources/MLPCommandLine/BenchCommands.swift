@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @OptionGroup
     var reproducibility: ReproducibilityOptions
 
+    @Option(help: "With --reproducible and no --chunk-rows: cut each workload's batch into this many chunks (train's default: 4).")
+    var chunksPerBatch = 4
+
     /// A bound on the counts: a benchmark of more steps than this is a typing error.
     static let largestCount = 1_000_000
 
@@ -48,11 +51,15 @@ struct Bench: ParsableCommand {
         guard steps <= Self.largestCount, repeats <= Self.largestCount, warmup <= Self.largestCount else {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
-        let chunkRows = try reproducibility.resolvedChunkRows()
+        _ = try reproducibility.resolvedChunkRows()   // checks the combination
+        let chunkRows = reproducibility.reproducible
+            ? { [chunksPerBatch] (workload: Benchmark.Workload) in
+                reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1)
+            } : nil
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
-                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(chunkRows.map { ", reproducible (chunks of \($0) rows)" } ?? "")")
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }
             Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows,
                           communicator: communicator) { result in

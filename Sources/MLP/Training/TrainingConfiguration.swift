@@ -103,7 +103,7 @@ extension TrainingOptions {
             resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows : nil)
+            chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows(batchSize: batchSize ?? Self.defaultBatchSize) : nil)
     }
 
     /// A resumed run: the checkpoint's settings, which given values must agree with; the
@@ -142,7 +142,7 @@ extension TrainingOptions {
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows) : nil,
+            chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows(batchSize: saved.batchSize)) : nil,
                                           saved.chunkRows, "--reproducible --chunk-rows", stored.text))
     }
 

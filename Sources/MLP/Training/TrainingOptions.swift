@@ -66,9 +66,10 @@ public struct TrainingOptions: Sendable {
     public static let defaultBatchSize = 64
     public static let defaultEpochs = 10
     public static let defaultChecksumEvery = 1000
-    /// `--reproducible`'s chunk: 64 rows keep sgemm near its speed at larger shapes while a
-    /// batch of 256 still splits into 4 chunks.
-    public static let defaultChunkRows = 64
+    /// `--reproducible`'s chunk when `--chunk-rows` is not given: a quarter of the batch (at
+    /// least 8 rows), so up to 4 ranks share every batch; fewer, larger chunks run faster
+    /// (sgemm at 64 rows is slower than at 128), more let more ranks work.
+    public static func defaultChunkRows(batchSize: Int) -> Int { max(8, (batchSize + 3) / 4) }
     /// The largest count an option may give (batch size, epochs, steps, patience…): 2³¹ − 1, far
     /// beyond any run, and small enough that their products (epochs × steps per epoch, a batch
     /// times its rows' widths) are checked once rather than overflowing in the loop.
