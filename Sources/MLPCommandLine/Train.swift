@@ -92,6 +92,9 @@ struct Train: ParsableCommand {
     @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
     var allreduce: AllreduceMode = .single
 
+    @Option(help: ArgumentHelp("Inverted dropout on the hidden layers while training: one rate for all, or one per hidden layer (0.2 or 0.2,0.1). Masks depend on the seed, step, row and unit, never on the ranks.", valueName: "p[,p…]"))
+    var dropout: String?
+
     @OptionGroup
     var reproducibility: ReproducibilityOptions
 
@@ -128,6 +131,12 @@ struct Train: ParsableCommand {
         options.resume = resume
         options.onNonFinite = onNonfinite
         options.allreduce = allreduce
+        options.dropout = try dropout.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map {
+                guard let rate = Double(String($0).trimmingWhitespace()) else { throw InputError("--dropout takes rates like 0.2 or 0.2,0.1 (got \(text))") }
+                return rate
+            }
+        }
         options.reproducible = reproducibility.reproducible ? true : nil
         options.chunkRows = reproducibility.chunkRows
         optimization.apply(to: &options)

@@ -12,12 +12,19 @@ final class AllocationTests: XCTestCase {
                                   featureNames: (0 ..< inputs).map { "x\($0)" },
                                   labels: (0 ..< rows).map { _ in Int32(generator.next() % 3) },
                                   classNames: ["a", "b", "c"], targetNames: ["y"])
-        for (optimizer, mode) in [(OptimizerSettings(kind: .sgd), AllreduceMode.single), (OptimizerSettings(kind: .adam), .overlap)] {
+        // Plain; Adam with overlap; and --reproducible with dropout (chunked, exact sums, masks).
+        let configurations: [(OptimizerSettings, AllreduceMode, Int?)] = [
+            (OptimizerSettings(kind: .sgd), .single, nil), (OptimizerSettings(kind: .adam), .overlap, nil),
+            (OptimizerSettings(kind: .sgd), .single, 8),
+        ]
+        for (optimizer, mode, chunkRows) in configurations {
             let network = Network<Float>(layerSizes: [inputs, 32, 16, 3], activation: .tanh, loss: .crossEntropy)
             network.initialize(seed: 0)
             var settings = Trainer<Float>.Settings(batchSize: 50, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0,
                                                    clipGradientNorm: 1)
             settings.allreduce = mode
+            settings.chunkRows = chunkRows
+            if chunkRows != nil { settings.dropout = [0.3, 0.1] }
             let trainer = Trainer(network: network, optimizer: Optimizer(settings: optimizer, layout: network.layout),
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
                                                                  stepsPerEpoch: 10, totalSteps: 100),

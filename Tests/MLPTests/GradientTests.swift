@@ -56,6 +56,54 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// With dropout the gradient is that of the thinned network the step's masks define: the
+    /// masks are fixed by (seed, step, row), so J(θ ± h) sees the same ones.
+    func testDropoutGradientsMatchFiniteDifferences() {
+        for activation in Activation.allCases {
+            let network = Network<Double>(layerSizes: [4, 6, 5, 3], activation: activation, loss: .crossEntropy)
+            network.initialize(seed: 7)
+            // Non-zero biases: a row whose inputs to a layer are all dropped would sit on ReLU's kink.
+            var generator = SplitMix64(seed: 11)
+            for l in 1 ... network.layout.layerCount {
+                for j in 0 ..< network.layout.layerSizes[l] { network.parameters.biases(l)[j] = 0.3 * (2 * generator.nextUniform() - 1) }
+            }
+            let rows = 6
+            let workspace = makeWorkspace(network, rows: rows, seed: 3)
+            for i in 0 ..< rows { workspace.rowIndices[i] = 100 + 7 * i }
+            let dropout = Dropout<Double>(rates: [0.4, 0.25], seed: 9, layout: network.layout, capacity: rows)
+            dropout.step = 12
+            workspace.dropout = dropout
+            let gradients = FlatBuffer<Double>(layout: network.layout)
+            _ = network.forwardAndLoss(workspace, rows: rows)
+            network.backward(workspace, rows: rows, into: gradients)
+            // Some units of each hidden layer are dropped, the rest scaled by 1/(1 − p).
+            for (l, p) in [(1, 0.4), (2, 0.25)] {
+                let scales = (0 ..< rows * network.layout.layerSizes[l]).map { dropout.scales[l - 1]![$0] }
+                XCTAssertTrue(scales.contains(0) && scales.contains(1 / (1 - p)), "\(activation), layer \(l): \(scales)")
+                XCTAssertTrue(scales.allSatisfy { $0 == 0 || $0 == 1 / (1 - p) })
+            }
+            let theta = network.parameters.values
+            var worst = 0.0
+            let h = 1e-6
+            for i in 0 ..< theta.count {
+                let saved = theta[i]
+                theta[i] = saved + h
+                let plus = cost(network, workspace, rows: rows)
+                theta[i] = saved - h
+                let minus = cost(network, workspace, rows: rows)
+                theta[i] = saved
+                let numeric = (plus - minus) / (2 * h), analytic = gradients.values[i] / Double(rows)
+                worst = max(worst, abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-7))
+            }
+            XCTAssertLessThan(worst, 1e-6, "\(activation) with dropout: worst relative error \(worst)")
+            // Another step draws other masks; evaluation (a workspace without dropout) none.
+            let before = (0 ..< rows * 6).map { dropout.scales[0]![$0] }
+            dropout.step = 13
+            _ = network.forwardAndLoss(workspace, rows: rows)
+            XCTAssertNotEqual((0 ..< rows * 6).map { dropout.scales[0]![$0] }, before)
+        }
+    }
+
     /// dZ⁽ᴸ⁾ = −2(y − z) for squared error, softmax(z) − onehot(y) for cross-entropy.
     func testLastLayerGradientClosedForms() {
         let z: [Double] = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75]

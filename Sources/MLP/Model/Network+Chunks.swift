@@ -25,6 +25,7 @@ extension Network {
             let dZ = errors[l - 1] + rows.lowerBound * units, dQ = errors[l - 2] + rows.lowerBound * inputs
             T.gemm(transposeA: false, transposeB: false, m: rows.count, n: inputs, k: units, alpha: 1,
                    a: dZ, lda: units, b: parameters.weights(l), ldb: inputs, beta: 0, c: dQ, ldc: inputs)
+            workspace.dropout?.backward(layer: l - 1, errors[l - 2], rows: rows, units: inputs)
             activation.backward(dQ, Q: workspace.Q(l - 1) + rows.lowerBound * inputs, count: rows.count * inputs)
         }
     }
@@ -36,7 +37,7 @@ extension Network {
         let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
         let dZ = dZ + rows.lowerBound * units
         T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows.count, alpha: 1,
-               a: dZ, lda: units, b: workspace.Q(l - 1) + rows.lowerBound * inputs, ldb: inputs, beta: 0,
+               a: dZ, lda: units, b: workspace.input(of: l) + rows.lowerBound * inputs, ldb: inputs, beta: 0,
                c: weights, ldc: inputs)
         T.gemvTransposed(m: rows.count, n: units, a: dZ, x: workspace.ones, y: biases)
     }

@@ -50,8 +50,10 @@ extension Network {
         for l in 1 ... layout.layerCount {
             let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
             let Z = workspace.Z(l) + rows.lowerBound * units
-            linearForward(layer: l, Q: workspace.Q(l - 1) + rows.lowerBound * inputs, Z: Z, rows: rows.count)
-            if l < layout.layerCount { activation.forward(Z, rows: rows.count, units: units) }
+            linearForward(layer: l, Q: workspace.input(of: l) + rows.lowerBound * inputs, Z: Z, rows: rows.count)
+            guard l < layout.layerCount else { break }
+            activation.forward(Z, rows: rows.count, units: units)
+            workspace.dropout?.apply(layer: l, Q: workspace.Q(l), rows: rows, units: units, rowIndices: workspace.rowIndices)
         }
     }
 
@@ -96,7 +98,7 @@ extension Network {
             let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
             // dZ is (rows, U_l), Q⁽ˡ⁻¹⁾ is (rows, U_{l−1}), dW is (U_l, U_{l−1}).
             T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows, alpha: 1,
-                   a: dZ, lda: units, b: workspace.Q(l - 1), ldb: inputs, beta: 0,
+                   a: dZ, lda: units, b: workspace.input(of: l), ldb: inputs, beta: 0,
                    c: gradients.weights(l), ldc: inputs)
             // db = Σ_rows dZ = dZᵀ·1.
             T.gemvTransposed(m: rows, n: units, a: dZ, x: workspace.ones, y: gradients.biases(l))
@@ -105,6 +107,7 @@ extension Network {
             // dQ⁽ˡ⁻¹⁾ is (rows, U_{l−1}) = dZ (rows, U_l) · W (U_l, U_{l−1}).
             T.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: units, alpha: 1,
                    a: dZ, lda: units, b: parameters.weights(l), ldb: inputs, beta: 0, c: dQ, ldc: inputs)
+            workspace.dropout?.backward(layer: l - 1, dQ, rows: 0 ..< rows, units: inputs)
             activation.backward(dQ, Q: workspace.Q(l - 1), count: rows * inputs)
             swap(&dZ, &dQ)
         }

@@ -20,6 +20,10 @@ public final class Workspace<T: Scalar> {
     let gradientCount: Int
     /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
     let ones: UnsafeMutablePointer<T>
+    /// The dataset index of each gathered row (dropout's masks depend on it).
+    let rowIndices: UnsafeMutablePointer<Int>
+    /// Dropout on the hidden layers while training; nil: none (evaluation, prediction).
+    public internal(set) var dropout: Dropout<T>?
 
     public init(layout: ParameterLayout, capacity: Int) {
         self.layout = layout
@@ -34,16 +38,23 @@ public final class Workspace<T: Scalar> {
         dQ = .allocate(capacity: gradientCount)
         ones = .allocate(capacity: rows)
         ones.initialize(repeating: 1, count: rows)
+        rowIndices = .allocate(capacity: rows)
+        rowIndices.initialize(repeating: 0, count: rows)
     }
 
     deinit {
         input.deallocate(); labels.deallocate(); targetValues.deallocate()
         layerValues.forEach { $0.deallocate() }
-        dZ.deallocate(); dQ.deallocate(); ones.deallocate()
+        dZ.deallocate(); dQ.deallocate(); ones.deallocate(); rowIndices.deallocate()
     }
 
     /// Q⁽ˡ⁾, the input of layer l + 1, for l = 0…L−1 (Q⁽⁰⁾ = X).
     @inline(__always) func Q(_ l: Int) -> UnsafeMutablePointer<T> { l == 0 ? input : layerValues[l - 1] }
+
+    /// What layer l = 1…L multiplies: Q⁽ˡ⁻¹⁾, or with dropout on layer l − 1 its kept units.
+    @inline(__always) func input(of l: Int) -> UnsafeMutablePointer<T> {
+        l == 1 ? input : dropout?.output(l - 1) ?? layerValues[l - 2]
+    }
 
     /// Where the linear step of layer l = 1…L writes Z⁽ˡ⁾ (for l < L the same buffer as Q⁽ˡ⁾).
     @inline(__always) func Z(_ l: Int) -> UnsafeMutablePointer<T> { layerValues[l - 1] }
@@ -56,6 +67,7 @@ public final class Workspace<T: Scalar> {
     func gather(_ count: Int, of data: Dataset<T>, withTargets: Bool = true, row: (Int) -> Int) {
         precondition(count <= capacity)
         data.copyFeatures(count: count, into: input, row: row)
+        for i in 0 ..< count { rowIndices[i] = row(i) }
         guard withTargets else { return }
         if data.isClassification {
             data.labels.withUnsafeBufferPointer { labels in

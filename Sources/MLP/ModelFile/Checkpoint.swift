@@ -39,6 +39,8 @@ public struct Checkpoint {
         public var earlyStopping: Int?
         /// `--reproducible`'s chunk rows; nil: trained without it.
         public var chunkRows: Int? = nil
+        /// The hidden layers' dropout rates; empty: none.
+        public var dropout: [Double] = []
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, trainLabels: String?, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double, epochs: Int,
@@ -62,6 +64,7 @@ public struct Checkpoint {
                       clipGradientNorm: configuration.clipGradientNorm, validationSplit: configuration.validationSplit,
                       earlyStopping: configuration.earlyStopping)
             chunkRows = configuration.chunkRows
+            dropout = configuration.dropout
         }
     }
 

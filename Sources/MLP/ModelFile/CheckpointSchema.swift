@@ -3,7 +3,8 @@
 /// bumps `version`; files of every earlier version still load.
 ///
 /// - Version 2: the keys of `Key`.
-/// - Version 1: the same without `checkpoint.reproducible.chunk_rows` (trained without it).
+/// - Version 1: the same without `checkpoint.reproducible.chunk_rows` and `checkpoint.dropout`
+///   (trained without them).
 /// - No version (files written before versions existed): the same keys, except that the
 ///   optimization settings were kept under their command-line flags (`checkpoint.option--momentum`).
 enum CheckpointSchema {
@@ -31,6 +32,7 @@ enum CheckpointSchema {
         static let bestLoss = "checkpoint.early_stopping.best_loss", bestEpoch = "checkpoint.early_stopping.best_epoch"
         static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
         static let chunkRows = "checkpoint.reproducible.chunk_rows"
+        static let dropout = "checkpoint.dropout"
     }
 
     /// The keys of the optimization settings in files without a version.
@@ -70,6 +72,7 @@ enum CheckpointSchema {
             Key.stepSize: text(settings.schedule.stepSize), Key.gamma: text(settings.schedule.gamma),
             Key.clipGradientNorm: text(settings.clipGradientNorm), Key.validationSplit: text(settings.validationSplit),
             Key.patience: text(settings.earlyStopping), Key.chunkRows: text(settings.chunkRows),
+            Key.dropout: settings.dropout.isEmpty ? none : settings.dropout.map { "\($0)" }.joined(separator: ","),
         ]
         if let labels = settings.trainLabels { metadata[Key.trainLabels] = labels }
         if let record = checkpoint.earlyStopping {
@@ -107,6 +110,13 @@ enum CheckpointSchema {
             clipGradientNorm: try reader.optional(Key.clipGradientNorm), validationSplit: try reader.optional(Key.validationSplit),
             earlyStopping: try reader.optional(Key.patience))
         settings.chunkRows = reader.version >= 2 ? try reader.optional(Key.chunkRows) : nil
+        if reader.version >= 2, let text = try reader.optional(Key.dropout, String.self) {
+            let rates = text.split(separator: ",").map { Double($0) }
+            guard rates.allSatisfy({ $0.map { (0 ..< 1).contains($0) } ?? false }), rates.count == model.layerSizes.count - 2 else {
+                throw InputError("\(path): checkpoint metadata '\(Key.dropout)' is not valid: \(text) (a rate in [0, 1) per hidden layer)")
+            }
+            settings.dropout = rates.map { $0! }
+        }
         var checkpoint = Checkpoint(model: model, position: position, settings: settings)
         checkpoint.optimizerSteps = try reader.value(Key.optimizerSteps)
         if metadata[Key.bestLoss] != nil || metadata[Key.sinceBest] != nil {

@@ -104,7 +104,7 @@ final class ExactGradient<T: Scalar> {
         let column = columnValues
         for l in 1 ... layout.layerCount {
             let units = sizes[l], inputs = sizes[l - 1], e = exponents.baseAddress! + exponentOffsets[l - 1]
-            let dZ = errors[l - 1], Q = workspace.Q(l - 1)
+            let dZ = errors[l - 1], Q = workspace.input(of: l)
             for chunk in local {
                 for j in 0 ..< units { column[j] = 0 }
                 for i in grid.rows(of: chunk) {

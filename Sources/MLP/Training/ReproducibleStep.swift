@@ -18,7 +18,9 @@ extension Trainer {
         timings.gather += clock.lap()
 
         var correct = 0
-        for (i, chunk) in local.enumerated() {
+        // Index loops, not `enumerated()`: unspecialized (debug) code would allocate per chunk.
+        for i in 0 ..< local.count {
+            let chunk = local.lowerBound + i
             let loss = network.forwardAndLoss(workspace, rows: inWorkspace(chunk), dZ: exact.errors[layers - 1])
             exact.chunkLosses[i] = loss.sum
             correct += loss.correct
@@ -32,7 +34,8 @@ extension Trainer {
         if finite {
             // Each chunk's gradient passes through `reduction`, which receives the sums at the end.
             for l in 1 ... layers {
-                for (i, chunk) in local.enumerated() {
+                for i in 0 ..< local.count {
+                    let chunk = local.lowerBound + i
                     network.layerGradient(l, workspace, rows: inWorkspace(chunk), dZ: exact.errors[l - 1],
                                           weights: reduction.weights(l), biases: reduction.biases(l))
                     exact.add(layer: l, of: reduction, first: i == 0)

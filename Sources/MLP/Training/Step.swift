@@ -15,6 +15,7 @@ extension Trainer {
     /// One synchronized step on the mini-batch at `positions` of this epoch's order.
     @discardableResult
     func step(positions: Range<Int>) -> StepResult {
+        workspace.dropout?.step = position.step
         if let exactGradient { return reproducibleStep(positions: positions, exact: exactGradient) }
         let shard = shardRange(count: positions.count, rank: communicator.rank, size: communicator.size)
         let rows = order.rows

@@ -27,6 +27,8 @@ public final class Trainer<T: Scalar> {
         /// `--reproducible`: the rows of the chunks every batch is cut into (`ChunkGrid`), whose
         /// gradients are summed exactly, so the model's bits do not depend on the ranks; nil: off.
         public var chunkRows: Int?
+        /// The hidden layers' dropout rates (`Dropout`); empty: none.
+        public var dropout: [Double] = []
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
                     checksumEvery: Int = 1000, checkpointEvery: Int = 0, clipGradientNorm: Double? = nil) {
             self.batchSize = batchSize; self.epochs = epochs; self.maxSteps = maxSteps
@@ -88,6 +90,9 @@ public final class Trainer<T: Scalar> {
             exactGradient = nil
         }
         workspace = Workspace(layout: network.layout, capacity: capacity)
+        if settings.dropout.contains(where: { $0 > 0 }) {
+            workspace.dropout = Dropout(rates: settings.dropout, seed: settings.seed, layout: network.layout, capacity: capacity)
+        }
         evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, settings.chunkRows ?? 0))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
     }

@@ -45,6 +45,8 @@ public struct TrainingConfiguration: Sendable {
     public var allreduce: AllreduceMode
     /// `--reproducible`'s chunk rows (`ChunkGrid`); nil: off.
     public var chunkRows: Int?
+    /// The dropout rate of each hidden layer; empty: none.
+    public var dropout: [Double] = []
 
     /// S: mini-batches per epoch over `rows` training rows (the last one may be partial).
     public func stepsPerEpoch(trainingRows rows: Int) -> Int {
@@ -70,8 +72,27 @@ extension TrainingOptions {
     ///   - startingModel: the model read from `initFrom`.
     public func resolve(resuming checkpoint: Checkpoint?, startingModel: ModelFile?) throws -> TrainingConfiguration {
         let shape = try modelShape(of: checkpoint?.model ?? startingModel)
-        guard let checkpoint, let path = resume else { return try fresh(shape) }
-        return try resumed(from: checkpoint, path: path, shape)
+        let rates = try dropoutRates(hidden: shape.hidden)
+        guard let checkpoint, let path = resume else {
+            var configuration = try fresh(shape)
+            configuration.dropout = rates ?? []
+            return configuration
+        }
+        var configuration = try resumed(from: checkpoint, path: path, shape)
+        configuration.dropout = try CheckpointAgreement(path: path).setting(
+            rates, checkpoint.settings.dropout, "--dropout", { $0.isEmpty ? "0" : $0.map { "\($0)" }.joined(separator: ",") })
+        return configuration
+    }
+
+    /// `--dropout` as one rate per hidden layer: one value for all of them, or one each.
+    private func dropoutRates(hidden: [Int]) throws -> [Double]? {
+        guard let dropout else { return nil }
+        if hidden.isEmpty { throw InputError("--dropout needs a hidden layer (it acts on hidden layers' outputs)") }
+        if dropout.count == 1 { return dropout.allSatisfy { $0 == 0 } ? [] : Array(repeating: dropout[0], count: hidden.count) }
+        guard dropout.count == hidden.count else {
+            throw InputError("--dropout gives \(dropout.count) rates for \(hidden.count) hidden layers: give one rate, or one per hidden layer")
+        }
+        return dropout.allSatisfy { $0 == 0 } ? [] : dropout
     }
 
     /// Loss, activation and hidden widths: the starting model's (given values must agree), else

@@ -35,6 +35,8 @@ public struct TrainingOptions: Sendable {
     public var reproducible: Bool?
     /// `--chunk-rows`: the rows of `--reproducible`'s chunks.
     public var chunkRows: Int?
+    /// `--dropout`: one rate for every hidden layer, or one per hidden layer.
+    public var dropout: [Double]?
 
     // The optimizer (`--optimizer`, `--momentum`, `--nesterov`, `--beta1`, `--beta2`, `--eps`,
     // `--weight-decay`), the schedule (`--lr-schedule`, `--warmup-steps`, `--step-size`,
@@ -108,6 +110,9 @@ public struct TrainingOptions: Sendable {
         }
         guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
         try positive(chunkRows, "--chunk-rows")
+        if let dropout, let bad = dropout.first(where: { !(0 ..< 1).contains($0) }) {
+            throw InputError("--dropout rates must be from 0 up to (not including) 1 (got \(bad))")
+        }
         if chunkRows != nil, reproducible != true { throw InputError("--chunk-rows needs --reproducible") }
         if reproducible == true, allreduce == .overlap {
             throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")

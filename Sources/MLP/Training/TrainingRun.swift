@@ -216,5 +216,6 @@ extension Trainer.Settings {
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
         allreduce = configuration.allreduce
         chunkRows = configuration.chunkRows
+        dropout = configuration.dropout
     }
 }
