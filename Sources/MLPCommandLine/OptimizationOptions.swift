@@ -28,7 +28,7 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Weight decay λ: L2 added to the gradient for sgd and adam, decoupled for adamw. (default: 0; 0.01 for adamw)", valueName: "λ"))
     var weightDecay: Double?
 
-    @Option(help: "Learning-rate schedule: constant, step (×gamma every --step-size epochs) or cosine (to 0 at the last step).")
+    @Option(help: "Learning-rate schedule: constant, step (×gamma every --step-size epochs), cosine (to 0 at the last step) or plateau (×--plateau-factor when the validation loss, else the training loss, has not improved for --plateau-patience epochs).")
     var lrSchedule: ScheduleSettings.Kind?
 
     @Option(help: ArgumentHelp("Linear warm-up over the first N steps: step s uses (s+1)/N of the rate.", valueName: "N"))
@@ -39,6 +39,18 @@ struct OptimizationOptions: ParsableArguments {
 
     @Option(help: "--lr-schedule step: the decay factor. (default: 0.1)")
     var gamma: Double?
+
+    @Option(help: ArgumentHelp("--lr-schedule plateau: epochs without improvement before the rate drops. (default: 10)", valueName: "epochs"))
+    var plateauPatience: Int?
+
+    @Option(help: "--lr-schedule plateau: the factor the rate drops by. (default: 0.1)")
+    var plateauFactor: Double?
+
+    @Option(help: "--lr-schedule plateau: the relative improvement that counts (loss < best·(1 − T)). (default: 1e-4)")
+    var plateauThreshold: Double?
+
+    @Option(help: ArgumentHelp("--lr-schedule plateau: the rate never drops below this. (default: 0)", valueName: "rate"))
+    var minLr: Double?
 
     @Option(help: ArgumentHelp("Clip the mini-batch gradient to this global L2 norm.", valueName: "C"))
     var clipGradNorm: Double?
@@ -62,6 +74,10 @@ struct OptimizationOptions: ParsableArguments {
         options.warmupSteps = warmupSteps
         options.stepSize = stepSize
         options.gamma = gamma
+        options.plateauPatience = plateauPatience
+        options.plateauFactor = plateauFactor
+        options.plateauThreshold = plateauThreshold
+        options.minimumRate = minLr
         options.clipGradientNorm = clipGradNorm
         options.validationSplit = validationSplit
         options.earlyStopping = earlyStopping

@@ -13,6 +13,8 @@ public struct Checkpoint {
     var optimizerSteps = 0
     /// Early stopping's record; nil without early stopping (its best θ is a tensor).
     var earlyStopping: EarlyStoppingRecord?
+    /// `--lr-schedule plateau`'s state; nil for the other schedules.
+    var plateau: PlateauState?
 
     /// What decides the sequence of mini-batches, the data they come from and the update: a
     /// resumed run must agree on all of it, except the learning rate and epochs, which are

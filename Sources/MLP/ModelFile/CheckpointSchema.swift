@@ -33,6 +33,10 @@ enum CheckpointSchema {
         static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
         static let chunkRows = "checkpoint.reproducible.chunk_rows"
         static let dropout = "checkpoint.dropout"
+        static let plateauPatience = "checkpoint.schedule.plateau_patience", plateauFactor = "checkpoint.schedule.plateau_factor"
+        static let plateauThreshold = "checkpoint.schedule.plateau_threshold", minimumRate = "checkpoint.schedule.min_lr"
+        static let plateauRate = "checkpoint.schedule.plateau.rate", plateauBest = "checkpoint.schedule.plateau.best"
+        static let plateauBadEpochs = "checkpoint.schedule.plateau.bad_epochs"
     }
 
     /// The keys of the optimization settings in files without a version.
@@ -73,8 +77,15 @@ enum CheckpointSchema {
             Key.clipGradientNorm: text(settings.clipGradientNorm), Key.validationSplit: text(settings.validationSplit),
             Key.patience: text(settings.earlyStopping), Key.chunkRows: text(settings.chunkRows),
             Key.dropout: settings.dropout.isEmpty ? none : settings.dropout.map { "\($0)" }.joined(separator: ","),
+            Key.plateauPatience: text(settings.schedule.plateauPatience), Key.plateauFactor: text(settings.schedule.plateauFactor),
+            Key.plateauThreshold: text(settings.schedule.plateauThreshold), Key.minimumRate: text(settings.schedule.minimumRate),
         ]
         if let labels = settings.trainLabels { metadata[Key.trainLabels] = labels }
+        if let plateau = checkpoint.plateau {
+            metadata[Key.plateauRate] = "\(plateau.rate)"
+            metadata[Key.plateauBest] = "\(plateau.best)"
+            metadata[Key.plateauBadEpochs] = "\(plateau.badEpochs)"
+        }
         if let record = checkpoint.earlyStopping {
             metadata[Key.bestLoss] = "\(record.bestLoss)"
             metadata[Key.bestEpoch] = text(record.bestEpoch)
@@ -97,8 +108,14 @@ enum CheckpointSchema {
                                           nesterov: try reader.value(Key.nesterov), beta1: try reader.value(Key.beta1),
                                           beta2: try reader.value(Key.beta2), epsilon: try reader.value(Key.epsilon),
                                           weightDecay: try reader.optional(Key.weightDecay))
-        let schedule = ScheduleSettings(kind: scheduleKind, warmupSteps: try reader.value(Key.warmupSteps),
+        var schedule = ScheduleSettings(kind: scheduleKind, warmupSteps: try reader.value(Key.warmupSteps),
                                         stepSize: try reader.optional(Key.stepSize), gamma: try reader.optional(Key.gamma))
+        if reader.version >= 2 {
+            schedule.plateauPatience = try reader.optional(Key.plateauPatience)
+            schedule.plateauFactor = try reader.optional(Key.plateauFactor)
+            schedule.plateauThreshold = try reader.optional(Key.plateauThreshold)
+            schedule.minimumRate = try reader.optional(Key.minimumRate)
+        }
         let target: String = try reader.value(Key.target)
         var settings = Checkpoint.RunSettings(
             seed: try reader.value(Key.seed), shuffle: try reader.value(Key.shuffle), batchSize: try reader.value(Key.batchSize),
@@ -118,6 +135,10 @@ enum CheckpointSchema {
             settings.dropout = rates.map { $0! }
         }
         var checkpoint = Checkpoint(model: model, position: position, settings: settings)
+        if scheduleKind == .plateau {
+            checkpoint.plateau = PlateauState(rate: try reader.value(Key.plateauRate), best: try reader.value(Key.plateauBest),
+                                              badEpochs: try reader.value(Key.plateauBadEpochs))
+        }
         checkpoint.optimizerSteps = try reader.value(Key.optimizerSteps)
         if metadata[Key.bestLoss] != nil || metadata[Key.sinceBest] != nil {
             checkpoint.earlyStopping = .init(bestLoss: try reader.value(Key.bestLoss), bestEpoch: try reader.optional(Key.bestEpoch),

@@ -4,7 +4,7 @@ import Foundation
 /// `--step-size`, `--gamma`).
 public struct ScheduleSettings: Sendable, Equatable {
     public enum Kind: String, CaseIterable, Sendable {
-        case constant, step, cosine
+        case constant, step, cosine, plateau
     }
 
     public var kind: Kind = .constant
@@ -14,12 +14,23 @@ public struct ScheduleSettings: Sendable, Equatable {
     public var stepSize: Int?
     /// `step`: the factor (PyTorch `StepLR`'s `gamma`, default 0.1).
     public var gamma: Double?
+    /// `plateau`: PyTorch `ReduceLROnPlateau`'s patience, factor, threshold and min_lr (nil: its
+    /// defaults, 10, 0.1, 1e-4 and 0).
+    public var plateauPatience: Int?
+    public var plateauFactor: Double?
+    public var plateauThreshold: Double?
+    public var minimumRate: Double?
 
-    public init(kind: Kind = .constant, warmupSteps: Int = 0, stepSize: Int? = nil, gamma: Double? = nil) {
+    public init(kind: Kind = .constant, warmupSteps: Int = 0, stepSize: Int? = nil, gamma: Double? = nil,
+                plateauPatience: Int? = nil, plateauFactor: Double? = nil, plateauThreshold: Double? = nil, minimumRate: Double? = nil) {
         self.kind = kind
         self.warmupSteps = warmupSteps
         self.stepSize = stepSize
         self.gamma = gamma
+        self.plateauPatience = plateauPatience
+        self.plateauFactor = plateauFactor
+        self.plateauThreshold = plateauThreshold
+        self.minimumRate = minimumRate
     }
 
     public func validate() throws {
@@ -38,24 +49,85 @@ public struct ScheduleSettings: Sendable, Equatable {
             if gamma != nil { throw InputError("--gamma applies to --lr-schedule step only") }
         }
         if let gamma, !(gamma > 0 && gamma.isFinite) { throw InputError("--gamma must be a positive number (got \(gamma))") }
+        if kind == .plateau {
+            if let plateauPatience, !(0 ... TrainingOptions.largestCount).contains(plateauPatience) {
+                throw InputError("--plateau-patience must be from 0 to \(TrainingOptions.largestCount) epochs (got \(plateauPatience))")
+            }
+            if let plateauFactor, !(plateauFactor > 0 && plateauFactor < 1) {
+                throw InputError("--plateau-factor must be between 0 and 1 (got \(plateauFactor))")
+            }
+            if let plateauThreshold, !(plateauThreshold >= 0 && plateauThreshold < 1) {
+                throw InputError("--plateau-threshold must be from 0 up to 1 (got \(plateauThreshold))")
+            }
+            if let minimumRate, !(minimumRate >= 0 && minimumRate.isFinite) {
+                throw InputError("--min-lr must be 0 or a positive number (got \(minimumRate))")
+            }
+        } else {
+            for (value, option) in [(plateauPatience.map(Double.init), "--plateau-patience"), (plateauFactor, "--plateau-factor"),
+                                    (plateauThreshold, "--plateau-threshold"), (minimumRate, "--min-lr")] where value != nil {
+                throw InputError("\(option) applies to --lr-schedule plateau only (plateau replaces the other schedules)")
+            }
+        }
+    }
+
+    /// PyTorch `ReduceLROnPlateau`'s defaults.
+    var patience: Int { plateauPatience ?? 10 }
+    var factor: Double { plateauFactor ?? 0.1 }
+    var threshold: Double { plateauThreshold ?? 1e-4 }
+    var minimum: Double { minimumRate ?? 0 }
+}
+
+/// `--lr-schedule plateau`'s state, which the epochs' losses move (PyTorch `ReduceLROnPlateau`,
+/// mode min, relative threshold, cooldown 0, eps 1e-8): the current rate, the best loss so far
+/// and the epochs since it improved. Kept in checkpoints, so a resume continues it exactly.
+public struct PlateauState: Sendable, Equatable {
+    public var rate: Double
+    public var best = Double.infinity
+    public var badEpochs = 0
+
+    public init(rate: Double, best: Double = .infinity, badEpochs: Int = 0) {
+        self.rate = rate
+        self.best = best
+        self.badEpochs = badEpochs
+    }
+
+    /// One epoch's loss: PyTorch's `step(metrics)`.
+    mutating func observe(_ loss: Double, settings: ScheduleSettings) {
+        if loss < best * (1 - settings.threshold) {
+            best = loss
+            badEpochs = 0
+        } else {
+            badEpochs += 1
+        }
+        if badEpochs > settings.patience {
+            let reduced = max(rate * settings.factor, settings.minimum)
+            if rate - reduced > 1e-8 { rate = reduced }
+            badEpochs = 0
+        }
     }
 }
 
-/// The learning rate of every step, a pure function of the global step s = 0, 1, … (the number
-/// of steps taken before it), so a resumed run that restores the step gets the same rates:
+/// The learning rate of every step, a function of the global step s = 0, 1, … (the number of
+/// steps taken before it) and, for `plateau` only, of the losses of the epochs before it (its
+/// `PlateauState`, kept in checkpoints), so a resumed run gets the same rates:
 ///
 ///     γ(s) = γ₀ · warmup(s) · decay(s)
 ///     warmup(s) = min(1, (s + 1)/N)                     (1 when N = 0)
 ///     decay(s)  = 1                                     constant
 ///               = gamma^⌊e / stepSize⌋,  e = ⌊s / S⌋     step (e: the epoch, from 0; S: steps per epoch)
 ///               = (1 + cos(π s / T)) / 2                cosine (T: total steps)
+///               = γ_plateau / γ₀                         plateau (the state's rate, reduced by its
+///                                                       factor after `patience` epochs without improvement)
 ///
 /// In PyTorch terms, with every scheduler stepped as noted (they compose multiplicatively, as
 /// PyTorch's chainable schedulers do on one optimizer):
 /// - warm-up = `LinearLR(start_factor=1/N, end_factor=1, total_iters=N-1)`, stepped after each
 ///   optimizer step;
 /// - step = `StepLR(step_size, gamma)`, stepped after each epoch;
-/// - cosine = `CosineAnnealingLR(T_max=T, eta_min=0)`, stepped after each optimizer step.
+/// - cosine = `CosineAnnealingLR(T_max=T, eta_min=0)`, stepped after each optimizer step;
+/// - plateau = `ReduceLROnPlateau(mode="min", factor, patience, threshold, threshold_mode="rel",
+///   cooldown=0, min_lr)`, stepped after each complete epoch once warm-up is over, on the
+///   validation loss (the training loss without a validation split).
 public struct LearningRateSchedule: Sendable, Equatable {
     public let baseRate: Double
     public let settings: ScheduleSettings
@@ -65,6 +137,8 @@ public struct LearningRateSchedule: Sendable, Equatable {
     public let totalSteps: Int
     /// `step`: epochs between decays.
     private let decayEpochs: Int
+    /// `plateau`: where it stands; nil for the other schedules.
+    public var plateau: PlateauState?
 
     /// `settings` must have passed `validate()`.
     public init(baseRate: Double, settings: ScheduleSettings, stepsPerEpoch: Int, totalSteps: Int) {
@@ -75,11 +149,21 @@ public struct LearningRateSchedule: Sendable, Equatable {
         self.settings = settings
         self.stepsPerEpoch = stepsPerEpoch
         self.totalSteps = totalSteps
+        plateau = settings.kind == .plateau ? PlateauState(rate: baseRate) : nil
+    }
+
+    /// The end of a complete epoch with this loss, after `steps` steps: `plateau` observes it once
+    /// warm-up is over; the other schedules ignore it.
+    public mutating func epochEnded(loss: Double, steps: Int) {
+        guard plateau != nil, steps >= settings.warmupSteps else { return }
+        plateau!.observe(loss, settings: settings)
     }
 
     /// γ(s): the learning rate of step s (0-based: s steps were taken before it).
     public func rate(atStep s: Int) -> Double {
-        baseRate * warmupFactor(s) * decayFactor(s)
+        // plateau's rate as PyTorch holds it, not rebuilt from γ₀ (which would round differently).
+        if let plateau { return warmupFactor(s) * plateau.rate }
+        return baseRate * warmupFactor(s) * decayFactor(s)
     }
 
     func warmupFactor(_ s: Int) -> Double {
@@ -96,6 +180,8 @@ public struct LearningRateSchedule: Sendable, Equatable {
             return Foundation.pow(settings.gamma ?? 0.1, Double(epoch / decayEpochs))
         case .cosine:
             return (1 + Foundation.cos(Double.pi * Double(min(s, totalSteps)) / Double(totalSteps))) / 2
+        case .plateau:
+            return 1   // `rate(atStep:)` takes the state's rate itself
         }
     }
 }

@@ -42,7 +42,8 @@ public final class Trainer<T: Scalar> {
     public let communicator: Communicator
     public let settings: Settings
     public let optimizer: Optimizer<T>
-    public let schedule: LearningRateSchedule
+    /// The learning rate of each step; `plateau` also moves with the epochs' losses.
+    public var schedule: LearningRateSchedule
     /// Stops training when the validation loss stops improving (needs `validation`).
     public var earlyStopping: EarlyStopping<T>?
     let train: Dataset<T>
@@ -163,6 +164,7 @@ public final class Trainer<T: Scalar> {
             report.seconds = Date().timeIntervalSince(start)
             var stop = false
             if position.batchInEpoch == batches {
+                schedule.epochEnded(loss: report.validationLoss ?? report.trainLoss, steps: position.step)
                 stop = earlyStopping?.observe(epoch: position.epoch, validationLoss: report.validationLoss!, parameters: network.parameters) ?? false
                 position = TrainingPosition(epoch: position.epoch + 1, step: position.step)
             }

@@ -144,7 +144,11 @@ extension TrainingOptions {
             kind: try stored.setting(lrSchedule, saved.schedule.kind, "--lr-schedule", \.rawValue),
             warmupSteps: try stored.setting(warmupSteps, saved.schedule.warmupSteps, "--warmup-steps", { "\($0)" }),
             stepSize: try stored.setting(stepSize.map { Optional($0) }, saved.schedule.stepSize, "--step-size", stored.text),
-            gamma: try stored.setting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", stored.text))
+            gamma: try stored.setting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", stored.text),
+            plateauPatience: try stored.setting(plateauPatience.map { Optional($0) }, saved.schedule.plateauPatience, "--plateau-patience", stored.text),
+            plateauFactor: try stored.setting(plateauFactor.map { Optional($0) }, saved.schedule.plateauFactor, "--plateau-factor", stored.text),
+            plateauThreshold: try stored.setting(plateauThreshold.map { Optional($0) }, saved.schedule.plateauThreshold, "--plateau-threshold", stored.text),
+            minimumRate: try stored.setting(minimumRate.map { Optional($0) }, saved.schedule.minimumRate, "--min-lr", stored.text))
         let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
         return TrainingConfiguration(
             train: try train ?? storedTrainingData(saved, checkpointPath: path), test: test,

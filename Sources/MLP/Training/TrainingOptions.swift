@@ -52,6 +52,10 @@ public struct TrainingOptions: Sendable {
     public var warmupSteps: Int?
     public var stepSize: Int?
     public var gamma: Double?
+    public var plateauPatience: Int?
+    public var plateauFactor: Double?
+    public var plateauThreshold: Double?
+    public var minimumRate: Double?
     public var clipGradientNorm: Double?
     public var validationSplit: Double?
     public var earlyStopping: Int?
@@ -161,6 +165,10 @@ public struct TrainingOptions: Sendable {
         settings.warmupSteps = warmupSteps ?? settings.warmupSteps
         settings.stepSize = stepSize ?? settings.stepSize
         settings.gamma = gamma ?? settings.gamma
+        settings.plateauPatience = plateauPatience ?? settings.plateauPatience
+        settings.plateauFactor = plateauFactor ?? settings.plateauFactor
+        settings.plateauThreshold = plateauThreshold ?? settings.plateauThreshold
+        settings.minimumRate = minimumRate ?? settings.minimumRate
         return settings
     }
 }

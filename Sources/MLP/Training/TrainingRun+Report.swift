@@ -40,6 +40,8 @@ extension TrainingRun {
         case .constant: break
         case .step: rate += ", ×\(schedule.gamma ?? 0.1) every \(schedule.stepSize.map(String.init) ?? "?") epochs"
         case .cosine: rate += ", cosine to 0"
+        case .plateau:
+            rate += ", ×\(schedule.factor) after \(schedule.patience) epochs without improvement (at least \(schedule.minimum))"
         }
         if schedule.warmupSteps > 0 { rate += ", warm-up \(schedule.warmupSteps) steps" }
         parts.append(rate)

@@ -104,6 +104,7 @@ final class TrainingRun<T: Scalar> {
         trainer.earlyStopping = configuration.earlyStopping.map { EarlyStopping(patience: $0, layout: network.layout) }
         if let checkpoint = start.checkpoint {
             trainer.position = checkpoint.position
+            if let plateau = checkpoint.plateau { trainer.schedule.plateau = plateau }
             try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
         }
         // Until a checkpoint is written, a stalled job continues from the one it resumed.
@@ -165,6 +166,7 @@ final class TrainingRun<T: Scalar> {
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
             checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
+            checkpoint.plateau = trainer.schedule.plateau
             do {
                 let written: String
                 if let path {
