@@ -21,8 +21,16 @@ public struct Dataset<T: Scalar> {
     public var targetValues: [T]
     /// Names of the target columns.
     public var targetNames: [String]
+    /// A weight per row (`--sample-weight`, `--train-weights`, `--class-weight`): the loss is
+    /// Σ wᵢ Lᵢ / Σ wᵢ; nil: every row weighs 1.
+    public var weights: [T]?
 
     public var isClassification: Bool { !classNames.isEmpty }
+    /// What a loss sum over every row is divided by: Σ wᵢ (summed in order, the same on every
+    /// rank), or the row count without weights.
+    public var lossDivisor: Double {
+        weights.map { $0.reduce(0.0) { $0 + Double($1) } } ?? Double(rowCount)
+    }
     /// Output units the last layer needs: M classes, or the number of target columns.
     public var outputCount: Int { isClassification ? classNames.count : targetNames.count }
 

@@ -92,6 +92,15 @@ struct Train: ParsableCommand {
     @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
     var allreduce: AllreduceMode = .single
 
+    @Option(help: ArgumentHelp("The CSV column of each row's weight: the loss is Σ wᵢ Lᵢ / Σ wᵢ (scikit-learn's sample_weight). The column is neither feature nor target; --test data with it is weighted too.", valueName: "column"))
+    var sampleWeight: String?
+
+    @Option(help: ArgumentHelp("The weights of .npy --train rows: a 1-D .npy, one per row.", valueName: "W.npy"))
+    var trainWeights: String?
+
+    @Option(help: ArgumentHelp("Class weights: balanced (n / (classes · count), counted on the training rows) or LABEL:WEIGHT,… (others 1); they multiply any sample weights.", valueName: "balanced|label:w,…"))
+    var classWeight: String?
+
     @Option(help: ArgumentHelp("Inverted dropout on the hidden layers while training: one rate for all, or one per hidden layer (0.2 or 0.2,0.1). Masks depend on the seed, step, row and unit, never on the ranks.", valueName: "p[,p…]"))
     var dropout: String?
 
@@ -137,6 +146,9 @@ struct Train: ParsableCommand {
                 return rate
             }
         }
+        options.sampleWeight = sampleWeight
+        options.trainWeights = trainWeights
+        options.classWeight = try classWeight.map(TrainingOptions.ClassWeight.init)
         options.reproducible = reproducibility.reproducible ? true : nil
         options.chunkRows = reproducibility.chunkRows
         optimization.apply(to: &options)

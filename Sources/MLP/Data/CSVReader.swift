@@ -14,17 +14,23 @@ public enum CSVReader {
     /// - Parameters:
     ///   - targetColumns: The names of the target columns; nil means the last column.
     ///   - kind: `.classes` (exactly one target column) or `.values` (regression).
-    public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind) throws -> Dataset<T> {
+    ///   - weightColumn: the column of the rows' weights (`--sample-weight`), neither feature nor
+    ///     target; `weightColumnIfPresent`: the same when the file has it (test data).
+    public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind,
+                                       weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> Dataset<T> {
         var streamCheck = CSVStreamCheck(path: path)
         let bytes = try readInputBytes(path) { try streamCheck.check($0, newBytesStart: $1) }
         let table = try bytes.withUnsafeBufferPointer { bytes in
             var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
-            return try reader.read(targetColumns: targetColumns, kind: kind)
+            return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                   weightColumnIfPresent: weightColumnIfPresent)
         }
-        return Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
-                       features: scalars(table.features), featureNames: table.featureNames,
-                       labels: table.labels, classNames: table.classNames,
-                       targetValues: scalars(table.targetValues), targetNames: table.targetNames)
+        var data = Dataset<T>(rowCount: table.rowCount, featureCount: table.featureNames.count,
+                           features: scalars(table.features), featureNames: table.featureNames,
+                           labels: table.labels, classNames: table.classNames,
+                           targetValues: scalars(table.targetValues), targetNames: table.targetNames)
+        data.weights = table.weights.map { scalars($0) as [T] }
+        return data
     }
 }
 
@@ -37,6 +43,7 @@ struct CSVTable {
     var classNames: [String] = []
     var targetValues: [Double] = []
     var targetNames: [String] = []
+    var weights: [Double]?
 }
 
 /// The non-generic work of `CSVReader`: one pass over the bytes, record by record.
@@ -46,6 +53,8 @@ struct CSVTableReader {
         case feature
         /// The index into the target columns as the caller listed them.
         case target(Int)
+        /// The rows' weights.
+        case weight
     }
 
     var scanner: CSVScanner
@@ -61,15 +70,24 @@ struct CSVTableReader {
         self.singlePrecision = singlePrecision
     }
 
-    mutating func read(targetColumns: [String]?, kind: TargetKind) throws -> CSVTable {
+    mutating func read(targetColumns: [String]?, kind: TargetKind, weightColumn: String? = nil,
+                       weightColumnIfPresent: String? = nil) throws -> CSVTable {
         var fields: [CSVField] = []
         let headerLine = try readHeader(into: &fields)
-        let targetNames = try chooseTargets(targetColumns, columnNames: columnNames, kind: kind)
+        var weightName = weightColumnIfPresent.flatMap { columnNames.contains($0) ? $0 : nil }
+        if let weightColumn {
+            guard columnNames.contains(weightColumn) else {
+                throw InputError("\(path):\(headerLine): --sample-weight \(weightColumn): no such column (columns: \(listed(columnNames)))")
+            }
+            weightName = weightColumn
+        }
+        let targetNames = try chooseTargets(targetColumns, columnNames: columnNames.filter { $0 != weightName }, kind: kind)
         let roles = columnNames.map { name in
-            targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
+            name == weightName ? .weight : targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
         }
         var table = CSVTable()
-        table.featureNames = columnNames.filter { !targetNames.contains($0) }
+        if weightName != nil { table.weights = [] }
+        table.featureNames = columnNames.filter { !targetNames.contains($0) && $0 != weightName }
         table.targetNames = kind == .none ? [] : targetNames
         guard !table.featureNames.isEmpty else {
             throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
@@ -94,6 +112,10 @@ struct CSVTableReader {
                 switch roles[column] {
                 case .feature:
                     table.features.append(try number(fields[column], line: line, role: "feature", column: column))
+                case .weight:
+                    let weight = try number(fields[column], line: line, role: "sample weight", column: column)
+                    guard weight >= 0 else { throw InputError("\(path):\(line): sample weight \(weight) is negative (weights must be 0 or more)") }
+                    table.weights!.append(weight)
                 case .target(let target):
                     switch kind {
                     case .classes: try labels.add(scanner.validString(fields[column], line: line, what: "class label"), line: line)

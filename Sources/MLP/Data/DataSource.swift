@@ -54,12 +54,19 @@ public enum DataSource: Equatable, Sendable {
 
     public enum Role: Sendable { case train, test }
 
+    var isCSV: Bool { if case .csv = self { return true } else { return false } }
+
     /// Reads the dataset. `kind` says how to read targets; for test data it carries the
     /// training data's class names so labels map to the same indices.
-    public func load<T: Scalar>(role: Role, targetColumns: [String]?, kind: TargetKind, seed: UInt64) throws -> Dataset<T> {
+    /// `weightColumn`: a CSV's column of row weights, which must exist (`--sample-weight`);
+    /// `weightColumnIfPresent`: read it only where the file has it (test data).
+    public func load<T: Scalar>(role: Role, targetColumns: [String]?, kind: TargetKind, seed: UInt64,
+                                weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> Dataset<T> {
+        if weightColumn != nil, !isCSV { throw InputError("--sample-weight names a CSV column: \(text) is not a CSV (give .npy data its weights with --train-weights W.npy)") }
         switch self {
         case .csv(let path):
-            return try CSVReader.read(path: path, targetColumns: targetColumns, kind: kind)
+            return try CSVReader.read(path: path, targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                      weightColumnIfPresent: weightColumnIfPresent)
         case .mnist(let directory):
             guard kind != .values else { throw InputError("MNIST labels are classes: use --loss cross-entropy") }
             guard kind != .none else { throw InputError("mnist: data holds labels; predict reads a CSV of features") }

@@ -98,6 +98,27 @@ public enum NPYDataset {
 
     static func labelName(_ names: [String]?) -> String { names?.first ?? "label" }
 
+    /// `--train-weights`: a 1-D .npy of `rows` weights, each finite and 0 or more.
+    public static func weights(path: String, rows: Int) throws -> [Double] {
+        let bytes = try readInputBytes(path, checkStream: checkingFirstBytes(6, path: path) { first in
+            Array(first) == NPYHeader.magic ? nil : "not a .npy file mlp can read: no \\x93NUMPY magic at the start"
+        })
+        let header = try bytes.withUnsafeBytes { try NPYHeader.parse($0, path: path) }
+        guard header.shape == [rows] || header.shape == [rows, 1] else {
+            throw InputError("\(path): weights must be one per training row, shape (\(rows),), not \(header.shape)")
+        }
+        guard bytes.count >= header.dataOffset + header.elementCount * header.elementType.size else {
+            throw InputError("\(path): truncated: shape \(header.shape) needs \(header.dataOffset + header.elementCount * header.elementType.size) bytes, the file has \(bytes.count)")
+        }
+        let values = bytes.withUnsafeBytes { raw in
+            (0 ..< header.elementCount).map { element(raw.baseAddress! + header.dataOffset, $0, header.elementType) }
+        }
+        if let row = values.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+            throw InputError("\(path): row \(row): weight \(values[row]) is not a finite number of 0 or more")
+        }
+        return values
+    }
+
     /// A whole number stored as a Double, for a message (an int64 or uint64 label may not fit an Int).
     static func integerText(_ value: Double) -> String { String(format: "%.0f", value) }
 

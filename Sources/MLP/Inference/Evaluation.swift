@@ -52,7 +52,10 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         // A CSV's targets are the model's target columns unless named otherwise.
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
-        let raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0)
+        // The weight column the model was trained with is skipped: evaluate's metrics are per row.
+        var raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0,
+                                              weightColumnIfPresent: file.sampleWeightColumn)
+        raw.weights = nil
         if let mapped = raw.mappedFeatures {
             // Each rank checks the rows it evaluates for values that are not finite.
             try mapped.checkFinite(rows: shardRange(count: raw.rowCount, rank: communicator.rank, size: communicator.size),

@@ -23,7 +23,8 @@ public func runPrediction(model path: String, input: String, output: String,
 private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: String,
                                 _ loss: Loss?, _ activation: Activation?) throws -> Int {
     let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
-    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none)
+    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none,
+                                             weightColumnIfPresent: file.sampleWeightColumn)
     let data = try model.prepare(raw, source: input)
     let outputs = model.network.layout.outputCount
     let classNames = model.network.loss == .crossEntropy ? file.classNames : nil

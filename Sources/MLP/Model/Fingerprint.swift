@@ -22,6 +22,7 @@ extension Dataset {
     public var fingerprint: UInt64 {
         var hash = mappedFeatures?.fingerprint ?? features.withUnsafeBytes { MLP.fingerprint($0) }
         hash = labels.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
-        return targetValues.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
+        hash = targetValues.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
+        return weights?.withUnsafeBytes { MLP.fingerprint($0, seed: hash) } ?? hash
     }
 }

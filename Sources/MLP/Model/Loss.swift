@@ -20,16 +20,33 @@ public enum Loss: String, CaseIterable, Sendable {
     ///   - Z: the logits / outputs, rows × outputs.
     ///   - dZ: receives ∂L_i/∂z_i per row (not divided by n_b: the trainer divides the
     ///     allreduced sum by the global sample count).
+    ///   - weights: per row wᵢ, or nil (every wᵢ = 1): row i's loss and dZ are multiplied by wᵢ,
+    ///     and the returned weight sum is Σ wᵢ (the number of rows without weights).
     @inline(__always)
     func lossAndGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
-                                    rows: Int, outputs: Int) -> ShardLoss {
+                                    rows: Int, outputs: Int, weights: UnsafePointer<T>? = nil) -> ShardLoss {
+        var loss = unweightedLossAndGradient(Z: Z, targets: targets, dZ: dZ, rows: rows, outputs: outputs, weights: weights)
+        guard let weights else { return loss }
+        loss.weightSum = 0
+        for row in 0 ..< rows {
+            loss.weightSum += Double(weights[row])
+            let dz = dZ + row * outputs
+            for j in 0 ..< outputs { dz[j] *= weights[row] }
+        }
+        return loss
+    }
+
+    /// Σ_i L_i (Σ_i wᵢ L_i with weights), dZ per row without the weights, and the correct count.
+    @inline(__always)
+    private func unweightedLossAndGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
+                                                      rows: Int, outputs: Int, weights: UnsafePointer<T>?) -> ShardLoss {
         var lossSum = 0.0
         var correct = 0
         switch (self, targets) {
         case (.squaredError, .values(let y)):
             for i in 0 ..< rows * outputs {
                 let residual = y[i] - Z[i]
-                lossSum += Double(residual * residual)
+                lossSum += Double(weights.map { $0[i / outputs] * residual * residual } ?? residual * residual)
                 dZ[i] = -2 * residual
             }
         case (.crossEntropy, .classes(let labels)):
@@ -45,7 +62,8 @@ public enum Loss: String, CaseIterable, Sendable {
                     sumExp += e
                 }
                 let y = Int(labels[row])
-                lossSum += Double(zMax + T.log(sumExp) - z[y])
+                let rowLoss = zMax + T.log(sumExp) - z[y]
+                lossSum += Double(weights.map { $0[row] * rowLoss } ?? rowLoss)
                 let inverse = 1 / sumExp
                 for j in 0 ..< outputs { dz[j] *= inverse }
                 dz[y] -= 1
@@ -54,7 +72,7 @@ public enum Loss: String, CaseIterable, Sendable {
         default:
             preconditionFailure("\(self) loss with the other kind of targets")
         }
-        return ShardLoss(sum: lossSum, correct: correct)
+        return ShardLoss(sum: lossSum, correct: correct, weightSum: Double(rows))
     }
 }
 

@@ -13,7 +13,8 @@ extension Network {
         let targets: Loss.Targets<T> = loss == .crossEntropy ? .classes(workspace.labels + rows.lowerBound)
                                                               : .values(workspace.targetValues + offset)
         return loss.lossAndGradient(Z: workspace.outputs + offset, targets: targets, dZ: dZ + offset,
-                                    rows: rows.count, outputs: outputs)
+                                    rows: rows.count, outputs: outputs,
+                                    weights: workspace.hasWeights ? workspace.weights + rows.lowerBound : nil)
     }
 
     /// The errors of rows `rows`, walking l = L…2: dZ⁽ˡ⁻¹⁾ = (dZ⁽ˡ⁾ W⁽ˡ⁾) ⊙ h′(Z⁽ˡ⁻¹⁾).

@@ -77,7 +77,8 @@ extension Network {
         guard rows > 0 else { return ShardLoss(sum: 0, correct: 0) }
         forward(workspace, rows: rows)
         return loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
-                                    dZ: workspace.dZ, rows: rows, outputs: layout.outputCount)
+                                    dZ: workspace.dZ, rows: rows, outputs: layout.outputCount,
+                                    weights: workspace.hasWeights ? workspace.weights : nil)
     }
 
     /// Backward propagation after `forwardAndLoss`: writes the **sums** over the shard's rows of
@@ -122,4 +123,12 @@ extension Network {
 public struct ShardLoss: Sendable {
     public var sum: Double
     public var correct: Int
+    /// Σ wᵢ over the rows (their number without weights): what the loss sum is divided by.
+    public var weightSum: Double
+
+    public init(sum: Double, correct: Int, weightSum: Double = 0) {
+        self.sum = sum
+        self.correct = correct
+        self.weightSum = weightSum
+    }
 }

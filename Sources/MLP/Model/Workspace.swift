@@ -20,6 +20,9 @@ public final class Workspace<T: Scalar> {
     let gradientCount: Int
     /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
     let ones: UnsafeMutablePointer<T>
+    /// The weight of each gathered row, when the data has weights (`hasWeights`).
+    let weights: UnsafeMutablePointer<T>
+    private(set) var hasWeights = false
     /// The dataset index of each gathered row (dropout's masks depend on it).
     let rowIndices: UnsafeMutablePointer<Int>
     /// Dropout on the hidden layers while training; nil: none (evaluation, prediction).
@@ -38,6 +41,8 @@ public final class Workspace<T: Scalar> {
         dQ = .allocate(capacity: gradientCount)
         ones = .allocate(capacity: rows)
         ones.initialize(repeating: 1, count: rows)
+        weights = .allocate(capacity: rows)
+        weights.initialize(repeating: 1, count: rows)
         rowIndices = .allocate(capacity: rows)
         rowIndices.initialize(repeating: 0, count: rows)
     }
@@ -45,7 +50,7 @@ public final class Workspace<T: Scalar> {
     deinit {
         input.deallocate(); labels.deallocate(); targetValues.deallocate()
         layerValues.forEach { $0.deallocate() }
-        dZ.deallocate(); dQ.deallocate(); ones.deallocate(); rowIndices.deallocate()
+        dZ.deallocate(); dQ.deallocate(); ones.deallocate(); rowIndices.deallocate(); weights.deallocate()
     }
 
     /// Q⁽ˡ⁾, the input of layer l + 1, for l = 0…L−1 (Q⁽⁰⁾ = X).
@@ -69,6 +74,10 @@ public final class Workspace<T: Scalar> {
         data.copyFeatures(count: count, into: input, row: row)
         for i in 0 ..< count { rowIndices[i] = row(i) }
         guard withTargets else { return }
+        hasWeights = data.weights != nil
+        data.weights?.withUnsafeBufferPointer { weights in
+            for i in 0 ..< count { self.weights[i] = weights[row(i)] }
+        }
         if data.isClassification {
             data.labels.withUnsafeBufferPointer { labels in
                 for i in 0 ..< count { self.labels[i] = labels[row(i)] }

@@ -43,6 +43,10 @@ public struct Checkpoint {
         public var chunkRows: Int? = nil
         /// The hidden layers' dropout rates; empty: none.
         public var dropout: [Double] = []
+        /// The rows' weights: `--sample-weight`, `--train-weights` as given, `--class-weight`.
+        public var sampleWeight: String? = nil
+        public var trainWeights: String? = nil
+        public var classWeight: TrainingOptions.ClassWeight? = nil
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, trainLabels: String?, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double, epochs: Int,
@@ -67,6 +71,7 @@ public struct Checkpoint {
                       earlyStopping: configuration.earlyStopping)
             chunkRows = configuration.chunkRows
             dropout = configuration.dropout
+            (sampleWeight, trainWeights, classWeight) = (configuration.sampleWeight, configuration.trainWeights, configuration.classWeight)
         }
     }
 

@@ -32,7 +32,9 @@ enum CheckpointSchema {
         static let bestLoss = "checkpoint.early_stopping.best_loss", bestEpoch = "checkpoint.early_stopping.best_epoch"
         static let sinceBest = "checkpoint.early_stopping.epochs_without_improvement"
         static let chunkRows = "checkpoint.reproducible.chunk_rows"
-        static let dropout = "checkpoint.dropout"
+        static let dropout = "checkpoint.dropout", weightSum = "checkpoint.epoch_weight_sum"
+        static let sampleWeight = "checkpoint.sample_weight", trainWeights = "checkpoint.train_weights"
+        static let classWeight = "checkpoint.class_weight"
         static let plateauPatience = "checkpoint.schedule.plateau_patience", plateauFactor = "checkpoint.schedule.plateau_factor"
         static let plateauThreshold = "checkpoint.schedule.plateau_threshold", minimumRate = "checkpoint.schedule.min_lr"
         static let plateauRate = "checkpoint.schedule.plateau.rate", plateauBest = "checkpoint.schedule.plateau.best"
@@ -62,6 +64,9 @@ enum CheckpointSchema {
             Key.version: "\(version)",
             Key.epoch: "\(position.epoch)", Key.batchInEpoch: "\(position.batchInEpoch)", Key.step: "\(position.step)",
             Key.lossSum: "\(position.epochLossSum)", Key.samples: "\(position.epochSamples)", Key.correct: "\(position.epochCorrect)",
+            Key.weightSum: "\(position.epochWeightSum)",
+            Key.sampleWeight: settings.sampleWeight ?? none, Key.trainWeights: settings.trainWeights ?? none,
+            Key.classWeight: settings.classWeight.map { "\($0)" } ?? none,
             Key.seed: "\(settings.seed)", Key.shuffle: "\(settings.shuffle)", Key.batchSize: "\(settings.batchSize)",
             Key.train: settings.train, Key.target: settings.targetColumns.joined(separator: ","),
             Key.standardize: "\(settings.standardize)",
@@ -97,9 +102,10 @@ enum CheckpointSchema {
     /// The checkpoint stored in `metadata` around `model`, of any version this build knows.
     static func checkpoint(model: ModelFile, metadata: [String: String], path: String) throws -> Checkpoint {
         let reader = try Reader(metadata: metadata, path: path)
-        let position = TrainingPosition(epoch: try reader.value(Key.epoch), batchInEpoch: try reader.value(Key.batchInEpoch),
+        var position = TrainingPosition(epoch: try reader.value(Key.epoch), batchInEpoch: try reader.value(Key.batchInEpoch),
                                         step: try reader.value(Key.step), epochLossSum: try reader.value(Key.lossSum),
                                         epochSamples: try reader.value(Key.samples), epochCorrect: try reader.value(Key.correct))
+        position.epochWeightSum = reader.version >= 2 ? try reader.value(Key.weightSum) : position.epochSamples
         guard let kind = OptimizerSettings.Kind(rawValue: try reader.value(Key.optimizer)),
               let scheduleKind = ScheduleSettings.Kind(rawValue: try reader.value(Key.schedule)) else {
             throw InputError("\(path): checkpoint names an unknown optimizer or schedule")
@@ -127,6 +133,11 @@ enum CheckpointSchema {
             clipGradientNorm: try reader.optional(Key.clipGradientNorm), validationSplit: try reader.optional(Key.validationSplit),
             earlyStopping: try reader.optional(Key.patience))
         settings.chunkRows = reader.version >= 2 ? try reader.optional(Key.chunkRows) : nil
+        if reader.version >= 2 {
+            settings.sampleWeight = try reader.optional(Key.sampleWeight)
+            settings.trainWeights = try reader.optional(Key.trainWeights)
+            settings.classWeight = try reader.optional(Key.classWeight, String.self).map { try TrainingOptions.ClassWeight($0) }
+        }
         if reader.version >= 2, let text = try reader.optional(Key.dropout, String.self) {
             let rates = text.split(separator: ",").map { Double($0) }
             guard rates.allSatisfy({ $0.map { (0 ..< 1).contains($0) } ?? false }), rates.count == model.layerSizes.count - 2 else {
@@ -168,6 +179,9 @@ enum CheckpointSchema {
         }
         guard position.epochCorrect.isFinite, position.epochCorrect >= 0, position.epochCorrect <= position.epochSamples else {
             throw refuse(Key.correct, position.epochCorrect, "a count from 0 to the epoch's samples, \(position.epochSamples)")
+        }
+        guard position.epochWeightSum.isFinite, position.epochWeightSum >= 0 else {
+            throw refuse(Key.weightSum, position.epochWeightSum, "a finite sum of weights, 0 or more")
         }
         guard (1 ... largest).contains(settings.batchSize) else { throw refuse(Key.batchSize, settings.batchSize, "from 1 to \(largest)") }
         guard !settings.train.isEmpty else { throw refuse(Key.train, "\"\"", "a data path") }

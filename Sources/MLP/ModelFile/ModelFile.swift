@@ -14,6 +14,9 @@ public struct ModelFile {
     public var classNames: [String]?
     public var featureNames: [String]?
     public var targetNames: [String]?
+    /// The CSV column of the rows' weights it was trained with (`--sample-weight`): `predict`
+    /// and `evaluate` skip it, as they skip the targets.
+    public var sampleWeightColumn: String?
     /// The dtype the tensors were stored in.
     public var precision: Precision
     /// Per-feature mean and standard deviation of the training data (`--standardize`): inputs are
@@ -28,6 +31,7 @@ public struct ModelFile {
     enum Key {
         static let format = "format", activation = "activation", loss = "loss", layerSizes = "layer_sizes"
         static let classNames = "class_names", featureNames = "feature_names", targetNames = "target_names"
+        static let sampleWeightColumn = "sample_weight_column"
         static let featureMean = "feature_mean", featureStandardDeviation = "feature_std"
     }
 
@@ -78,6 +82,7 @@ public struct ModelFile {
         if let classNames { metadata[Key.classNames] = jsonArray(classNames, quoted: true) }
         if let featureNames { metadata[Key.featureNames] = jsonArray(featureNames, quoted: true) }
         if let targetNames { metadata[Key.targetNames] = jsonArray(targetNames, quoted: true) }
+        if let sampleWeightColumn { metadata[Key.sampleWeightColumn] = sampleWeightColumn }
         if let standardization {
             metadata[Key.featureMean] = jsonArray(standardization.mean.map { "\($0)" }, quoted: false)
             metadata[Key.featureStandardDeviation] = jsonArray(standardization.standardDeviation.map { "\($0)" }, quoted: false)
@@ -148,6 +153,7 @@ public struct ModelFile {
         model.classNames = try metadata[Key.classNames].map { try parseStrings($0, key: Key.classNames, path: path) }
         model.featureNames = try metadata[Key.featureNames].map { try parseStrings($0, key: Key.featureNames, path: path) }
         model.targetNames = try metadata[Key.targetNames].map { try parseStrings($0, key: Key.targetNames, path: path) }
+        model.sampleWeightColumn = metadata[Key.sampleWeightColumn]
         // The names must fit the layers they describe (they are how columns are matched).
         if let names = model.featureNames, names.count != layerSizes[0] {
             throw InputError("\(path): metadata feature_names holds \(names.count) names for the \(layerSizes[0]) inputs of layers.0.weight")
@@ -171,7 +177,7 @@ public struct ModelFile {
         }
         model.extraTensors = tensors.filter { tensor in extraTensorPrefixes.contains { tensor.name.hasPrefix($0) } }
         let ownKeys: Set<String> = [Key.format, Key.activation, Key.loss, Key.layerSizes, Key.classNames, Key.featureNames,
-                                    Key.targetNames, Key.featureMean, Key.featureStandardDeviation]
+                                    Key.targetNames, Key.featureMean, Key.featureStandardDeviation, Key.sampleWeightColumn]
         model.extraMetadata = metadata.filter { !ownKeys.contains($0.key) }
         return model
     }

@@ -43,7 +43,8 @@ final class ExactGradient<T: Scalar> {
     let words: Int
     /// dZ⁽ˡ⁾ of every row this rank holds, l = 1…L at index l − 1 (capacity × U_l).
     let errors: [UnsafeMutablePointer<T>]
-    /// The exponents every rank agrees on: per layer [A: U_l | B: U_{l−1}], then the loss's.
+    /// The exponents every rank agrees on: per layer [A: U_l | B: U_{l−1}], then the loss's and
+    /// the weight sum's.
     let exponents: UnsafeMutableBufferPointer<Double>
     /// Where layer l's exponents start in `exponents`, at index l − 1.
     let exponentOffsets: [Int]
@@ -51,10 +52,11 @@ final class ExactGradient<T: Scalar> {
     /// element (j, k)'s grid scale; and 2^(e_B[k]), the inverse of the column's part.
     let rowScales: [UnsafeMutablePointer<Double>], columnScales: [UnsafeMutablePointer<Double>]
     let columnUnits: [UnsafeMutablePointer<Double>]
-    /// words × |θ| grid sums, then the loss (two words), then the counts of `Count`.
+    /// words × |θ| grid sums, then the loss and the weight sum (two words each), then the counts
+    /// of `ExactCount`.
     let sums: UnsafeMutableBufferPointer<Int64>
-    /// The loss sum of each chunk this rank computes.
-    let chunkLosses: UnsafeMutablePointer<Double>
+    /// The loss sum and the weight sum (Σ wᵢ, its rows without weights) of each chunk this rank computes.
+    let chunkLosses: UnsafeMutablePointer<Double>, chunkWeights: UnsafeMutablePointer<Double>
     /// Per-column scratch for the bounds (the widest layer).
     let columnValues: UnsafeMutablePointer<Double>
 
@@ -71,13 +73,14 @@ final class ExactGradient<T: Scalar> {
             offset += sizes[l] + sizes[l - 1]
         }
         exponentOffsets = offsets
-        exponents = .allocate(capacity: offset + 1)
+        exponents = .allocate(capacity: offset + 2)
         rowScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0]) }
         columnScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
         columnUnits = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
-        sums = .allocate(capacity: words * layout.count + 2 + ExactCount.all)
+        sums = .allocate(capacity: words * layout.count + 4 + ExactCount.all)
         sums.initialize(repeating: 0)
         chunkLosses = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
+        chunkWeights = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
         columnValues = .allocate(capacity: sizes.max()!)
     }
 
@@ -89,11 +92,13 @@ final class ExactGradient<T: Scalar> {
         columnUnits.forEach { $0.deallocate() }
         sums.deallocate()
         chunkLosses.deallocate()
+        chunkWeights.deallocate()
         columnValues.deallocate()
     }
 
-    var lossExponent: Int { exponents.count - 1 }
-    var counts: UnsafeMutablePointer<Int64> { sums.baseAddress! + words * layout.count + 2 }
+    var lossExponent: Int { exponents.count - 2 }
+    var weightExponent: Int { exponents.count - 1 }
+    var counts: UnsafeMutablePointer<Int64> { sums.baseAddress! + words * layout.count + 4 }
 
     /// This rank's exponents of A and B for every layer and of its largest chunk loss, over its
     /// chunks `local` of `grid` (the workspace holds their rows from the batch's row `firstRow`);
@@ -130,6 +135,7 @@ final class ExactGradient<T: Scalar> {
         }
         for c in 0 ..< local.count {
             exponents[lossExponent] = max(exponents[lossExponent], FixedPointSum.exponent(bounding: chunkLosses[c]))
+            exponents[weightExponent] = max(exponents[weightExponent], FixedPointSum.exponent(bounding: chunkWeights[c]))
         }
     }
 
@@ -180,16 +186,20 @@ final class ExactGradient<T: Scalar> {
         }
     }
 
-    /// The chunk losses onto their grid (two words after the gradient).
+    /// The chunks' loss and weight sums onto their grids (two words each, after the gradient).
     func addLosses(count: Int, chunkCount: Int) {
-        let loss = sums.baseAddress! + words * layout.count
-        loss[0] = 0; loss[1] = 0
-        let scale = lossScale(chunkCount: chunkCount)
-        for c in 0 ..< count { FixedPointSum.add(chunkLosses[c] * scale, words: 2, to: loss) }
+        let loss = sums.baseAddress! + words * layout.count, weight = loss + 2
+        loss.update(repeating: 0, count: 4)
+        let lossScale = scale(exponents[lossExponent], chunkCount), weightScale = scale(exponents[weightExponent], chunkCount)
+        for c in 0 ..< count {
+            FixedPointSum.add(chunkLosses[c] * lossScale, words: 2, to: loss)
+            FixedPointSum.add(chunkWeights[c] * weightScale, words: 2, to: weight)
+        }
     }
 
-    private func lossScale(chunkCount: Int) -> Double {
-        FixedPointSum.power(FixedPointSum.width(words: 2) - 1 - FixedPointSum.growthBits(terms: chunkCount) - Int(exponents[lossExponent]))
+    /// The two-word grid's scale for terms bounded by 2^exponent.
+    private func scale(_ exponent: Double, _ chunkCount: Int) -> Double {
+        FixedPointSum.power(FixedPointSum.width(words: 2) - 1 - FixedPointSum.growthBits(terms: chunkCount) - Int(exponent))
     }
 
     /// The exact sums, each rounded once to T, into `gradient`'s θ.
@@ -215,8 +225,10 @@ final class ExactGradient<T: Scalar> {
         }
     }
 
-    /// The loss sum over every chunk.
-    func lossSum(chunkCount: Int) -> Double {
-        FixedPointSum.value(words: 2, sums.baseAddress! + words * layout.count, unit: 1 / lossScale(chunkCount: chunkCount))
+    /// The loss sum and the weight sum over every chunk.
+    func totals(chunkCount: Int) -> (loss: Double, weight: Double) {
+        let loss = sums.baseAddress! + words * layout.count
+        return (FixedPointSum.value(words: 2, loss, unit: 1 / scale(exponents[lossExponent], chunkCount)),
+                FixedPointSum.value(words: 2, loss + 2, unit: 1 / scale(exponents[weightExponent], chunkCount)))
     }
 }

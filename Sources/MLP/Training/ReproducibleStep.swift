@@ -23,6 +23,7 @@ extension Trainer {
             let chunk = local.lowerBound + i
             let loss = network.forwardAndLoss(workspace, rows: inWorkspace(chunk), dZ: exact.errors[layers - 1])
             exact.chunkLosses[i] = loss.sum
+            exact.chunkWeights[i] = loss.weightSum
             correct += loss.correct
         }
         timings.forward += clock.lap()
@@ -56,7 +57,9 @@ extension Trainer {
 
         if finite { exact.write(into: reduction) }
         let extras = reduction.extras
-        extras[StepExtra.lossSum] = finite ? T(exact.lossSum(chunkCount: grid.count)) : .nan
+        let totals = exact.totals(chunkCount: grid.count)
+        extras[StepExtra.lossSum] = finite ? T(totals.loss) : .nan
+        extras[StepExtra.weightSum] = finite ? T(totals.weight) : T(counts[ExactCount.samples])
         extras[StepExtra.samples] = T(counts[ExactCount.samples])
         extras[StepExtra.correct] = T(counts[ExactCount.correct])
         extras[StepExtra.interrupted] = T(counts[ExactCount.interrupted])

@@ -102,6 +102,7 @@ extension Dataset {
         }
         labels.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         targetValues.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
+        weights?.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         return hash
     }
 }

@@ -5,6 +5,8 @@ extension Trainer {
     /// What one step did, from the global sums over its mini-batch.
     public struct StepResult {
         public var lossSum: Double, samples: Double, correct: Double
+        /// Σ wᵢ over the mini-batch (its rows without weights): the loss sum's divisor.
+        public var weightSum: Double
         /// The loss or gradient was not finite: no update was applied.
         public var nonFinite: Bool
         public var interrupted: Bool
@@ -43,6 +45,7 @@ extension Trainer {
         extras[StepExtra.correct] = T(local.correct)
         extras[StepExtra.interrupted] = Interruption.received != 0 ? 1 : 0
         extras[StepExtra.signals] = T(Interruption.received)
+        extras[StepExtra.weightSum] = T(local.weightSum)
     }
 
     /// This rank's gradient sums into `reduction`; with `--allreduce overlap`, each layer's
@@ -70,16 +73,19 @@ extension Trainer {
         return signal
     }
 
-    /// g = (Σ over all ranks' shards) / n_b, the exact mini-batch gradient; then clipping and
-    /// the optimizer's update, unless the loss or g is not finite. Every rank sees the same
-    /// sums, so every rank takes the same branch.
+    /// g = (Σ over all ranks' shards) / Σ wᵢ (n_b without weights), the exact mini-batch
+    /// gradient; then clipping and the optimizer's update, unless the loss or g is not finite.
+    /// Every rank sees the same sums, so every rank takes the same branch. A mini-batch whose
+    /// weights are all 0 changes nothing.
     func update() -> StepResult {
-        let extras = reduction.extras, samples = extras[StepExtra.samples]
-        let gradientIsFinite = T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / samples)
+        let extras = reduction.extras, samples = extras[StepExtra.samples], weightSum = extras[StepExtra.weightSum]
+        let gradientIsFinite = weightSum == 0
+            || T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / weightSum)
         let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
+                                weightSum: Double(weightSum),
                                 nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0,
                                 signal: Self.commonSignal(count: extras[StepExtra.interrupted], sum: extras[StepExtra.signals]))
-        guard !result.nonFinite else { return result }
+        guard !result.nonFinite, weightSum > 0 else { return result }
         if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
         optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
         timings.steps += 1
@@ -113,6 +119,8 @@ enum StepExtra {
     static let interrupted = 3
     /// The sum of the signal numbers they received: the signal's name for every rank's message.
     static let signals = 4
-    static let count = 5
+    /// Σ wᵢ of the rank's rows (its row count without weights).
+    static let weightSum = 5
+    static let count = 6
 }
 

@@ -18,8 +18,8 @@ extension Trainer {
             start = end
         }
         totals.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
-        let n = Double(max(data.rowCount, 1))
-        return (totals[0] / n, data.isClassification ? totals[1] / n : nil)
+        let n = Double(max(data.rowCount, 1)), divisor = data.weights == nil ? n : data.lossDivisor
+        return (totals[0] / divisor, data.isClassification ? totals[1] / n : nil)
     }
 
     /// `evaluate` for `--reproducible`: the rows cut into chunks that do not depend on the
@@ -35,8 +35,8 @@ extension Trainer {
             totals.counts[0] += Int64(result.correct)
         }
         let (sums, counts) = totals.combined(totalChunks: grid.count, communicator: communicator)
-        let n = Double(max(data.rowCount, 1))
-        return ((sums[0] ?? .nan) / n, data.isClassification ? Double(counts[0]) / n : nil)
+        let n = Double(max(data.rowCount, 1)), divisor = data.weights == nil ? n : data.lossDivisor
+        return ((sums[0] ?? .nan) / divisor, data.isClassification ? Double(counts[0]) / n : nil)
     }
 
     /// Fails on every rank if θ is not bit-identical on all ranks.

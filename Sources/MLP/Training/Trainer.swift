@@ -134,6 +134,7 @@ public final class Trainer<T: Scalar> {
                 } else {
                     position.epochLossSum += totals.lossSum
                     position.epochSamples += totals.samples
+                    position.epochWeightSum += totals.weightSum
                     position.epochCorrect += totals.correct
                 }
                 if totals.interrupted { throw TrainingInterrupted(position: position, signal: totals.signal) }
@@ -146,7 +147,8 @@ public final class Trainer<T: Scalar> {
             }
             let trainSeconds = Date().timeIntervalSince(epochStart)
             let samples = max(position.epochSamples, 1)
-            var report = EpochReport(epoch: position.epoch, step: position.step, trainLoss: position.epochLossSum / samples,
+            var report = EpochReport(epoch: position.epoch, step: position.step,
+                                     trainLoss: position.epochLossSum / (position.epochWeightSum > 0 ? position.epochWeightSum : samples),
                                      trainAccuracy: train.isClassification ? position.epochCorrect / samples : nil,
                                      seconds: 0, samplesPerSecond: samplesThisSession / max(trainSeconds, 1e-9),
                                      learningRate: schedule.rate(atStep: max(position.step - 1, 0)), skippedSteps: skippedSteps)

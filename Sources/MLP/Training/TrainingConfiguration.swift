@@ -47,6 +47,10 @@ public struct TrainingConfiguration: Sendable {
     public var chunkRows: Int?
     /// The dropout rate of each hidden layer; empty: none.
     public var dropout: [Double] = []
+    /// The rows' weights: a CSV column, a .npy file, per class; nil: none.
+    public var sampleWeight: String?
+    public var trainWeights: String?
+    public var classWeight: TrainingOptions.ClassWeight?
 
     /// S: mini-batches per epoch over `rows` training rows (the last one may be partial).
     public func stepsPerEpoch(trainingRows rows: Int) -> Int {
@@ -73,14 +77,20 @@ extension TrainingOptions {
     public func resolve(resuming checkpoint: Checkpoint?, startingModel: ModelFile?) throws -> TrainingConfiguration {
         let shape = try modelShape(of: checkpoint?.model ?? startingModel)
         let rates = try dropoutRates(hidden: shape.hidden)
+        if classWeight != nil, shape.loss != .crossEntropy { throw InputError("--class-weight needs classes: --loss cross-entropy") }
         guard let checkpoint, let path = resume else {
             var configuration = try fresh(shape)
             configuration.dropout = rates ?? []
+            (configuration.sampleWeight, configuration.trainWeights, configuration.classWeight) = (sampleWeight, trainWeights, classWeight)
             return configuration
         }
         var configuration = try resumed(from: checkpoint, path: path, shape)
-        configuration.dropout = try CheckpointAgreement(path: path).setting(
-            rates, checkpoint.settings.dropout, "--dropout", { $0.isEmpty ? "0" : $0.map { "\($0)" }.joined(separator: ",") })
+        let stored = CheckpointAgreement(path: path), saved = checkpoint.settings
+        configuration.dropout = try stored.setting(
+            rates, saved.dropout, "--dropout", { $0.isEmpty ? "0" : $0.map { "\($0)" }.joined(separator: ",") })
+        configuration.sampleWeight = try stored.setting(sampleWeight.map { Optional($0) }, saved.sampleWeight, "--sample-weight", stored.text)
+        configuration.trainWeights = trainWeights ?? saved.trainWeights
+        configuration.classWeight = try stored.setting(classWeight.map { Optional($0) }, saved.classWeight, "--class-weight", stored.text)
         return configuration
     }
 

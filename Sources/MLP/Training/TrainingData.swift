@@ -27,6 +27,12 @@ struct TrainingData<T: Scalar> {
         let isClassification = configuration.loss == .crossEntropy
         var train: Dataset<T> = try Self.load(configuration.train, role: .train, configuration,
                                               kind: isClassification ? .classes(classNames: nil) : .values, rank: rank, ranks: ranks)
+        if let path = configuration.trainWeights {
+            guard case .npy = configuration.train else {
+                throw InputError("--train-weights gives .npy data its weights: for a CSV name its column with --sample-weight")
+            }
+            train.weights = try NPYDataset.weights(path: path, rows: train.rowCount).map { T($0) }
+        }
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
         let trainContent = ranks > 1 ? try train.contentFingerprint() : nil
@@ -37,6 +43,10 @@ struct TrainingData<T: Scalar> {
             let split = try train.holdingOut(fraction: fraction, seed: configuration.seed)
             train = split.training
             validation = split.validation
+        }
+        if let classWeight = configuration.classWeight { try Self.weigh(&train, classWeight) }
+        if let weights = train.weights, !weights.contains(where: { $0 > 0 }) {
+            throw InputError("--train \(configuration.train.text): every training row's weight is 0: nothing to learn from")
         }
         var test = try configuration.test.map { try Self.loadTest($0, like: train, configuration, rank: rank, ranks: ranks) }
         if let trainContent { contentFingerprints = (trainContent, try test?.contentFingerprint()) }
@@ -58,11 +68,35 @@ struct TrainingData<T: Scalar> {
     /// rank its share of the rows (a CSV's are checked as read).
     private static func load(_ source: DataSource, role: DataSource.Role, _ configuration: TrainingConfiguration,
                              kind: TargetKind, rank: Int, ranks: Int) throws -> Dataset<T> {
-        let data: Dataset<T> = try source.load(role: role, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed)
+        let data: Dataset<T> = try source.load(role: role, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed,
+                                               weightColumn: role == .train ? configuration.sampleWeight : nil,
+                                               weightColumnIfPresent: role == .test ? configuration.sampleWeight : nil)
         if let mapped = data.mappedFeatures {
             try mapped.checkFinite(rows: shardRange(count: mapped.rowCount, rank: rank, size: ranks), featureNames: data.featureNames)
         }
         return data
+    }
+
+    /// `--class-weight`: each training row's weight times its class's (scikit-learn's
+    /// `compute_class_weight`: balanced is n / (classes · count(class)) over these rows).
+    private static func weigh(_ train: inout Dataset<T>, _ classWeight: TrainingOptions.ClassWeight) throws {
+        let classes = train.classNames.count
+        var perClass: [Double]
+        switch classWeight {
+        case .balanced:
+            var counts = [Int](repeating: 0, count: classes)
+            for label in train.labels { counts[Int(label)] += 1 }
+            perClass = counts.map { $0 > 0 ? Double(train.rowCount) / (Double(classes) * Double($0)) : 0 }
+        case .given(let weights):
+            if let unknown = weights.keys.sorted().first(where: { !train.classNames.contains($0) }) {
+                throw InputError("--class-weight \(unknown): no such class (classes: \(listed(train.classNames)))")
+            }
+            perClass = train.classNames.map { weights[$0] ?? 1 }
+        }
+        let given = train.weights
+        train.weights = train.labels.indices.map { row in
+            T(perClass[Int(train.labels[row])]) * (given?[row] ?? 1)
+        }
     }
 
     /// Checks the training data against the checkpoint it resumes and the model it starts from;

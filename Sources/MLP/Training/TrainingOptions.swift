@@ -37,6 +37,11 @@ public struct TrainingOptions: Sendable {
     public var chunkRows: Int?
     /// `--dropout`: one rate for every hidden layer, or one per hidden layer.
     public var dropout: [Double]?
+    /// `--sample-weight`: the CSV column of the rows' weights; `--train-weights`: a .npy of them.
+    public var sampleWeight: String?
+    public var trainWeights: String?
+    /// `--class-weight`.
+    public var classWeight: ClassWeight?
 
     // The optimizer (`--optimizer`, `--momentum`, `--nesterov`, `--beta1`, `--beta2`, `--eps`,
     // `--weight-decay`), the schedule (`--lr-schedule`, `--warmup-steps`, `--step-size`,
@@ -59,6 +64,34 @@ public struct TrainingOptions: Sendable {
     public var clipGradientNorm: Double?
     public var validationSplit: Double?
     public var earlyStopping: Int?
+
+    /// `--class-weight balanced` (scikit-learn's n / (classes · count(class)) on the training
+    /// rows) or `LABEL:WEIGHT,…` (unlisted classes weigh 1).
+    public enum ClassWeight: Equatable, Sendable, CustomStringConvertible {
+        case balanced
+        case given([String: Double])
+
+        public init(_ text: String) throws {
+            if text == "balanced" { self = .balanced; return }
+            var weights: [String: Double] = [:]
+            for item in text.split(separator: ",") {
+                guard let colon = item.lastIndex(of: ":"), let weight = Double(item[item.index(after: colon)...]),
+                      weight.isFinite, weight >= 0, colon > item.startIndex else {
+                    throw InputError("--class-weight takes balanced or LABEL:WEIGHT,… with weights of 0 or more (got \(text))")
+                }
+                weights[String(item[..<colon])] = weight
+            }
+            guard !weights.isEmpty else { throw InputError("--class-weight takes balanced or LABEL:WEIGHT,… (got nothing)") }
+            self = .given(weights)
+        }
+
+        public var description: String {
+            switch self {
+            case .balanced: return "balanced"
+            case .given(let weights): return weights.keys.sorted().map { "\($0):\(weights[$0]!)" }.joined(separator: ",")
+            }
+        }
+    }
 
     /// What a non-finite loss or gradient does.
     public enum NonFinitePolicy: String, CaseIterable, Sendable {
@@ -120,6 +153,9 @@ public struct TrainingOptions: Sendable {
         if chunkRows != nil, reproducible != true { throw InputError("--chunk-rows needs --reproducible") }
         if reproducible == true, allreduce == .overlap {
             throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
+        }
+        if sampleWeight != nil, trainWeights != nil {
+            throw InputError("--sample-weight (a CSV column) and --train-weights (a .npy file) exclude each other")
         }
         if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
 

@@ -36,6 +36,8 @@ public struct TrainingPosition: Equatable, Sendable {
     public var step = 0
     /// Global sums over the done mini-batches of `epoch`, for its report.
     public var epochLossSum = 0.0, epochSamples = 0.0, epochCorrect = 0.0
+    /// Σ wᵢ of those mini-batches' rows (`epochSamples` without weights): the train loss's divisor.
+    public var epochWeightSum = 0.0
 
     public init(epoch: Int = 1, batchInEpoch: Int = 0, step: Int = 0,
                 epochLossSum: Double = 0, epochSamples: Double = 0, epochCorrect: Double = 0) {

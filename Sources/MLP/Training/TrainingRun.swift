@@ -148,7 +148,9 @@ final class TrainingRun<T: Scalar> {
     }
 
     func modelFile(_ trainer: Trainer<T>, _ data: TrainingData<T>) -> ModelFile {
-        ModelFile(network: trainer.network, data: data.train, standardization: data.standardization)
+        var file = ModelFile(network: trainer.network, data: data.train, standardization: data.standardization)
+        file.sampleWeightColumn = configuration.sampleWeight
+        return file
     }
 
     /// Rank 0 writes the checkpoint at `position` to `path`, or, with none (an interrupted run

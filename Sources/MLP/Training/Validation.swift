@@ -18,12 +18,13 @@ extension Dataset {
             targets.reserveCapacity(indices.count * targetCount)
             for row in indices { targets.append(contentsOf: targetValues[row * targetCount ..< (row + 1) * targetCount]) }
         }
-        if let mapped = mappedFeatures {
-            return Dataset(mapped: mapped.selecting(indices), featureNames: featureNames, labels: labels, classNames: classNames,
-                           targetValues: targets, targetNames: targetNames)
-        }
-        return Dataset(rowCount: indices.count, featureCount: featureCount, features: features, featureNames: featureNames,
-                       labels: labels, classNames: classNames, targetValues: targets, targetNames: targetNames)
+        var selected = mappedFeatures.map {
+            Dataset(mapped: $0.selecting(indices), featureNames: featureNames, labels: labels, classNames: classNames,
+                    targetValues: targets, targetNames: targetNames)
+        } ?? Dataset(rowCount: indices.count, featureCount: featureCount, features: features, featureNames: featureNames,
+                     labels: labels, classNames: classNames, targetValues: targets, targetNames: targetNames)
+        selected.weights = weights.map { weights in indices.map { weights[$0] } }
+        return selected
     }
 
     /// Which rows `--validation-split fraction` holds out: ⌈fraction · n⌉ rows chosen by a
