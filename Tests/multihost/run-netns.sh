@@ -218,6 +218,12 @@ if [[ -x "$faults" ]]; then
     grep -Eq 'status (75|205)' "$work/vanished.log" || fail "vanished: the restart line does not give status 75 or 205"
     kill_in "${hosts[2]}"
     ip -n "$switch" link set h3 up
+    # Both ends report UP a moment later; until then the agent refuses h3.
+    for _ in $(seq 100); do
+        ip -n "$switch" link show h3 | grep -q "state UP" && ip -n "${hosts[2]}" link show eth0 | grep -q "state UP" && break
+        sleep 0.1
+    done
+    "$work/netns-rsh" 10.99.0.3 true || fail "h3 does not answer again after its link came back up"
     echo "run-netns: the two restart cases took $(( SECONDS - start )) s"
 else
     echo "run-netns: no mlp-faults beside $mlp: the launch --restarts cases are skipped"
