@@ -5,7 +5,8 @@ import MLP
 
 /// A communicator that forwards every collective to another and, on the last rank, corrupts
 /// the gradient reduction of chosen training steps, or on rank 0 stops taking steps (alive,
-/// but never reaching the step's collective): the faults one misbehaving rank causes.
+/// but never reaching the step's collective), or on one rank dies: the faults one misbehaving
+/// rank causes.
 ///
 /// A training step is recognised by its gradient reduction, the only sum over more than two
 /// values in `mlp train` (evaluation sums two: the loss and the correct count). With
@@ -23,14 +24,17 @@ final class FaultInjectingCommunicator: Communicator {
     /// that is alive (its watchdog thread answers) but never reaches the collective. Rank 0, so
     /// that another rank reports it.
     let stallAtStep: Int?
+    /// At its step one rank SIGKILLs itself before the gradient reduction (see `RankKill`).
+    let kill: RankKill?
     private var step = 0
     /// With overlap: whether the current step's reductions have started, and what the last
     /// rank does to their result once they have finished.
     private var overlapStarted = false
     private var afterWait: (() -> Void)?
 
-    init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?, stallAtStep: Int? = nil) {
+    init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?, stallAtStep: Int? = nil, kill: RankKill? = nil) {
         self.base = base
+        self.kill = kill
         self.nanAtStep = nanAtStep
         self.driftAtStep = driftAtStep
         self.stallAtStep = stallAtStep
@@ -42,6 +46,7 @@ final class FaultInjectingCommunicator: Communicator {
     func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         guard buffer.count > 2 else { return base.allreduceSum(buffer) }
         step += 1
+        kill?.stepStarts(step, rank: rank, size: size)
         if isDue(nanAtStep) { buffer[0] = .nan }
         if stallAtStep == step && rank == 0 { while true { sleep(3600) } }
         base.allreduceSum(buffer)
@@ -52,6 +57,7 @@ final class FaultInjectingCommunicator: Communicator {
         if !overlapStarted {
             overlapStarted = true
             step += 1
+            kill?.stepStarts(step, rank: rank, size: size)
             if isDue(nanAtStep) { buffer[0] = .nan }
             if isDue(driftAtStep) { afterWait = { [unowned self] in perturb(buffer) } }
         }
@@ -65,7 +71,15 @@ final class FaultInjectingCommunicator: Communicator {
         afterWait = nil
     }
 
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) { base.allreduceSum(buffer) }
+    /// With `--reproducible` a step's gradient sums are exact Int64 sums over more than three
+    /// values (an evaluation's are three): the kill fires there too; the other faults do not.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {
+        if buffer.count > 3 {
+            step += 1
+            kill?.stepStarts(step, rank: rank, size: size)
+        }
+        base.allreduceSum(buffer)
+    }
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { base.allreduceMax(buffer) }
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { base.broadcast(buffer) }
     func abort(exitCode: Int32) -> Never { base.abort(exitCode: exitCode) }

@@ -3,6 +3,10 @@
 //   MLP_TEST_DRIFT_AT_STEP=K       the last rank's θ drifts from the others' at step K
 //   MLP_TEST_STALL_AT_STEP=K       rank 0's main thread sleeps for ever before step K's
 //                                  allreduce (--allreduce single): alive, never reaching it
+//   MLP_TEST_KILL_AT_STEP=K        rank MLP_TEST_KILL_RANK (default: the last rank) SIGKILLs itself
+//                                  at step K, before its gradient reduction; with
+//   MLP_TEST_KILL_ONCE_FILE=P      only if P does not exist, creating P just before dying (once
+//                                  per job: a restarted job runs through)
 //   MLP_TEST_KILL_BEFORE_RENAME=P  SIGKILL just before a file that replaces an existing P is
 //                                  renamed into place
 //   MLP_TEST_BUILD_SALT=S          this build differs from `mlp`'s (as another source would), for
@@ -19,9 +23,12 @@ let environment = ProcessInfo.processInfo.environment
 let nanAtStep = environment["MLP_TEST_NAN_AT_STEP"].flatMap(Int.init)
 let driftAtStep = environment["MLP_TEST_DRIFT_AT_STEP"].flatMap(Int.init)
 let stallAtStep = environment["MLP_TEST_STALL_AT_STEP"].flatMap(Int.init)
-if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil {
+let rankKill = environment["MLP_TEST_KILL_AT_STEP"].flatMap(Int.init).map {
+    RankKill(step: $0, rank: environment["MLP_TEST_KILL_RANK"].flatMap(Int.init), onceFile: environment["MLP_TEST_KILL_ONCE_FILE"])
+}
+if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || rankKill != nil {
     MLPCommand.communicatorWrapper = {
-        FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep, stallAtStep: stallAtStep)
+        FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep, stallAtStep: stallAtStep, kill: rankKill)
     }
 }
 if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {

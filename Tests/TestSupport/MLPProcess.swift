@@ -129,6 +129,13 @@ public enum MLPProcess {
         return try Background(command.path, arguments: command.arguments, environment: environment, executable: executable)
     }
 
+    /// Any program, by path or by name on PATH (`./launch`), started in the background; its rank
+    /// processes (`rankProcesses()`) are those running the package's executable `ranksRun`.
+    public static func start(program: String, _ arguments: [String], ranksRun executable: String,
+                             environment: [String: String] = [:]) throws -> Background {
+        try Background(try which(program), arguments: arguments, environment: environment, executable: executable)
+    }
+
     /// The full path of `name` on PATH (a path is returned as it is); a skip when it is not installed.
     public static func which(_ name: String) throws -> String {
         if name.contains("/") { return name }

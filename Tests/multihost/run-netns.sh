@@ -17,6 +17,11 @@
 #      relative) and the same-host mpirun -n 3 model, and the interface counters show the
 #      bytes crossed the links; the same for .npy data;
 #   2. ./launch --hostfile FILE with the flags of docs/several-hosts.md in MLP_MPIRUN_FLAGS trains across them;
+#      ./launch --restarts 1 finishes on h1 and h2 when h3 is lost: (a) h3's rank is killed at a
+#      fixed step (mlp-faults) and h3 stops answering the agent; (b) h3's link goes down mid-run
+#      (the watchdog's 75, then mpirun waits for h3 until launch ends it); one restart line each,
+#      status 0, the metrics without a repeated step, and the model equal to the single-process
+#      one (byte for byte with `mlp train --reproducible` when mlp has it, else ≤ 1e-12);
 #   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
 #      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
 #      the step times of fast and slow links are printed.
@@ -50,9 +55,11 @@ switch="$prefix-sw"
 hosts=("$prefix-h1" "$prefix-h2" "$prefix-h3")
 work="$(mktemp -d /tmp/mlp-netns.XXXXXX)"
 hub_pid=""
+# The processes left in a host's namespace (a lost host's orted and rank): only this run's.
+kill_in() { ip netns pids "$1" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true; }
 cleanup() {
     [[ -n "$hub_pid" ]] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
-    for ns in "${hosts[@]}" "$switch"; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in "${hosts[@]}" "$switch"; do kill_in "$ns"; ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -76,6 +83,8 @@ echo "run-netns: hosts ${hosts[*]} = 10.99.0.1-3 on a bridge in $switch; routes 
 ip -n "${hosts[0]}" route | sed 's/^/    /'
 
 # The rsh agent: "netns-rsh HOST COMMAND…" runs COMMAND in HOST's namespace, as ssh would on HOST.
+# Like ssh, it fails for a host that cannot be reached: its link is down, or it is lost (the
+# file hK-lost exists: its processes were killed, as on a host that died).
 cat >"$work/netns-rsh" <<EOF
 #!/bin/sh
 while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
@@ -84,6 +93,9 @@ case "\$host" in
     10.99.0.1) k=1 ;; 10.99.0.2) k=2 ;; 10.99.0.3) k=3 ;;
     *) echo "netns-rsh: unknown host \$host" >&2; exit 255 ;;
 esac
+if [ -e "$work/h\$k-lost" ] || ! ip -n "$switch" link show "h\$k" | grep -q "state UP"; then
+    echo "ssh: connect to host \$host port 22: No route to host" >&2; exit 255
+fi
 # Its own network and host name (a UTS namespace), as a separate machine has.
 exec ip netns exec "$prefix-h\$k" unshare --uts sh -c "hostname mlp-h\$k && \$*"
 EOF
@@ -155,6 +167,67 @@ ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" env MLP_BINARY="$mlp" ML
     "$root/launch" --hostfile "$work/hosts" "${train[@]}" --save "$work/launch.safetensors" 2>&1 | tail -2 | sed 's/^/    /'
 printf 'run-netns: launch --hostfile vs one process:   '; compare "$work/launch.safetensors" "$work/single.safetensors" 1e-12 \
     || fail "./launch --hostfile gave another model"
+
+# ./launch --restarts 1 when h3 is lost; $1 names the case, the rest are launch's environment.
+# Prints launch's output; fails unless it ends with status 0, one restart line that drops h3,
+# 2 ranks after it, metrics without a repeated step, and the single-process model.
+restart_case() {
+    local name=$1 status=0
+    shift
+    ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" env "$@" "$root/launch" --restarts 1 --hostfile "$work/hosts" \
+        "${restart_train[@]}" --checkpoint "$work/$name.checkpoint" --checkpoint-every 10 --metrics "$work/$name.jsonl" \
+        --save "$work/$name.safetensors" >"$work/$name.log" 2>&1 || status=$?
+    grep -E '^(launch|mlp):' "$work/$name.log" | sed 's/^/    /'
+    [[ $status -eq 0 ]] || fail "$name: launch --restarts 1 ended with status $status"
+    local lines
+    lines=$(grep -c '^launch: restart ' "$work/$name.log" || true)
+    [[ $lines -eq 1 ]] || fail "$name: $lines restart lines, not 1"
+    grep '^launch: restart ' "$work/$name.log" | grep -q 'host 10.99.0.3 dropped (no answer: .*; 2 ranks now; resuming from step ' \
+        || fail "$name: the restart line does not drop h3 and resume on 2 ranks"
+    grep -q '^mlp: .*, 2 ranks;' "$work/$name.log" || fail "$name: the restarted job did not run on 2 ranks"
+    [[ -z "$(grep -o '"step":[0-9]*' "$work/$name.jsonl" | sort | uniq -d)" ]] || fail "$name: a step's metrics line appears twice"
+    [[ $(grep -c . "$work/$name.jsonl") -eq 2 ]] || fail "$name: the metrics file does not hold the 2 epochs"
+    if [[ -n "$reproducible" ]]; then
+        cmp -s "$work/$name.safetensors" "$work/restart-single.safetensors" || fail "$name: the model differs from the single-process one"
+        echo "run-netns: $name: byte-identical to one process (--reproducible)"
+    else
+        printf 'run-netns: %s: vs one process:         ' "$name"
+        compare "$work/$name.safetensors" "$work/restart-single.safetensors" 1e-12 || fail "$name: the model differs from the single-process one"
+    fi
+}
+faults="$(dirname "$mlp")/mlp-faults"
+if [[ -x "$faults" ]]; then
+    # Byte for byte across rank counts needs `mlp train --reproducible`; without it, rounding.
+    reproducible=""
+    "$mlp" train --help 2>&1 | grep -q -- '--reproducible' && reproducible="--reproducible"
+    restart_train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 2 --seed 7
+                   --precision float64 $reproducible)
+    "$mlp" "${restart_train[@]}" --save "$work/restart-single.safetensors" >/dev/null
+    start=$SECONDS
+    echo "run-netns: ./launch --restarts 1, h3's rank killed at step 25 (mlp-faults), then h3 no longer answers the agent:"
+    restart_case killed MLP_BINARY="$faults" \
+        MLP_MPIRUN_FLAGS="$cluster_flags -x MLP_TEST_KILL_AT_STEP=25 -x MLP_TEST_KILL_ONCE_FILE=$work/h3-lost"
+    grep -q 'status 137 (a rank was killed)' "$work/killed.log" || fail "killed: the restart line does not give status 137"
+    rm -f "$work/h3-lost"
+    kill_in "${hosts[2]}"
+    echo "run-netns: ./launch --restarts 1, h3's link down once the first checkpoint exists (--collective-timeout 3, MLP_LAUNCH_ABORT_GRACE=5):"
+    ( for _ in $(seq 600); do [[ -e "$work/vanished.checkpoint" ]] && break; sleep 0.05; done
+      ip -n "$switch" link set h3 down ) &
+    restart_train+=(--collective-timeout 3)
+    restart_case vanished MLP_BINARY="$mlp" MLP_MPIRUN_FLAGS="$cluster_flags" MLP_LAUNCH_ABORT_GRACE=5
+    grep -Eq 'status (75|205)' "$work/vanished.log" || fail "vanished: the restart line does not give status 75 or 205"
+    kill_in "${hosts[2]}"
+    ip -n "$switch" link set h3 up
+    # Both ends report UP a moment later; until then the agent refuses h3.
+    for _ in $(seq 100); do
+        ip -n "$switch" link show h3 | grep -q "state UP" && ip -n "${hosts[2]}" link show eth0 | grep -q "state UP" && break
+        sleep 0.1
+    done
+    "$work/netns-rsh" 10.99.0.3 true || fail "h3 does not answer again after its link came back up"
+    echo "run-netns: the two restart cases took $(( SECONDS - start )) s"
+else
+    echo "run-netns: no mlp-faults beside $mlp: the launch --restarts cases are skipped"
+fi
 
 # --measure: allreduce times and MNIST step times across the hosts, for Benchmarks/SCALING.md.
 measure_link() {
