@@ -73,7 +73,10 @@ final class FaultTests: ScratchFolderTestCase {
         let seconds = Date().timeIntervalSince(killed)
         XCTAssertFalse(output.timedOut, "mpirun still running 60 s after a rank was killed: \(output.stderr)")
         XCTAssertNotEqual(output.status, 0)
-        for rank in ranks { XCTAssertFalse(MLPProcess.isAlive(rank), "rank process \(rank) is gone") }
+        // The ranks end with mpirun; on a loaded machine the last one may take a moment more.
+        let deadline = Date().addingTimeInterval(15)
+        while ranks.contains(where: MLPProcess.isAlive), Date() < deadline { usleep(100_000) }
+        for rank in ranks { XCTAssertFalse(MLPProcess.isAlive(rank), "rank process \(rank) still running 15 s after mpirun exited") }
         let stopped = try Checkpoint.read(path: checkpoint)
         print("[SIGKILL of one rank, \(String(format: "%.2f", seconds)) s until mpirun exited; checkpoint at step \(stopped.position.step)]")
         let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", checkpoint, "--save", path("resumed")])
