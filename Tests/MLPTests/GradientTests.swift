@@ -18,6 +18,25 @@ final class GradientTests: XCTestCase {
         network.forwardAndLoss(workspace, rows: rows).sum / Double(rows)
     }
 
+    /// The largest relative difference between backpropagation's `gradients` (sums over the
+    /// rows) and central differences of J with step 1e-6, over every parameter.
+    func worstRelativeError(_ network: Network<Double>, _ workspace: Workspace<Double>, rows: Int,
+                            gradients: FlatBuffer<Double>) -> Double {
+        let theta = network.parameters.values, h = 1e-6
+        var worst = 0.0
+        for i in 0 ..< theta.count {
+            let saved = theta[i]
+            theta[i] = saved + h
+            let plus = cost(network, workspace, rows: rows)
+            theta[i] = saved - h
+            let minus = cost(network, workspace, rows: rows)
+            theta[i] = saved
+            let numeric = (plus - minus) / (2 * h), analytic = gradients.values[i] / Double(rows)
+            worst = max(worst, abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-7))
+        }
+        return worst
+    }
+
     func testGradientsMatchFiniteDifferences() {
         for loss in Loss.allCases {
             for activation in Activation.allCases {
@@ -37,20 +56,7 @@ final class GradientTests: XCTestCase {
                 _ = network.forwardAndLoss(workspace, rows: rows)
                 network.backward(workspace, rows: rows, into: gradients)
 
-                var worst = 0.0
-                let h = 1e-6
-                for i in 0 ..< theta.count {
-                    let saved = theta[i]
-                    theta[i] = saved + h
-                    let plus = cost(network, workspace, rows: rows)
-                    theta[i] = saved - h
-                    let minus = cost(network, workspace, rows: rows)
-                    theta[i] = saved
-                    let numeric = (plus - minus) / (2 * h)
-                    let analytic = gradients.values[i] / Double(rows)
-                    let relative = abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-7)
-                    worst = max(worst, relative)
-                }
+                let worst = worstRelativeError(network, workspace, rows: rows, gradients: gradients)
                 XCTAssertLessThan(worst, 1e-6, "\(loss) with \(activation): worst relative error \(worst)")
             }
         }
@@ -82,19 +88,7 @@ final class GradientTests: XCTestCase {
                 XCTAssertTrue(scales.contains(0) && scales.contains(1 / (1 - p)), "\(activation), layer \(l): \(scales)")
                 XCTAssertTrue(scales.allSatisfy { $0 == 0 || $0 == 1 / (1 - p) })
             }
-            let theta = network.parameters.values
-            var worst = 0.0
-            let h = 1e-6
-            for i in 0 ..< theta.count {
-                let saved = theta[i]
-                theta[i] = saved + h
-                let plus = cost(network, workspace, rows: rows)
-                theta[i] = saved - h
-                let minus = cost(network, workspace, rows: rows)
-                theta[i] = saved
-                let numeric = (plus - minus) / (2 * h), analytic = gradients.values[i] / Double(rows)
-                worst = max(worst, abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-7))
-            }
+            let worst = worstRelativeError(network, workspace, rows: rows, gradients: gradients)
             XCTAssertLessThan(worst, 1e-6, "\(activation) with dropout: worst relative error \(worst)")
             // Another step draws other masks; evaluation (a workspace without dropout) none.
             let before = (0 ..< rows * 6).map { dropout.scales[0]![$0] }
