@@ -31,14 +31,21 @@ final class CheckpointSchemaTests: XCTestCase {
         XCTAssertTrue(checkpoint.model.extraMetadata.isEmpty, "the checkpoint's keys are not model metadata")
     }
 
-    func testVersionOneRoundTripsAndIsWrittenWithItsVersion() throws {
+    func testVersionTwoRoundTripsAndIsWrittenWithItsVersion() throws {
         let directory = try temporaryDirectory(self)
         var checkpoint = try Checkpoint.read(path: Self.unversioned)
         checkpoint.settings.trainLabels = "labels.npy"
         checkpoint.settings.targetColumns = ["a", "b"]
         checkpoint.settings.optimizer = OptimizerSettings(kind: .sgd, momentum: 0.9, nesterov: true)
-        checkpoint.settings.schedule = ScheduleSettings(kind: .cosine)
+        checkpoint.settings.schedule = ScheduleSettings(kind: .plateau, plateauPatience: 3, plateauFactor: 0.25, minimumRate: 1e-4)
+        checkpoint.plateau = PlateauState(rate: 0.0125, best: 0.731, badEpochs: 2)
         checkpoint.settings.clipGradientNorm = nil
+        // The model has one hidden layer: one dropout rate.
+        checkpoint.settings.dropout = Array(repeating: 0.3, count: checkpoint.model.layerSizes.count - 2)
+        checkpoint.settings.chunkRows = 24
+        checkpoint.settings.sampleWeight = "w"
+        checkpoint.settings.classWeight = .given(["a": 2, "b": 0.5])
+        checkpoint.position.epochWeightSum = 1234.5
         checkpoint.earlyStopping = .init(bestLoss: .infinity, bestEpoch: nil, epochsWithoutImprovement: 1)
         let path = directory.appendingPathComponent("v1.checkpoint").path
         try checkpoint.write(to: path)
@@ -47,6 +54,7 @@ final class CheckpointSchemaTests: XCTestCase {
         XCTAssertEqual(read.position, checkpoint.position)
         XCTAssertEqual(read.optimizerSteps, checkpoint.optimizerSteps)
         XCTAssertEqual(read.earlyStopping, checkpoint.earlyStopping)
+        XCTAssertEqual(read.plateau, checkpoint.plateau)
         let metadata = try ModelFile.read(path: path).extraMetadata
         XCTAssertEqual(metadata[CheckpointSchema.Key.version], "2")
         XCTAssertFalse(metadata.keys.contains { $0.contains("--") }, "no key is a command-line flag: \(metadata.keys.sorted())")
