@@ -9,6 +9,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `mlp export` writes ONNX, a protobuf: only the runtime library `SwiftProtobuf` is used.
+        // The Swift for onnx.proto is generated once and committed (Sources/MLPONNX/regenerate.sh),
+        // so no build needs protoc or the package's build plugin. 1.39.0 needs Swift 6.2+.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries, each behind one small shim (see each folder's shim.h).
@@ -35,6 +39,11 @@ let package = Package(
         .target(name: "MLPBenchmarks", dependencies: ["MLP"]),
         // `mlp plot`: learning curves from a metrics file, as SVG.
         .target(name: "MLPPlot", dependencies: ["MLP"]),
+        // `mlp export`: a model file as an ONNX model. The only library target that imports SwiftProtobuf,
+        // so the core library `MLP` does not depend on it.
+        .target(name: "MLPONNX", dependencies: [
+            "MLP", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["regenerate.sh"]),
         // The command line: parses, validates, picks the communicator, calls the library.
         .target(name: "MLPCommandLine", dependencies: [
             "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
