@@ -46,7 +46,7 @@ let package = Package(
         ], exclude: ["regenerate.sh"]),
         // The command line: parses, validates, picks the communicator, calls the library.
         .target(name: "MLPCommandLine", dependencies: [
-            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
+            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot", "MLPONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         // The build's identity that ranks compare at start: the sources' digest and the compiler.
