@@ -101,8 +101,8 @@ public enum ONNXExport {
             let deviations = standardization.standardDeviation.map { $0 > 0 ? $0 : 1 }
             let mean = standardization.mean.map { Float($0) }
             let scale = file.precision == .float32 ? deviations.map { 1 / Float($0) } : deviations.map { Float(1 / $0) }
-            try builder.initializer("standardization.mean", shape: [sizes[0]], mean)
-            try builder.initializer("standardization.scale", shape: [sizes[0]], scale)
+            try builder.initializer("standardization.mean", shape: [sizes[0]], mean, exact: standardization.mean)
+            try builder.initializer("standardization.scale", shape: [sizes[0]], scale, exact: deviations.map { 1 / $0 })
             builder.node("Sub", name: "standardization.subtract_mean", [current, "standardization.mean"], "standardization.centred")
             builder.node("Mul", name: "standardization.scale", ["standardization.centred", "standardization.scale"], "standardized")
             current = "standardized"
@@ -114,8 +114,8 @@ public enum ONNXExport {
             let weights = file.parameters[layout.weightOffsets[l - 1] ..< layout.weightOffsets[l - 1] + units * inputs]
             let biases = file.parameters[layout.biasOffsets[l - 1] ..< layout.biasOffsets[l - 1] + units]
             // W⁽ˡ⁾ row-major [U_l, U_{l−1}], as in the model file (PyTorch's nn.Linear.weight).
-            try builder.initializer("\(prefix).weight", shape: [units, inputs], weights.map { Float($0) })
-            try builder.initializer("\(prefix).bias", shape: [units], biases.map { Float($0) })
+            try builder.initializer("\(prefix).weight", shape: [units, inputs], weights.map { Float($0) }, exact: Array(weights))
+            try builder.initializer("\(prefix).bias", shape: [units], biases.map { Float($0) }, exact: Array(biases))
             let isLast = l == layout.layerCount
             let z = isLast ? logitsName : "\(prefix).Z"
             builder.node("Gemm", name: "\(prefix).gemm", [current, "\(prefix).weight", "\(prefix).bias"], z,
@@ -187,10 +187,15 @@ private struct GraphBuilder {
 
     /// A float32 initializer, little-endian in `raw_data`. Values a float64 model holds beyond
     /// float32's range (they round to ±∞) are refused: the exported graph would compute ∞ or NaN.
-    mutating func initializer(_ name: String, shape: [Int], _ values: [Float]) throws {
-        precondition(shape.reduce(1, *) == values.count, "\(name): shape \(shape) does not hold \(values.count) values")
+    ///
+    /// - Parameter exact: the values before rounding to float32, for the error.
+    mutating func initializer(_ name: String, shape: [Int], _ values: [Float], exact: [Double]) throws {
+        precondition(shape.reduce(1, *) == values.count && exact.count == values.count,
+                     "\(name): shape \(shape) does not hold \(values.count) values")
         if let index = values.firstIndex(where: { !$0.isFinite }) {
-            throw InputError("\(path): \(name) holds a value at element \(index) beyond float32's range (±3.4e38): it cannot be exported as float32")
+            let place = shape.count == 2 ? "row \(index / shape[1]), column \(index % shape[1])" : "element \(index)"
+            throw InputError("\(path): \(name) holds \(exact[index]) at \(place), beyond float32's range (±3.4e38): "
+                             + "the model cannot be exported as float32")
         }
         var bytes = Data(capacity: 4 * values.count)
         for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
