@@ -67,7 +67,10 @@ let package = Package(
         .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "TestSupport", "AllocationCounter"]),
         // End-to-end tests: the real `mlp` and `mlp-faults` (it depends on them, so `swift test`
         // builds them), real `mpirun` with 2 and 3 ranks, real files. Alone: `swift test --filter MLPEndToEndTests.`
-        .testTarget(name: "MLPEndToEndTests", dependencies: ["MLP", "mlp", "mlp-faults", "TestSupport"]),
+        .testTarget(name: "MLPEndToEndTests", dependencies: [
+            "MLP", "MLPONNX", "mlp", "mlp-faults", "TestSupport",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
