@@ -9,6 +9,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `mlp export` writes ONNX, a protobuf: only the runtime library `SwiftProtobuf` is used.
+        // The Swift for onnx.proto is generated once and committed (Sources/MLPONNX/regenerate.sh),
+        // so no build needs protoc or the package's build plugin. 1.39.0 needs Swift 6.2+.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries, each behind one small shim (see each folder's shim.h).
@@ -35,9 +39,14 @@ let package = Package(
         .target(name: "MLPBenchmarks", dependencies: ["MLP"]),
         // `mlp plot`: learning curves from a metrics file, as SVG.
         .target(name: "MLPPlot", dependencies: ["MLP"]),
+        // `mlp export`: a model file as an ONNX model. The only library target that imports SwiftProtobuf,
+        // so the core library `MLP` does not depend on it.
+        .target(name: "MLPONNX", dependencies: [
+            "MLP", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["regenerate.sh"]),
         // The command line: parses, validates, picks the communicator, calls the library.
         .target(name: "MLPCommandLine", dependencies: [
-            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot",
+            "MLP", "MLPMPI", "MLPBenchmarks", "MLPPlot", "MLPONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         // The build's identity that ranks compare at start: the sources' digest and the compiler.
@@ -58,7 +67,10 @@ let package = Package(
         .testTarget(name: "MLPTests", dependencies: ["MLP", "MLPBenchmarks", "TestSupport", "AllocationCounter"]),
         // End-to-end tests: the real `mlp` and `mlp-faults` (it depends on them, so `swift test`
         // builds them), real `mpirun` with 2 and 3 ranks, real files. Alone: `swift test --filter MLPEndToEndTests.`
-        .testTarget(name: "MLPEndToEndTests", dependencies: ["MLP", "mlp", "mlp-faults", "TestSupport"]),
+        .testTarget(name: "MLPEndToEndTests", dependencies: [
+            "MLP", "MLPONNX", "mlp", "mlp-faults", "TestSupport",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@ import XCTest
 import TestSupport
 
 /// Writes that cannot complete: a small tmpfs that is, or becomes, full. Every writer (a
-/// checkpoint, `--save`, a metrics line, `predict`, `convert`, `plot`) stops with one line naming
+/// checkpoint, `--save`, a metrics line, `predict`, `convert`, `plot`, `export`) stops with one line naming
 /// the file and "No space left on device", exit status 5, the file it was replacing as it was and
 /// no temporary file.
 extension OutputSafetyTests {
@@ -126,8 +126,8 @@ extension OutputSafetyTests {
         XCTAssertEqual(try FolderSnapshot(disk), before)
     }
 
-    /// `predict`, `plot` and `convert` on a full disk: earlier outputs stay, nothing is added.
-    func testDiskFullInPredictPlotAndConvertKeepsEarlierOutputs() throws {
+    /// `predict`, `plot`, `convert` and `export` on a full disk: earlier outputs stay, nothing is added.
+    func testDiskFullInPredictPlotConvertAndExportKeepsEarlierOutputs() throws {
         try train(["--train", data.path, "--save", path("model.safetensors"), "--metrics", path("m.jsonl")] + quick)
         let disk = try smallDisk(bytes: 2 * Self.pageSize)
         // Two one-page files fill it.
@@ -143,6 +143,9 @@ extension OutputSafetyTests {
         let convert = try MLPProcess.run(["convert", "--input", data.path, "--output", disk.appendingPathComponent("d").path])
         // d.X.npy or d.y.npy: whichever reaches the disk first.
         assertDiskFull(convert, disk.appendingPathComponent("d.").path)
+        let onnx = disk.appendingPathComponent("model.onnx").path
+        let export = try MLPProcess.run(["export", "--model", path("model.safetensors"), "--output", onnx])
+        assertDiskFull(export, onnx)
         XCTAssertEqual(try FolderSnapshot(disk), before, "earlier outputs as they were, no temporary file")
     }
 }

@@ -301,3 +301,15 @@ public func pythonWithSafetensors() throws -> String {
     }
     return python
 }
+
+/// `python3`'s path if it can import every one of `modules` (Python names, as `import` takes
+/// them); otherwise a skip that names the pip packages to install and what is skipped.
+public func python(importing modules: [String], pipPackages: String, skipping what: String) throws -> String {
+    guard let python = try? MLPProcess.which("python3") else {
+        throw XCTSkip("python3 is not on PATH: skipping \(what)")
+    }
+    for module in modules where (try? MLPProcess.launch(python, ["-c", "import \(module)"]))?.status != 0 {
+        throw XCTSkip("python3 cannot import \(module) (pip install \(pipPackages); bash .ci/run does): skipping \(what)")
+    }
+    return python
+}
