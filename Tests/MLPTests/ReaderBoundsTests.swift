@@ -4,8 +4,8 @@ import XCTest
 import TestSupport
 
 /// The readers against hostile input, as functions: what one CSV record may take, text that is
-/// not UTF-8 CSV, non-finite `.npy` values and model weights, bounded gzip output. (The same
-/// inputs through the real `mlp` are `AdversarialInputTests`.)
+/// not UTF-8 CSV, non-finite `.npy` values and model weights, bounded gzip output and CSV values
+/// in memory. (The same inputs through the real `mlp` are `AdversarialInputTests`.)
 extension DataReaderTests {
     private func scanner<Result>(_ text: [UInt8], maximumRecordBytes: Int = 100, maximumFieldCount: Int = 10,
                                  _ body: (inout CSVScanner) throws -> Result) rethrows -> Result {
@@ -89,6 +89,19 @@ extension DataReaderTests {
         let path = try write(names.joined(separator: ",") + "\n" + names.map { _ in "1" }.joined(separator: ",") + "\n", name: "wide.csv")
         assertInputError(try CSVReader.read(path: path, targetColumns: ["label"], kind: .classes(classNames: nil)) as Dataset<Double>,
                          contains: ["no target column 'label' (columns: pixel0, pixel1", "pixel7, … and 776 more)"])
+    }
+
+    /// The values a CSV puts in memory are bounded (half of physical memory by default), so
+    /// that a small gzip file of valid rows is refused rather than exhausting memory.
+    func testValuesInMemoryAreBounded() throws {
+        let text = Array(("a,b\n" + String(repeating: "1,2\n", count: 100)).utf8)
+        try text.withUnsafeBufferPointer { bytes in
+            var reader = CSVTableReader(bytes: bytes, path: "m.csv", singlePrecision: false)
+            reader.maximumValueBytes = 800
+            assertInputError(try reader.read(targetColumns: nil, kind: .values),
+                             contains: ["m.csv:52: the values read so far take more than 800 bytes", "mlp convert"])
+        }
+        XCTAssertEqual(CSVTableReader.defaultMaximumValueBytes, MemoryEstimate.physicalMemory / 2)
     }
 
     func testGzipOutputIsBounded() throws {

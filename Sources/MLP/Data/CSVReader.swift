@@ -17,26 +17,79 @@ public enum CSVReader {
     public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind) throws -> Dataset<T> {
         var streamCheck = CSVStreamCheck(path: path)
         let bytes = try readInputBytes(path) { try streamCheck.check($0, newBytesStart: $1) }
-        let table = try bytes.withUnsafeBufferPointer { bytes in
+        var table = try bytes.withUnsafeBufferPointer { bytes in
             var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
             return try reader.read(targetColumns: targetColumns, kind: kind)
         }
         return Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
-                       features: scalars(table.features), featureNames: table.featureNames,
+                       features: table.features.removeAll(as: T.self), featureNames: table.featureNames,
                        labels: table.labels, classNames: table.classNames,
-                       targetValues: scalars(table.targetValues), targetNames: table.targetNames)
+                       targetValues: table.targetValues.removeAll(as: T.self), targetNames: table.targetNames)
     }
 }
 
 /// What a CSV file holds, in Double whatever the training precision.
-struct CSVTable {
+struct CSVTable: Equatable {
     var rowCount = 0
-    var features: [Double] = []
+    var features = CSVValues()
     var featureNames: [String] = []
     var labels: [Int32] = []
     var classNames: [String] = []
-    var targetValues: [Double] = []
+    var targetValues = CSVValues()
     var targetNames: [String] = []
+}
+
+/// The numbers read from a CSV, in chunks of 2²⁰ (8 MiB each) rather than one array that grows:
+/// a stream's length is not known to reserve for it, and an array that doubles copies itself,
+/// holding old and new at once (up to twice the data; here up to one chunk). `removeAll(as:)`
+/// makes them the dataset's one array, freeing each chunk once it is copied, so memory peaks
+/// at about the numbers' own size.
+struct CSVValues: Equatable {
+    static let chunkSize = 1 << 20
+    private var fullChunks: [[Double]] = []
+    private var lastChunk: [Double] = []
+    private(set) var count = 0
+
+    @inline(__always)
+    mutating func append(_ value: Double) {
+        if lastChunk.count == Self.chunkSize {
+            fullChunks.append(lastChunk)
+            lastChunk = []
+        }
+        lastChunk.append(value)
+        count += 1
+    }
+
+    /// All the numbers, in order, in the training precision; leaves this empty.
+    mutating func removeAll<T: Scalar>(as _: T.Type) -> [T] {
+        fullChunks.append(lastChunk)
+        lastChunk = []
+        var chunks = fullChunks
+        fullChunks = []
+        let total = count
+        count = 0
+        return [T](unsafeUninitializedCapacity: total) { buffer, initializedCount in
+            var offset = 0
+            for index in chunks.indices {
+                let chunk = chunks[index]
+                chunks[index] = []   // freed when `chunk` goes
+                chunk.withUnsafeBufferPointer { source in
+                    guard !source.isEmpty else { return }
+                    let target = UnsafeMutableRawPointer(buffer.baseAddress! + offset)
+                    if T.self == Double.self {
+                        target.copyMemory(from: source.baseAddress!, byteCount: source.count * MemoryLayout<Double>.size)
+                    } else if T.self == Float.self {
+                        let floats = target.assumingMemoryBound(to: Float.self)
+                        for i in 0 ..< source.count { floats[i] = Float(source[i]) }
+                    } else {
+                        for i in 0 ..< source.count { (buffer.baseAddress! + offset + i).initialize(to: T(source[i])) }
+                    }
+                }
+                offset += chunk.count
+            }
+            initializedCount = total
+        }
+    }
 }
 
 /// The non-generic work of `CSVReader`: one pass over the bytes, record by record.
@@ -61,6 +114,13 @@ struct CSVTableReader {
         self.singlePrecision = singlePrecision
     }
 
+    /// The most memory the values read (features and regression targets, as Double) may take:
+    /// a gzip file of a few MiB can hold gigabytes of rows, refused here instead of when memory
+    /// runs out.
+    var maximumValueBytes = CSVTableReader.defaultMaximumValueBytes
+    /// Half of this host's physical memory.
+    static var defaultMaximumValueBytes: Int { max(MemoryEstimate.physicalMemory / 2, 1 << 20) }
+
     mutating func read(targetColumns: [String]?, kind: TargetKind) throws -> CSVTable {
         var fields: [CSVField] = []
         let headerLine = try readHeader(into: &fields)
@@ -76,12 +136,7 @@ struct CSVTableReader {
         }
         guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
 
-        // One line per row is the common case: reserve for it rather than regrow 100s of MB; but
-        // never more than the bytes can hold (a value takes at least 2, "0,"), whatever blank
-        // lines and a wide header suggest.
-        let lineCount = scanner.lineBreakCount(), valuesAtMost = scanner.bytes.count / 2 + columnNames.count
-        table.features.reserveCapacity(min(lineCount * table.featureNames.count, valuesAtMost))
-        if case .values = kind { table.targetValues.reserveCapacity(min(lineCount * targetNames.count, valuesAtMost)) }
+        let valueLimit = maximumValueBytes / MemoryLayout<Double>.size
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
         while !scanner.restIsBlank {
@@ -102,8 +157,11 @@ struct CSVTableReader {
                     }
                 }
             }
-            if case .values = kind { table.targetValues.append(contentsOf: rowTargets) }
+            if case .values = kind { for value in rowTargets { table.targetValues.append(value) } }
             table.rowCount += 1
+            if table.features.count + table.targetValues.count > valueLimit {
+                throw InputError("\(path):\(line): the values read so far take more than \(describeSize(maximumValueBytes)) (8 bytes each), half of this host's memory, more than mlp reads into memory: convert the file with mlp convert (which streams) and train on the .npy files")
+            }
         }
         if case .classes = kind {
             (table.labels, table.classNames) = try labels.classIndices()

@@ -57,13 +57,6 @@ struct CSVScanner {
         return true
     }
 
-    /// The number of line feeds from `position` on: about the number of records left.
-    func lineBreakCount() -> Int {
-        var count = 0
-        for index in position ..< bytes.count where bytes[index] == Self.lineFeed { count += 1 }
-        return count + 1
-    }
-
     /// Reads the next record into `fields` (replacing what was there) and returns the line it
     /// starts on.
     // One function over ~60 lines: the quoting state machine reads best as one loop.
