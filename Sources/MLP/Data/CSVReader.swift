@@ -15,11 +15,23 @@ public enum CSVReader {
     ///   - targetColumns: The names of the target columns; nil means the last column.
     ///   - kind: `.classes` (exactly one target column) or `.values` (regression).
     public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind) throws -> Dataset<T> {
-        var streamCheck = CSVStreamCheck(path: path)
-        let bytes = try readInputBytes(path) { try streamCheck.check($0, newBytesStart: $1) }
-        var table = try bytes.withUnsafeBufferPointer { bytes in
-            var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
-            return try reader.read(targetColumns: targetColumns, kind: kind)
+        var table: CSVTable
+        let input = try CSVInput(path: path)
+        if case .gzip(let file) = input {
+            var reader = try CSVTableReader(window: CSVStreamWindow(gzip: file), path: path, singlePrecision: T.self == Float.self)
+            table = try reader.read(targetColumns: targetColumns, kind: kind)
+        } else {
+            let bytes: [UInt8]
+            if case .textStream(let file) = input {
+                var streamCheck = CSVStreamCheck(path: path)
+                bytes = try readStreamBytes(file) { try streamCheck.check($0, newBytesStart: $1) }
+            } else {
+                bytes = try readFileBytes(path)
+            }
+            table = try bytes.withUnsafeBufferPointer { bytes in
+                var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
+                return try reader.read(targetColumns: targetColumns, kind: kind)
+            }
         }
         return Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
                        features: table.features.removeAll(as: T.self), featureNames: table.featureNames,
@@ -92,7 +104,8 @@ struct CSVValues: Equatable {
     }
 }
 
-/// The non-generic work of `CSVReader`: one pass over the bytes, record by record.
+/// The non-generic work of `CSVReader`: one pass over the bytes, record by record (the whole
+/// file in memory, or a stream through a window).
 struct CSVTableReader {
     /// What a column of the file becomes.
     enum ColumnRole {
@@ -110,6 +123,12 @@ struct CSVTableReader {
 
     init(bytes: UnsafeBufferPointer<UInt8>, path: String, singlePrecision: Bool) {
         scanner = CSVScanner(bytes: bytes, path: path)
+        self.path = path
+        self.singlePrecision = singlePrecision
+    }
+
+    init(window: CSVStreamWindow, path: String, singlePrecision: Bool) throws {
+        scanner = try CSVScanner(window: window, path: path)
         self.path = path
         self.singlePrecision = singlePrecision
     }
@@ -134,12 +153,12 @@ struct CSVTableReader {
         guard !table.featureNames.isEmpty else {
             throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
         }
-        guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
+        guard try !scanner.restIsBlank() else { throw InputError("\(path): no data rows after the header") }
 
         let valueLimit = maximumValueBytes / MemoryLayout<Double>.size
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
-        while !scanner.restIsBlank {
+        while try !scanner.restIsBlank() {
             let line = try scanner.nextRecord(into: &fields)
             guard fields.count == columnNames.count else {
                 let blank = fields.count == 1 && scanner.isEmpty(fields[0]) ? " (blank line)" : ""
@@ -174,10 +193,9 @@ struct CSVTableReader {
     /// delimiter than the comma.
     mutating func readHeader(into fields: inout [CSVField]) throws -> Int {
         if let problem = csvEncodingProblem(scanner.bytes) { throw InputError("\(path): \(problem)") }
-        guard !scanner.restIsBlank else { throw InputError("\(path): file is empty") }
-        let headerStart = scanner.position
+        guard try !scanner.restIsBlank() else { throw InputError("\(path): file is empty") }
         let headerLine = try scanner.nextRecord(into: &fields)
-        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[headerStart ..< scanner.position])) {
+        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[scanner.recordStart ..< scanner.position])) {
             throw InputError("\(path):\(headerLine): no commas in the header; the file seems to use \(delimiter) as its delimiter: mlp reads comma-separated values (save it with commas)")
         }
         columnNames = try fields.map { try scanner.validString($0, line: headerLine, what: "a column name") }
