@@ -1,7 +1,9 @@
 // libFuzzer entry point for the input readers, compiled into the MLP module by Fuzz/run.
-// FUZZ_TARGET picks the reader: csv, idx, safetensors (the model-file reader), gzip or npy.
-// A reader may throw InputError on any input; it must never crash, hang or allocate
-// without bound (libFuzzer's -malloc_limit_mb catches that).
+// FUZZ_TARGET picks the reader: csv, idx, safetensors (the model-file reader), gzip, npy,
+// csv-stream (the CSV reader through a stream's window, which must give what the whole-file
+// reader gives) or csv-gzip (a gzipped CSV read as a stream, which must give what inflating it
+// whole and reading that gives). A reader may throw InputError on any input; it must never
+// crash, hang or allocate without bound (libFuzzer's -malloc_limit_mb catches that).
 import Foundation
 
 private let target = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "csv"
@@ -22,6 +24,30 @@ public func fuzzReaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? ModelFile.decode(Array(bytes), path: "fuzz.safetensors")
     case "gzip":
         _ = try? Gzip.decompress(Array(bytes), path: "fuzz.gz")
+    case "csv-stream":
+        // The first two bytes pick the window: its first read and the least each refill reads,
+        // so that its edges fall anywhere in the input's records. A first read under 4 KiB
+        // sees less than the whole-file reader's encoding check: only for text that passes it.
+        let input = Array(bytes)
+        let chunkSize = 1 + Int(input.first ?? 0) % 16
+        let firstReadSize = input.withUnsafeBufferPointer(csvEncodingProblem) == nil ? 1 + Int(input.dropFirst().first ?? 0) % 64 : 4096
+        for kind in [TargetKind.classes(classNames: nil), .values, .none] {
+            let whole = csvTable(input, kind: kind, chunkSize: nil)
+            let streamed = csvTable(input, kind: kind, chunkSize: chunkSize, firstReadSize: firstReadSize)
+            if whole != streamed { fatalError("the streamed CSV reader gives \(streamed), the whole-file reader \(whole)") }
+        }
+    case "csv-gzip":
+        let inflated = try? Gzip.decompress(Array(bytes), path: "fuzz.csv.gz")
+        for kind in [TargetKind.classes(classNames: nil), .values, .none] {
+            let streamed = Result { () throws -> CSVTable in
+                let reader = try GzipReader(path: "fuzz.csv.gz", readCompressed: bytesSource(Array(bytes)))
+                var tableReader = try CSVTableReader(window: CSVStreamWindow { try reader.read(into: $0) }, path: "fuzz.csv.gz", singlePrecision: false)
+                return try tableReader.read(targetColumns: nil, kind: kind)
+            }.mapError { $0 as? InputError ?? InputError("\($0)") }
+            if let inflated, streamed != csvTable(inflated, kind: kind, chunkSize: nil, path: "fuzz.csv.gz") {
+                fatalError("the gzipped CSV read as a stream gives \(streamed), inflated whole another result")
+            }
+        }
     case "npy":
         // The header, then every element it announces, as the labels reader decodes them.
         if let header = try? NPYHeader.parse(UnsafeRawBufferPointer(bytes), path: "fuzz.npy"),
@@ -31,7 +57,22 @@ public func fuzzReaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         }
     default:
-        fatalError("FUZZ_TARGET must be csv, idx, safetensors, gzip or npy")
+        fatalError("FUZZ_TARGET must be csv, idx, safetensors, gzip, npy, csv-stream or csv-gzip")
     }
     return 0
+}
+
+/// What `CSVTableReader` makes of `text`: the whole file (`chunkSize` nil) or a stream through a
+/// window that reads `firstReadSize` bytes first and at least `chunkSize` bytes on each refill.
+private func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096, path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
+    Result {
+        guard let chunkSize else {
+            return try text.withUnsafeBufferPointer { bytes in
+                var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: false)
+                return try reader.read(targetColumns: nil, kind: kind)
+            }
+        }
+        var reader = try CSVTableReader(window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)), path: path, singlePrecision: false)
+        return try reader.read(targetColumns: nil, kind: kind)
+    }.mapError { $0 as? InputError ?? InputError("\($0)") }
 }

@@ -14,7 +14,7 @@ struct Convert: ParsableCommand {
             so its indices mean the same classes. Then: mlp train --train PREFIX.X.npy --train-labels PREFIX.y.npy
             """)
 
-    @Option(help: ArgumentHelp("The CSV file to convert.", valueName: "file.csv"))
+    @Option(help: ArgumentHelp("The CSV file to convert (gzip-compressed too).", valueName: "file.csv"))
     var input: String
 
     @Option(help: ArgumentHelp("Output prefix: writes PREFIX.X.npy, PREFIX.y.npy and PREFIX.y.json.", valueName: "prefix"))

@@ -22,7 +22,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("The model (safetensors, as written by --save or --checkpoint).", valueName: "file"))
     var model: String
 
-    @Option(help: ArgumentHelp("Labelled data: a CSV with the model's feature and target columns, mnist:DIR, or X.npy with --labels.", valueName: "path"))
+    @Option(help: ArgumentHelp("Labelled data: a CSV (gzip-compressed too) with the model's feature and target columns, mnist:DIR, or X.npy with --labels.", valueName: "path"))
     var data: String
 
     @Option(help: ArgumentHelp("The labels of .npy --data features.", valueName: "path"))
@@ -67,7 +67,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("The model (safetensors).", valueName: "file"))
     var model: String
 
-    @Option(help: ArgumentHelp("A CSV file of features with a header row.", valueName: "path"))
+    @Option(help: ArgumentHelp("A CSV file (gzip-compressed too) of features with a header row.", valueName: "path"))
     var input: String
 
     @Option(help: ArgumentHelp("Where to write the predictions (CSV, written atomically).", valueName: "file"))

@@ -9,7 +9,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an MLP with mini-batch SGD, Adam or AdamW on the exact (allreduced) mini-batch gradient.",
         discussion: """
-            PATH is a CSV file with a header row, mnist:DIR (the four standard IDX files, .gz or raw), \
+            PATH is a CSV file with a header row (gzip-compressed too, whatever its name), mnist:DIR (the four standard IDX files, .gz or raw), \
             synthetic:spirals (a built-in 3-class demo), or X.npy features (memory-mapped) with --train-labels y.npy.
             Examples:
               mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20

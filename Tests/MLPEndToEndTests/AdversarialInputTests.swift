@@ -110,6 +110,14 @@ final class AdversarialInputTests: ScratchFolderTestCase {
         try check(output, status: ExitStatus.badInput, ["more than 64 MiB without a line break", "at most 64 MiB"], before: before)
     }
 
+    /// A gzipped CSV (80 KiB) that inflates to a line without breaks: refused at the record
+    /// bound as it is inflated, not inflated to its end. (Endless blank lines likewise, at
+    /// 64 MiB of them: `GzipCSVTests.testRecordBoundsOnAStream`.)
+    func testGzippedCSVWithoutALineBreak() throws {
+        try write("line.csv.gz", bytes: gzip(Array("a,b,label\n".utf8) + [UInt8](repeating: UInt8(ascii: "7"), count: 80 << 20)))
+        try assertRefusedRun(train(path("line.csv.gz")), ["line.csv.gz:2: a record longer than 64 MiB (no line break)", "at most 64 MiB"])
+    }
+
     /// A model or labels "file" that never ends: refused at its first bytes.
     func testModelAndLabelsFromDevZero() throws {
         try assertRefusedRun(train(path("good.csv"), ["--init-from", "/dev/zero"]), ["/dev/zero", "not a valid safetensors file"])

@@ -4,8 +4,8 @@ import XCTest
 import TestSupport
 
 /// The readers against hostile input, as functions: what one CSV record may take, text that is
-/// not UTF-8 CSV, non-finite `.npy` values and model weights, bounded gzip output. (The same
-/// inputs through the real `mlp` are `AdversarialInputTests`.)
+/// not UTF-8 CSV, non-finite `.npy` values and model weights, bounded gzip output and CSV values
+/// in memory. (The same inputs through the real `mlp` are `AdversarialInputTests`.)
 extension DataReaderTests {
     private func scanner<Result>(_ text: [UInt8], maximumRecordBytes: Int = 100, maximumFieldCount: Int = 10,
                                  _ body: (inout CSVScanner) throws -> Result) rethrows -> Result {
@@ -91,6 +91,19 @@ extension DataReaderTests {
                          contains: ["no target column 'label' (columns: pixel0, pixel1", "pixel7, … and 776 more)"])
     }
 
+    /// The values a CSV puts in memory are bounded (half of physical memory by default), so
+    /// that a small gzip file of valid rows is refused rather than exhausting memory.
+    func testValuesInMemoryAreBounded() throws {
+        let text = Array(("a,b\n" + String(repeating: "1,2\n", count: 100)).utf8)
+        try text.withUnsafeBufferPointer { bytes in
+            var reader = CSVTableReader(bytes: bytes, path: "m.csv", singlePrecision: false)
+            reader.maximumValueBytes = 800
+            assertInputError(try reader.read(targetColumns: nil, kind: .values),
+                             contains: ["m.csv:52: the values read so far take more than 800 bytes", "mlp convert"])
+        }
+        XCTAssertEqual(CSVTableReader.defaultMaximumValueBytes, MemoryEstimate.physicalMemory / 2)
+    }
+
     func testGzipOutputIsBounded() throws {
         let compressed = gzip([UInt8](repeating: 0, count: 1 << 20))
         XCTAssertEqual(try Gzip.decompress(compressed, path: "z.gz", limit: 2 << 20).count, 1 << 20)
@@ -160,7 +173,7 @@ final class FuzzRegressionTests: XCTestCase {
     func testEveryKeptFuzzInputIsRefusedOrReadWithoutCrashing() throws {
         let root = packageRoot.appendingPathComponent("Tests/Fixtures/fuzz")
         var count = 0
-        for target in ["csv", "idx", "safetensors", "gzip", "npy"] {
+        for target in ["csv", "idx", "safetensors", "gzip", "npy", "csv-stream", "csv-gzip"] {
             let folder = root.appendingPathComponent(target)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
                 let bytes = try [UInt8](Data(contentsOf: folder.appendingPathComponent(name)))
@@ -169,6 +182,22 @@ final class FuzzRegressionTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(count, 0, "no input under \(root.path)")
+    }
+
+    /// What `CSVTableReader` makes of `text`, as in `Fuzz/FuzzReaders.swift`: the whole file
+    /// (`chunkSize` nil) or a stream through a window that reads `firstReadSize` bytes first and
+    /// at least `chunkSize` bytes on each refill.
+    private func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096, path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
+        Result {
+            guard let chunkSize else {
+                return try text.withUnsafeBufferPointer { bytes in
+                    var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: false)
+                    return try reader.read(targetColumns: nil, kind: kind)
+                }
+            }
+            var reader = try CSVTableReader(window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)), path: path, singlePrecision: false)
+            return try reader.read(targetColumns: nil, kind: kind)
+        }.mapError { $0 as? InputError ?? InputError("\($0)") }
     }
 
     /// What `Fuzz/FuzzReaders.swift` does with one input: a crash fails the test run.
@@ -187,6 +216,22 @@ final class FuzzRegressionTests: XCTestCase {
                 _ = try? ModelFile.decode(input, path: "fuzz.safetensors")
             case "gzip":
                 _ = try? Gzip.decompress(input, path: "fuzz.gz")
+            case "csv-stream":
+                let chunkSize = 1 + Int(input.first ?? 0) % 16
+                let firstReadSize = input.withUnsafeBufferPointer(csvEncodingProblem) == nil ? 1 + Int(input.dropFirst().first ?? 0) % 64 : 4096
+                for kind in [TargetKind.classes(classNames: nil), .values, .none] {
+                    XCTAssertEqual(csvTable(input, kind: kind, chunkSize: chunkSize, firstReadSize: firstReadSize), csvTable(input, kind: kind, chunkSize: nil))
+                }
+            case "csv-gzip":
+                let inflated = try? Gzip.decompress(input, path: "fuzz.csv.gz")
+                for kind in [TargetKind.classes(classNames: nil), .values, .none] {
+                    let streamed = Result { () throws -> CSVTable in
+                        let reader = try GzipReader(path: "fuzz.csv.gz", readCompressed: bytesSource(input))
+                        var tableReader = try CSVTableReader(window: CSVStreamWindow { try reader.read(into: $0) }, path: "fuzz.csv.gz", singlePrecision: false)
+                        return try tableReader.read(targetColumns: nil, kind: kind)
+                    }.mapError { $0 as? InputError ?? InputError("\($0)") }
+                    if let inflated { XCTAssertEqual(streamed, csvTable(inflated, kind: kind, chunkSize: nil, path: "fuzz.csv.gz")) }
+                }
             default:
                 if let header = try? NPYHeader.parse(UnsafeRawBufferPointer(bytes), path: "fuzz.npy"),
                    bytes.count >= header.dataOffset + header.elementCount * header.elementType.size {

@@ -2,8 +2,9 @@ import Foundation
 
 /// `mlp convert`: a CSV file to the `.npy` pair (`PREFIX.X.npy`, `PREFIX.y.npy`) and the names
 /// beside them (`PREFIX.y.json`), streaming: the CSV is read through a memory map front to
-/// back and released as it goes, the arrays are written through small buffers, so memory
-/// stays a few MiB whatever the file's size (plus the distinct class labels).
+/// back and released as it goes (a gzipped CSV or a pipe through a window of a few MiB,
+/// inflated as it is read), the arrays are written through small buffers, so memory stays a
+/// few MiB whatever the file's size (plus the distinct class labels).
 ///
 /// The CSV rules are `mlp train`'s (header row, RFC 4180, `--target`, integer labels are class
 /// indices, other labels sorted and numbered) and so are its error messages (path:line).
@@ -49,7 +50,20 @@ public enum CSVConverter {
         precondition(elementType == .float32 || elementType == .float64)
         try refuseUnsafeOutputs(input: input, prefix: prefix)
         let output = paths(prefix: prefix)
-        let file = try MappedFile(path: input, residentBudget: 64 << 20, sequential: true)
+        // A text file is mapped; gzip (whatever the name) and pipes are read through a window.
+        var file: MappedFile?
+        var reader: CSVTableReader
+        switch try CSVInput(path: input) {
+        case .textFile:
+            let mapped = try MappedFile(path: input, residentBudget: 64 << 20, sequential: true)
+            file = mapped
+            let bytes = UnsafeBufferPointer(start: mapped.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: mapped.bytes.count)
+            reader = CSVTableReader(bytes: bytes, path: input, singlePrecision: elementType == .float32)
+        case .gzip(let stream):
+            reader = try CSVTableReader(window: CSVStreamWindow(gzip: stream), path: input, singlePrecision: elementType == .float32)
+        case .textStream(let stream):
+            reader = try CSVTableReader(window: CSVStreamWindow(file: stream), path: input, singlePrecision: elementType == .float32)
+        }
         let kind: TargetKind
         switch targets {
         case .classes(let names): kind = .classes(classNames: names)
@@ -59,8 +73,6 @@ public enum CSVConverter {
         var labels = try NPYStreamWriter(path: output.labels)
         defer { features.discard(); labels.discard() }
 
-        let bytes = UnsafeBufferPointer(start: file.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: file.bytes.count)
-        var reader = CSVTableReader(bytes: bytes, path: input, singlePrecision: elementType == .float32)
         var fields: [CSVField] = []
         let headerLine = try reader.readHeader(into: &fields)
         let columnNames = reader.columnNames
@@ -68,12 +80,12 @@ public enum CSVConverter {
         let targetOfColumn = columnNames.map { targetNames.firstIndex(of: $0) }
         let featureNames = columnNames.filter { !targetNames.contains($0) }
         guard !featureNames.isEmpty else { throw InputError("\(input):\(headerLine): no feature columns: every column is a target") }
-        guard !reader.scanner.restIsBlank else { throw InputError("\(input): no data rows after the header") }
+        guard try !reader.scanner.restIsBlank() else { throw InputError("\(input): no data rows after the header") }
 
         var collector = LabelCollector(path: input, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
         var rows = 0, released = reader.scanner.position
-        while !reader.scanner.restIsBlank {
+        while try !reader.scanner.restIsBlank() {
             let line = try reader.scanner.nextRecord(into: &fields)
             guard fields.count == columnNames.count else {
                 let blank = fields.count == 1 && reader.scanner.isEmpty(fields[0]) ? " (blank line)" : ""
@@ -94,7 +106,7 @@ public enum CSVConverter {
             }
             if case .values = targets { for value in rowTargets { try labels.append(value, as: elementType) } }
             rows += 1
-            if reader.scanner.position - released >= 1 << 20 {
+            if let file, reader.scanner.position - released >= 1 << 20 {
                 file.noteTouched(reader.scanner.position - released)
                 released = reader.scanner.position
             }

@@ -18,35 +18,102 @@ public enum CSVReader {
     ///     target; `weightColumnIfPresent`: the same when the file has it (test data).
     public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind,
                                        weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> Dataset<T> {
-        var streamCheck = CSVStreamCheck(path: path)
-        let bytes = try readInputBytes(path) { try streamCheck.check($0, newBytesStart: $1) }
-        let table = try bytes.withUnsafeBufferPointer { bytes in
-            var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
-            return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
-                                   weightColumnIfPresent: weightColumnIfPresent)
+        var table: CSVTable
+        let input = try CSVInput(path: path)
+        if case .gzip(let file) = input {
+            var reader = try CSVTableReader(window: CSVStreamWindow(gzip: file), path: path, singlePrecision: T.self == Float.self)
+            table = try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                    weightColumnIfPresent: weightColumnIfPresent)
+        } else {
+            let bytes: [UInt8]
+            if case .textStream(let file) = input {
+                var streamCheck = CSVStreamCheck(path: path)
+                bytes = try readStreamBytes(file) { try streamCheck.check($0, newBytesStart: $1) }
+            } else {
+                bytes = try readFileBytes(path)
+            }
+            table = try bytes.withUnsafeBufferPointer { bytes in
+                var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
+                return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                       weightColumnIfPresent: weightColumnIfPresent)
+            }
         }
-        var data = Dataset<T>(rowCount: table.rowCount, featureCount: table.featureNames.count,
-                           features: scalars(table.features), featureNames: table.featureNames,
+        var data = Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
+                           features: table.features.removeAll(as: T.self), featureNames: table.featureNames,
                            labels: table.labels, classNames: table.classNames,
-                           targetValues: scalars(table.targetValues), targetNames: table.targetNames)
+                           targetValues: table.targetValues.removeAll(as: T.self), targetNames: table.targetNames)
         data.weights = table.weights.map { scalars($0) as [T] }
         return data
     }
 }
 
 /// What a CSV file holds, in Double whatever the training precision.
-struct CSVTable {
+struct CSVTable: Equatable {
     var rowCount = 0
-    var features: [Double] = []
+    var features = CSVValues()
     var featureNames: [String] = []
     var labels: [Int32] = []
     var classNames: [String] = []
-    var targetValues: [Double] = []
+    var targetValues = CSVValues()
     var targetNames: [String] = []
     var weights: [Double]?
 }
 
-/// The non-generic work of `CSVReader`: one pass over the bytes, record by record.
+/// The numbers read from a CSV, in chunks of 2²⁰ (8 MiB each) rather than one array that grows:
+/// a stream's length is not known to reserve for it, and an array that doubles copies itself,
+/// holding old and new at once (up to twice the data; here up to one chunk). `removeAll(as:)`
+/// makes them the dataset's one array, freeing each chunk once it is copied, so memory peaks
+/// at about the numbers' own size.
+struct CSVValues: Equatable {
+    static let chunkSize = 1 << 20
+    private var fullChunks: [[Double]] = []
+    private var lastChunk: [Double] = []
+    private(set) var count = 0
+
+    @inline(__always)
+    mutating func append(_ value: Double) {
+        if lastChunk.count == Self.chunkSize {
+            fullChunks.append(lastChunk)
+            lastChunk = []
+        }
+        lastChunk.append(value)
+        count += 1
+    }
+
+    /// All the numbers, in order, in the training precision; leaves this empty.
+    mutating func removeAll<T: Scalar>(as _: T.Type) -> [T] {
+        fullChunks.append(lastChunk)
+        lastChunk = []
+        var chunks = fullChunks
+        fullChunks = []
+        let total = count
+        count = 0
+        return [T](unsafeUninitializedCapacity: total) { buffer, initializedCount in
+            var offset = 0
+            for index in chunks.indices {
+                let chunk = chunks[index]
+                chunks[index] = []   // freed when `chunk` goes
+                chunk.withUnsafeBufferPointer { source in
+                    guard !source.isEmpty else { return }
+                    let target = UnsafeMutableRawPointer(buffer.baseAddress! + offset)
+                    if T.self == Double.self {
+                        target.copyMemory(from: source.baseAddress!, byteCount: source.count * MemoryLayout<Double>.size)
+                    } else if T.self == Float.self {
+                        let floats = target.assumingMemoryBound(to: Float.self)
+                        for i in 0 ..< source.count { floats[i] = Float(source[i]) }
+                    } else {
+                        for i in 0 ..< source.count { (buffer.baseAddress! + offset + i).initialize(to: T(source[i])) }
+                    }
+                }
+                offset += chunk.count
+            }
+            initializedCount = total
+        }
+    }
+}
+
+/// The non-generic work of `CSVReader`: one pass over the bytes, record by record (the whole
+/// file in memory, or a stream through a window).
 struct CSVTableReader {
     /// What a column of the file becomes.
     enum ColumnRole {
@@ -70,6 +137,19 @@ struct CSVTableReader {
         self.singlePrecision = singlePrecision
     }
 
+    init(window: CSVStreamWindow, path: String, singlePrecision: Bool) throws {
+        scanner = try CSVScanner(window: window, path: path)
+        self.path = path
+        self.singlePrecision = singlePrecision
+    }
+
+    /// The most memory the values read (features and regression targets, as Double) may take:
+    /// a gzip file of a few MiB can hold gigabytes of rows, refused here instead of when memory
+    /// runs out.
+    var maximumValueBytes = CSVTableReader.defaultMaximumValueBytes
+    /// Half of this host's physical memory.
+    static var defaultMaximumValueBytes: Int { max(MemoryEstimate.physicalMemory / 2, 1 << 20) }
+
     mutating func read(targetColumns: [String]?, kind: TargetKind, weightColumn: String? = nil,
                        weightColumnIfPresent: String? = nil) throws -> CSVTable {
         var fields: [CSVField] = []
@@ -92,17 +172,12 @@ struct CSVTableReader {
         guard !table.featureNames.isEmpty else {
             throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
         }
-        guard !scanner.restIsBlank else { throw InputError("\(path): no data rows after the header") }
+        guard try !scanner.restIsBlank() else { throw InputError("\(path): no data rows after the header") }
 
-        // One line per row is the common case: reserve for it rather than regrow 100s of MB; but
-        // never more than the bytes can hold (a value takes at least 2, "0,"), whatever blank
-        // lines and a wide header suggest.
-        let lineCount = scanner.lineBreakCount(), valuesAtMost = scanner.bytes.count / 2 + columnNames.count
-        table.features.reserveCapacity(min(lineCount * table.featureNames.count, valuesAtMost))
-        if case .values = kind { table.targetValues.reserveCapacity(min(lineCount * targetNames.count, valuesAtMost)) }
+        let valueLimit = maximumValueBytes / MemoryLayout<Double>.size
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
-        while !scanner.restIsBlank {
+        while try !scanner.restIsBlank() {
             let line = try scanner.nextRecord(into: &fields)
             guard fields.count == columnNames.count else {
                 let blank = fields.count == 1 && scanner.isEmpty(fields[0]) ? " (blank line)" : ""
@@ -124,8 +199,11 @@ struct CSVTableReader {
                     }
                 }
             }
-            if case .values = kind { table.targetValues.append(contentsOf: rowTargets) }
+            if case .values = kind { for value in rowTargets { table.targetValues.append(value) } }
             table.rowCount += 1
+            if table.features.count + table.targetValues.count > valueLimit {
+                throw InputError("\(path):\(line): the values read so far take more than \(describeSize(maximumValueBytes)) (8 bytes each), half of this host's memory, more than mlp reads into memory: convert the file with mlp convert (which streams) and train on the .npy files")
+            }
         }
         if case .classes = kind {
             (table.labels, table.classNames) = try labels.classIndices()
@@ -138,10 +216,9 @@ struct CSVTableReader {
     /// delimiter than the comma.
     mutating func readHeader(into fields: inout [CSVField]) throws -> Int {
         if let problem = csvEncodingProblem(scanner.bytes) { throw InputError("\(path): \(problem)") }
-        guard !scanner.restIsBlank else { throw InputError("\(path): file is empty") }
-        let headerStart = scanner.position
+        guard try !scanner.restIsBlank() else { throw InputError("\(path): file is empty") }
         let headerLine = try scanner.nextRecord(into: &fields)
-        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[headerStart ..< scanner.position])) {
+        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[scanner.recordStart ..< scanner.position])) {
             throw InputError("\(path):\(headerLine): no commas in the header; the file seems to use \(delimiter) as its delimiter: mlp reads comma-separated values (save it with commas)")
         }
         columnNames = try fields.map { try scanner.validString($0, line: headerLine, what: "a column name") }

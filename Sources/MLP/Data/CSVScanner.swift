@@ -14,8 +14,13 @@ struct CSVField {
 ///
 /// A quoted field may hold commas, line breaks and doubled quotes; `line` counts the
 /// physical lines, so errors can name the line a record starts on.
+///
+/// The bytes are the whole file, or (`init(window:)`) a window onto a stream (a gzipped file)
+/// that holds the current record and what follows it: a record that runs past the window's end
+/// is scanned again once more has been read, and the bytes before it are dropped. A field's
+/// byte range is valid until the next `nextRecord` or `restIsBlank`.
 struct CSVScanner {
-    let bytes: UnsafeBufferPointer<UInt8>
+    private(set) var bytes: UnsafeBufferPointer<UInt8>
     let path: String
     /// The most bytes one record (a line, or several for a quoted line break) may span, and the
     /// most fields it may have: a file without line breaks (`/dev/zero`, a binary file, a stream
@@ -26,8 +31,12 @@ struct CSVScanner {
     static let defaultMaximumFieldCount = 1 << 20
     /// Where the next record starts.
     var position: Int
+    /// Where the record `nextRecord` returned last starts.
+    private(set) var recordStart = 0
     /// The 1-based line that `position` is on.
     var line = 1
+    /// The stream `bytes` is a window onto; nil when `bytes` is the whole file.
+    private let window: CSVStreamWindow?
 
     private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
     private static let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
@@ -40,44 +49,107 @@ struct CSVScanner {
         self.path = path
         self.maximumRecordBytes = maximumRecordBytes
         self.maximumFieldCount = maximumFieldCount
-        let hasByteOrderMark = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
-        position = hasByteOrderMark ? 3 : 0
+        window = nil
+        position = Self.hasByteOrderMark(bytes) ? 3 : 0
     }
 
-    /// Whether nothing but spaces, tabs and line breaks is left.
-    var restIsBlank: Bool {
+    /// Reads `window`'s stream from its start. The first 4 KiB (`firstReadSize`; the whole
+    /// stream if shorter) are read at once, for the byte order mark and `csvEncodingProblem`.
+    init(window: CSVStreamWindow, path: String, maximumRecordBytes: Int = defaultMaximumRecordBytes,
+         maximumFieldCount: Int = defaultMaximumFieldCount) throws {
+        try window.advance(droppingBefore: 0, readingAtLeast: max(window.chunkSize, window.firstReadSize, 3))
+        bytes = window.bytes
+        self.path = path
+        self.maximumRecordBytes = maximumRecordBytes
+        self.maximumFieldCount = maximumFieldCount
+        self.window = window
+        position = Self.hasByteOrderMark(bytes) ? 3 : 0
+    }
+
+    private static func hasByteOrderMark(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
+    }
+
+    /// Whether `bytes` ends where the file does (the whole file, or a stream read to its end).
+    private var bytesReachTheEnd: Bool { window?.atEnd ?? true }
+
+    /// Whether nothing but spaces, tabs and line breaks is left. On a stream, a run of them is
+    /// bounded like a record: a gzip file that inflates to gigabytes of line breaks is refused
+    /// at `maximumRecordBytes` instead of being read to its end.
+    mutating func restIsBlank() throws -> Bool {
         var index = position
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte != Self.space && byte != Self.tab && byte != Self.lineFeed && byte != Self.carriageReturn {
-                return false
+        while true {
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte != Self.space && byte != Self.tab && byte != Self.lineFeed && byte != Self.carriageReturn {
+                    return false
+                }
+                index += 1
             }
-            index += 1
+            if bytesReachTheEnd { return true }
+            if bytes.count - position > maximumRecordBytes {
+                throw InputError("\(path):\(line): more than \(describeSize(maximumRecordBytes)) of blank lines: mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+            }
+            index = try readMore()   // what was read is blank: go on after it
         }
-        return true
-    }
-
-    /// The number of line feeds from `position` on: about the number of records left.
-    func lineBreakCount() -> Int {
-        var count = 0
-        for index in position ..< bytes.count where bytes[index] == Self.lineFeed { count += 1 }
-        return count + 1
     }
 
     /// Reads the next record into `fields` (replacing what was there) and returns the line it
     /// starts on.
-    // One function over ~60 lines: the quoting state machine reads best as one loop.
     mutating func nextRecord(into fields: inout [CSVField]) throws -> Int {
+        while true {
+            let recordLine = line
+            if let line = try scanRecord(into: &fields) { return line }
+            line = recordLine
+            // The record runs past the bytes read so far, and it can end only at a line break:
+            // read on until one arrives (or the stream ends), then scan the record again. (From
+            // the last byte scanned: a CR there may have been the first half of a CRLF.)
+            var newBytes = 0
+            repeat {
+                if bytes.count - position > maximumRecordBytes { throw recordTooLong(line: recordLine) }
+                newBytes = try readMore()
+            } while !bytesReachTheEnd && !containsLineBreak(from: max(newBytes - 1, 0))
+        }
+    }
+
+    /// Drops the bytes before `position` from the window and reads more after what is left: at
+    /// least as much again (a long record is scanned again a few times, not once per chunk),
+    /// but not much past what one record may take. Returns where the new bytes start.
+    private mutating func readMore() throws -> Int {
+        guard let window else { preconditionFailure("readMore: the whole file is in memory") }
+        let kept = bytes.count - position
+        try window.advance(droppingBefore: position,
+                           readingAtLeast: max(window.chunkSize, min(kept, maximumRecordBytes + 1 - kept)))
+        bytes = window.bytes
+        position = 0
+        return kept
+    }
+
+    /// Whether `bytes` holds an LF or a CR from `start` on.
+    private func containsLineBreak(from start: Int) -> Bool {
+        guard start < bytes.count, let base = bytes.baseAddress else { return false }
+        return memchr(base + start, Int32(Self.lineFeed), bytes.count - start) != nil
+            || memchr(base + start, Int32(Self.carriageReturn), bytes.count - start) != nil
+    }
+
+    private func recordTooLong(line: Int) -> InputError {
+        InputError("\(path):\(line): a record longer than \(describeSize(maximumRecordBytes)) (no line break): mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+    }
+
+    /// One record from `position`, as `nextRecord`; nil when it runs past the end of `bytes`
+    /// and the stream goes on (`position` is then unchanged, `line` and `fields` are not).
+    // One function over ~60 lines: the quoting state machine reads best as one loop.
+    private mutating func scanRecord(into fields: inout [CSVField]) throws -> Int? {
         fields.removeAll(keepingCapacity: true)
+        let bytes = self.bytes
         let recordLine = line
         let count = bytes.count
+        let complete = bytesReachTheEnd
         let recordStart = position
         var index = position
         while true {
             // Checked once per field, not per byte: a field ends at the latest at the end of the file.
-            if index - recordStart > maximumRecordBytes {
-                throw InputError("\(path):\(recordLine): a record longer than \(describeSize(maximumRecordBytes)) (no line break): mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
-            }
+            if index - recordStart > maximumRecordBytes { throw recordTooLong(line: recordLine) }
             if fields.count >= maximumFieldCount {
                 throw InputError("\(path):\(recordLine): more than \(maximumFieldCount) fields in one record: mlp reads at most \(maximumFieldCount) columns")
             }
@@ -89,6 +161,7 @@ struct CSVScanner {
                 var hasDoubledQuotes = false
                 while true {
                     guard index < count else {
+                        guard complete else { return nil }
                         throw InputError("\(path):\(quoteLine): quoted field is never closed: missing \"")
                     }
                     let byte = bytes[index]
@@ -126,7 +199,10 @@ struct CSVScanner {
             }
             guard index < count else {
                 if index - recordStart > maximumRecordBytes { continue }   // refused at the top of the loop
+                // On a stream the record may go on (and a quote at the window's end may be doubled).
+                guard complete else { return nil }
                 position = count
+                self.recordStart = recordStart
                 return recordLine
             }
             if bytes[index] == Self.comma {
@@ -134,11 +210,16 @@ struct CSVScanner {
                 continue
             }
             // A line break ends the record: CRLF, LF or a lone CR.
-            if bytes[index] == Self.carriageReturn && index + 1 < count && bytes[index + 1] == Self.lineFeed {
-                index += 1
+            if bytes[index] == Self.carriageReturn {
+                if index + 1 < count && bytes[index + 1] == Self.lineFeed {
+                    index += 1
+                } else if index + 1 == count && !complete {
+                    return nil   // the LF of a CRLF may come next
+                }
             }
             if index - recordStart > maximumRecordBytes { continue }   // refused at the top of the loop
             position = index + 1
+            self.recordStart = recordStart
             line += 1
             return recordLine
         }

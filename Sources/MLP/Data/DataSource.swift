@@ -1,6 +1,6 @@
 /// Where a dataset comes from, as given to `--train` / `--test`.
 public enum DataSource: Equatable, Sendable {
-    /// A CSV file with a header row.
+    /// A CSV file with a header row, or a gzip-compressed one (told by its first bytes).
     case csv(path: String)
     /// `mnist:DIR`: the four standard IDX files (`.gz` or raw); training reads the training
     /// pair, testing the t10k pair.

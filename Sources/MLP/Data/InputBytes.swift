@@ -11,22 +11,98 @@ func readInputBytes(_ path: String,
                     checkStream: (_ bytes: UnsafeBufferPointer<UInt8>, _ newBytesStart: Int) throws -> Void) throws -> [UInt8] {
     var info = stat()
     if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return try readFileBytes(path) }
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw InputError("\(path): cannot open: \(errnoDescription())") }
-    defer { close(descriptor) }
-    if fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-        throw InputError("\(path): cannot read: is a directory")
-    }
+    return try readStreamBytes(InputFile(path: path), checkStream: checkStream)
+}
+
+/// The rest of the stream `file` (from its first byte: what `peek` looked at is read again),
+/// with `checkStream` as in `readInputBytes`.
+func readStreamBytes(_ file: InputFile,
+                     checkStream: (_ bytes: UnsafeBufferPointer<UInt8>, _ newBytesStart: Int) throws -> Void) throws -> [UInt8] {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
-        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { throw InputError("\(path): cannot read: \(errnoDescription())") }
+        let count = try chunk.withUnsafeMutableBytes { try file.read(into: $0) }
         if count == 0 { return bytes }
         let start = bytes.count
         chunk.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0 ..< count])) }
         try bytes.withUnsafeBufferPointer { try checkStream($0, start) }
+    }
+}
+
+/// An input file opened to be read front to back: a regular file or a stream (a pipe, `<(…)`,
+/// a device). Its first bytes can be looked at before they are read (`peek`), which tells a
+/// gzip file from text by its magic bytes whatever its name, even in a pipe.
+final class InputFile {
+    let path: String
+    let isRegularFile: Bool
+    private let descriptor: Int32
+    /// Bytes `peek` read that `read` has not handed out yet.
+    private var peeked: [UInt8] = []
+
+    /// Throws an `InputError` naming the path and the system's reason when it cannot be opened,
+    /// and for a directory.
+    init(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw InputError("\(path): cannot open: \(errnoDescription())") }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let failure = errno
+            close(descriptor)
+            throw InputError("\(path): cannot read: \(errnoDescription(failure))")
+        }
+        guard (info.st_mode & S_IFMT) != S_IFDIR else {
+            close(descriptor)
+            throw InputError("\(path): cannot read: is a directory")
+        }
+        self.path = path
+        self.descriptor = descriptor
+        isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    deinit { close(descriptor) }
+
+    /// The first `count` bytes of the file (fewer if it is shorter), left to be read again.
+    /// Only before the first `read`.
+    func peek(_ count: Int) throws -> [UInt8] {
+        var byte: UInt8 = 0
+        while peeked.count < count {
+            guard try withUnsafeMutableBytes(of: &byte, readDescriptor) == 1 else { break }
+            peeked.append(byte)
+        }
+        return Array(peeked.prefix(count))
+    }
+
+    /// Whether the file starts with gzip's magic bytes, 1f 8b.
+    func startsWithGzipMagic() throws -> Bool { Gzip.hasMagic(try peek(2)) }
+
+    /// Reads the next bytes into `buffer` (the peeked ones first) and returns how many: 0 only
+    /// at the end of the file.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard !peeked.isEmpty else { return try readDescriptor(buffer) }
+        let count = min(peeked.count, buffer.count)
+        peeked.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0 ..< count])) }
+        peeked.removeFirst(count)
+        return count
+    }
+
+    private func readDescriptor(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        while true {
+            let count = Foundation.read(descriptor, base, buffer.count)
+            if count >= 0 { return count }
+            if errno != EINTR { throw InputError("\(path): cannot read: \(errnoDescription())") }
+        }
+    }
+}
+
+/// A source of bytes for `GzipReader` or `CSVStreamWindow` that hands out `bytes` front to back.
+func bytesSource(_ bytes: [UInt8]) -> (UnsafeMutableRawBufferPointer) throws -> Int {
+    var consumed = 0
+    return { buffer in
+        let count = min(buffer.count, bytes.count - consumed)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[consumed ..< consumed + count])) }
+        consumed += count
+        return count
     }
 }
 
