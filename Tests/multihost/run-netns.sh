@@ -224,6 +224,14 @@ if [[ -x "$faults" ]]; then
         sleep 0.1
     done
     "$work/netns-rsh" 10.99.0.3 true || fail "h3 does not answer again after its link came back up"
+    # The agent answering is not enough: h3's daemon must also reach mpirun back over TCP, which
+    # failed for a few seconds after the link flap ("ORTE was unable to reliably start one or more
+    # daemons"). Wait until a job across the 3 hosts starts.
+    for attempt in $(seq 10); do
+        across 3 true >/dev/null 2>&1 && break
+        (( attempt < 10 )) || fail "no job starts across the 3 hosts 20 s after h3's link came back up"
+        sleep 2
+    done
     echo "run-netns: the two restart cases took $(( SECONDS - start )) s"
 else
     echo "run-netns: no mlp-faults beside $mlp: the launch --restarts cases are skipped"
