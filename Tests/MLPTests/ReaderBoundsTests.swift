@@ -184,21 +184,6 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertGreaterThan(count, 0, "no input under \(root.path)")
     }
 
-    /// What `CSVTableReader` makes of `text`, as in `Fuzz/FuzzReaders.swift`: the whole file
-    /// (`chunkSize` nil) or a stream through a window that reads `firstReadSize` bytes first and
-    /// at least `chunkSize` bytes on each refill.
-    private func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096, path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
-        Result {
-            guard let chunkSize else {
-                return try text.withUnsafeBufferPointer { bytes in
-                    var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: false)
-                    return try reader.read(targetColumns: nil, kind: kind)
-                }
-            }
-            var reader = try CSVTableReader(window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)), path: path, singlePrecision: false)
-            return try reader.read(targetColumns: nil, kind: kind)
-        }.mapError { $0 as? InputError ?? InputError("\($0)") }
-    }
 
     /// What `Fuzz/FuzzReaders.swift` does with one input: a crash fails the test run.
     private func feed(_ target: String, _ input: [UInt8]) {

@@ -387,3 +387,19 @@ func scalars<T: Scalar>(_ values: [Double]) -> [T] {
     if T.self == Float.self { return unsafeBitCast(values.map { Float($0) }, to: [T].self) }
     return values.map { T($0) }
 }
+
+/// What `CSVTableReader` makes of `text`: the whole file (`chunkSize` nil) or a stream through a
+/// window that reads `firstReadSize` bytes first and at least `chunkSize` bytes on each refill.
+/// For the fuzzers and the tests that compare the two ways of reading.
+func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096, path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
+    Result {
+        guard let chunkSize else {
+            return try text.withUnsafeBufferPointer { bytes in
+                var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: false)
+                return try reader.read(targetColumns: nil, kind: kind)
+            }
+        }
+        var reader = try CSVTableReader(window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)), path: path, singlePrecision: false)
+        return try reader.read(targetColumns: nil, kind: kind)
+    }.mapError { $0 as? InputError ?? InputError("\($0)") }
+}
