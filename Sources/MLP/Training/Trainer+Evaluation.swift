@@ -18,8 +18,7 @@ extension Trainer {
             start = end
         }
         totals.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
-        let n = Double(max(data.rowCount, 1)), divisor = data.weights == nil ? n : data.lossDivisor
-        return (totals[0] / divisor, data.isClassification ? totals[1] / n : nil)
+        return Self.means(lossSum: totals[0], correct: totals[1], of: data)
     }
 
     /// `evaluate` for `--reproducible`: the rows cut into chunks that do not depend on the
@@ -35,8 +34,13 @@ extension Trainer {
             totals.counts[0] += Int64(result.correct)
         }
         let (sums, counts) = totals.combined(totalChunks: grid.count, communicator: communicator)
+        return Self.means(lossSum: sums[0] ?? .nan, correct: Double(counts[0]), of: data)
+    }
+
+    /// The loss per row (per unit of weight, with weights) and the accuracy over `data`.
+    private static func means(lossSum: Double, correct: Double, of data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
         let n = Double(max(data.rowCount, 1)), divisor = data.weights == nil ? n : data.lossDivisor
-        return ((sums[0] ?? .nan) / divisor, data.isClassification ? Double(counts[0]) / n : nil)
+        return (lossSum / divisor, data.isClassification ? correct / n : nil)
     }
 
     /// Fails on every rank if θ is not bit-identical on all ranks.
