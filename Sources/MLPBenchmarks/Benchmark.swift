@@ -60,14 +60,16 @@ public enum Benchmark {
     /// `chunkRows`: train with `--reproducible`'s chunks of that many rows for each workload (on
     /// one BLAS thread).
     public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
+                           optimizer: OptimizerSettings = OptimizerSettings(), shardedUpdate: ShardedUpdateMode = .off,
                            chunkRows: ((Workload) -> Int)? = nil, communicator: Communicator, report: (Result) -> Void) {
         // The peak is measured before and after each workload and the larger taken: on a shared
         // machine one measurement can fall in a slow minute and flatter every fraction of it.
         var peakBefore = sgemmPeak(communicator: communicator)
         for workload in selected {
             let threads = BLASInfo.threads
-            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows?(workload),
-                                 peak: peakBefore, communicator: communicator)
+            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce,
+                                 optimizer: optimizer, shardedUpdate: shardedUpdate.resolved(optimizer: optimizer, allreduce: allreduce),
+                                 chunkRows: chunkRows?(workload), peak: peakBefore, communicator: communicator)
             BLASInfo.threads = threads
             result.chunkRows = chunkRows?(workload)
             let peakAfter = sgemmPeak(communicator: communicator)
@@ -77,15 +79,16 @@ public enum Benchmark {
         }
     }
 
-    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode, chunkRows: Int?,
-                        peak: Double, communicator: Communicator) -> Result {
+    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode,
+                        optimizer: OptimizerSettings, shardedUpdate: Bool, chunkRows: Int?, peak: Double, communicator: Communicator) -> Result {
         let data = Dataset<Float>.uniformNoise(rows: 60_000, inputs: workload.layerSizes[0], classes: workload.layerSizes.last!)
         let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
         network.initialize(seed: 0)
         var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
         settings.allreduce = allreduce
+        settings.shardedUpdate = shardedUpdate
         settings.chunkRows = chunkRows
-        let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
+        let trainer = Trainer(network: network, optimizer: optimizer,
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                               train: data, test: nil, settings: settings, communicator: communicator)
         let batches = trainer.batchesPerEpoch

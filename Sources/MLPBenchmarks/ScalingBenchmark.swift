@@ -68,7 +68,7 @@ public enum ScalingBenchmark {
             let network = Network<T>(layerSizes: layerSizes, activation: .relu, loss: .crossEntropy)
             network.initialize(seed: 1)
             let settings = Trainer<T>.Settings(batchSize: shard, epochs: 1, seed: 1, shuffle: true, checksumEvery: 0)
-            let trainer = Trainer(network: network, optimizer: Optimizer(settings: OptimizerSettings(), layout: network.layout),
+            let trainer = Trainer(network: network, optimizer: OptimizerSettings(),
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
             trainer.prepareEpoch(1)

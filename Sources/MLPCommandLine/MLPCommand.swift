@@ -65,6 +65,7 @@ extension Activation: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 extension TrainingOptions.NonFinitePolicy: ExpressibleByArgument {}
 extension AllreduceMode: ExpressibleByArgument {}
+extension ShardedUpdateMode: ExpressibleByArgument {}
 
 /// Runs `body` with the communicator for this process: MPI under a launcher, else a world of
 /// one. The ranks first agree that they run the same build. Under MPI with more than one rank

@@ -92,6 +92,9 @@ struct Train: ParsableCommand {
     @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
     var allreduce: AllreduceMode = .single
 
+    @Option(help: "Update θ sharded across ranks: each rank applies the update to its slice of θ and keeps that slice's optimizer state, then the slices are gathered (ZeRO stage 1): on, off, or auto (on for Adam, AdamW and SGD with momentum). Same result; bit for bit at 2 ranks.")
+    var shardedUpdate: ShardedUpdateMode = .auto
+
     @Option(help: ArgumentHelp("The CSV column of each row's weight: the loss is Σ wᵢ Lᵢ / Σ wᵢ (scikit-learn's sample_weight). The column is neither feature nor target; --test data with it is weighted too.", valueName: "column"))
     var sampleWeight: String?
 
@@ -140,6 +143,7 @@ struct Train: ParsableCommand {
         options.resume = resume
         options.onNonFinite = onNonfinite
         options.allreduce = allreduce
+        options.shardedUpdate = shardedUpdate
         options.dropout = try dropout.map { text in
             try text.split(separator: ",", omittingEmptySubsequences: false).map {
                 guard let rate = Double(String($0).trimmingWhitespace()) else { throw InputError("--dropout takes rates like 0.2 or 0.2,0.1 (got \(text))") }

@@ -81,6 +81,20 @@ public final class MPICommunicator: Communicator {
         check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_int64(), cmpi_sum(), world) }, "MPI_Allreduce")
     }
 
+    public func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) {
+        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, datatype(T.self), cmpi_sum(), world) }, "MPI_Reduce_scatter")
+    }
+
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) {
+        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, cmpi_int64(), cmpi_sum(), world) }, "MPI_Reduce_scatter")
+    }
+
+    public func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {
+        check(watched {
+            MPI_Allgatherv(cmpi_in_place(), 0, cmpi_datatype_null(), buffer.baseAddress, counts, displacements, datatype(T.self), world)
+        }, "MPI_Allgatherv")
+    }
+
     public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         precondition(pendingReductions < Self.maximumPendingReductions, "too many reductions in flight")
         check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world,

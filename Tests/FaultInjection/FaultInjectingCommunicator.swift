@@ -44,13 +44,33 @@ final class FaultInjectingCommunicator: Communicator {
     var size: Int { base.size }
 
     func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
-        guard buffer.count > 2 else { return base.allreduceSum(buffer) }
+        // Evaluation sums 2 values; with the sharded update a step first sums its 6 extra slots.
+        guard buffer.count > 6 else { return base.allreduceSum(buffer) }
+        stepStarts(buffer)
+        base.allreduceSum(buffer)
+        if isDue(driftAtStep) { perturb(buffer) }
+    }
+
+    /// The sharded update's gradient reduction: the step's, like the single allreduce.
+    func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) {
+        stepStarts(buffer)
+        base.reduceScatterSum(buffer, counts: counts)
+    }
+
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) { base.reduceScatterSum(buffer, counts: counts) }
+
+    /// Sharded, the ranks' θ is whatever the allgather gives: the drift moves the last rank's copy there.
+    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {
+        base.allgather(buffer, counts: counts, displacements: displacements)
+        if isDue(driftAtStep) { perturb(buffer) }
+    }
+
+    /// A step's gradient reduction begins: the kill, the NaN and the stall happen here.
+    private func stepStarts<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         step += 1
         kill?.stepStarts(step, rank: rank, size: size)
         if isDue(nanAtStep) { buffer[0] = .nan }
         if stallAtStep == step && rank == 0 { while true { sleep(3600) } }
-        base.allreduceSum(buffer)
-        if isDue(driftAtStep) { perturb(buffer) }
     }
 
     func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {

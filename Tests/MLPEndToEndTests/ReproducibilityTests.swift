@@ -10,7 +10,8 @@ final class ReproducibilityTests: ScratchFolderTestCase {
     /// 203 rows in batches of 50: 4 full batches and a partial one of 3 rows; chunks of 8 rows,
     /// so a full batch is 7 chunks (the last of 2 rows), shared 4/3 by 2 ranks, 3/2/2 by 3 and
     /// 2/2/1/1/1 by 5, and the partial batch is one chunk that leaves the other ranks without rows.
-    static let data = ["--hidden", "8,6", "--batch-size", "50", "--epochs", "3", "--seed", "5",
+    /// θ (1,955 values) is two blocks of the sharded update (Adam's default).
+    static let data = ["--hidden", "48,32", "--batch-size", "50", "--epochs", "3", "--seed", "5",
                        "--reproducible", "--chunk-rows", "8"]
 
     static let recipes: [(String, [String])] = [

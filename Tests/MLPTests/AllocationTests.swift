@@ -25,7 +25,7 @@ final class AllocationTests: XCTestCase {
             settings.allreduce = mode
             settings.chunkRows = chunkRows
             if chunkRows != nil { settings.dropout = [0.3, 0.1] }
-            let trainer = Trainer(network: network, optimizer: Optimizer(settings: optimizer, layout: network.layout),
+            let trainer = Trainer(network: network, optimizer: optimizer,
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
                                                                  stepsPerEpoch: 10, totalSteps: 100),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())

@@ -118,47 +118,48 @@ public struct Checkpoint {
 extension Checkpoint {
     static let bestParametersTensor = "early_stopping.best_parameters"
 
-    /// Keeps the optimizer's state (buffers in θ order, update count) and early stopping's.
-    mutating func store<T: Scalar>(optimizer: Optimizer<T>, earlyStopping: EarlyStopping<T>?) {
-        optimizerSteps = optimizer.stepCount
-        for (name, buffer) in optimizer.stateBuffers {
-            model.extraTensors.append(tensor(name, buffer))
+    /// Keeps the optimizer's state (whole buffers in θ order, gathered from the ranks by
+    /// `Trainer.gatheredOptimizerState()`, and the update count) and early stopping's.
+    mutating func store<T: Scalar>(optimizerState: [(name: String, values: [T])], optimizerSteps: Int, earlyStopping: EarlyStopping<T>?) {
+        self.optimizerSteps = optimizerSteps
+        for (name, values) in optimizerState {
+            model.extraTensors.append(tensor(name, values))
         }
         if let earlyStopping {
             self.earlyStopping = EarlyStoppingRecord(bestLoss: earlyStopping.bestLoss, bestEpoch: earlyStopping.bestEpoch,
                                                      epochsWithoutImprovement: earlyStopping.epochsWithoutImprovement)
-            model.extraTensors.append(tensor(Self.bestParametersTensor, earlyStopping.bestParameters))
+            model.extraTensors.append(tensor(Self.bestParametersTensor, Array(earlyStopping.bestParameters.values)))
         }
     }
 
     /// Puts the stored state back into freshly made optimizer and early-stopping objects.
     func restore<T: Scalar>(optimizer: Optimizer<T>, earlyStopping: EarlyStopping<T>?) throws {
         optimizer.stepCount = optimizerSteps
-        for (name, buffer) in optimizer.stateBuffers { try load(name, into: buffer) }
+        for (name, values) in optimizer.stateBuffers { try load(name, slice: optimizer.slice, into: values) }
         if let earlyStopping {
             guard let record = self.earlyStopping else { throw InputError("checkpoint: early stopping state is missing or not valid") }
-            try load(Self.bestParametersTensor, into: earlyStopping.bestParameters)
+            try load(Self.bestParametersTensor, slice: 0 ..< model.parameters.count, into: earlyStopping.bestParameters.values)
             earlyStopping.restore(bestLoss: record.bestLoss, bestEpoch: record.bestEpoch,
                                   epochsWithoutImprovement: record.epochsWithoutImprovement)
         }
     }
 
-    private func tensor<T: Scalar>(_ name: String, _ buffer: FlatBuffer<T>) -> SafeTensor {
+    private func tensor<T: Scalar>(_ name: String, _ values: [T]) -> SafeTensor {
         switch T.precision {
-        case .float32: return SafeTensor(name: name, shape: [buffer.layout.count], values: buffer.values.map { Float($0) })
-        case .float64: return SafeTensor(name: name, shape: [buffer.layout.count], values: buffer.values.map { Double($0) })
+        case .float32: return SafeTensor(name: name, shape: [values.count], values: values.map { Float($0) })
+        case .float64: return SafeTensor(name: name, shape: [values.count], values: values.map { Double($0) })
         }
     }
 
-    private func load<T: Scalar>(_ name: String, into buffer: FlatBuffer<T>) throws {
+    /// θ[slice]'s part of a stored tensor of all of θ.
+    private func load<T: Scalar>(_ name: String, slice: Range<Int>, into target: UnsafeMutableBufferPointer<T>) throws {
         guard let tensor = model.extraTensors.first(where: { $0.name == name }) else {
             throw InputError("checkpoint: no tensor \(name) for the optimizer state")
         }
         let values = try tensor.floats()
-        guard values.count == buffer.layout.count else {
-            throw InputError("checkpoint: tensor \(name) holds \(values.count) values, θ has \(buffer.layout.count)")
+        guard values.count == model.parameters.count else {
+            throw InputError("checkpoint: tensor \(name) holds \(values.count) values, θ has \(model.parameters.count)")
         }
-        let target = buffer.values
-        for i in 0 ..< values.count { target[i] = T(values[i]) }
+        for i in slice { target[i - slice.lowerBound] = T(values[i]) }
     }
 }

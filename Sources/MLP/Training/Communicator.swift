@@ -14,6 +14,15 @@ public protocol Communicator: AnyObject {
     /// Element-wise sum of 64-bit integers over all ranks, in place: exact whatever the
     /// algorithm's order, which `--reproducible` relies on (`MPI_INT64_T`, `MPI_SUM`).
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>)
+    /// Element-wise sum over all ranks of the whole buffer, of which rank r receives only the
+    /// `counts[r]` values from `displacements[r]` on, at the start of `buffer`
+    /// (`MPI_Reduce_scatter` with `MPI_IN_PLACE`); the rest of `buffer` is left undefined.
+    func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32])
+    /// `reduceScatterSum` of 64-bit integers: exact, like `allreduceSum(_:)` of them.
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32])
+    /// Every rank's `counts[rank]` values from `displacements[rank]` on, to every rank, in place
+    /// (`MPI_Allgatherv` with `MPI_IN_PLACE`).
+    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32])
     /// Element-wise maximum over all ranks, in place (`MPI_Allreduce` with `MPI_MAX`).
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
     /// Starts an element-wise sum over all ranks, in place, and returns at once
@@ -52,6 +61,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
     public func waitForReductions() {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
+    public func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) {}
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) {}
+    public func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {}
     public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
     public func abort(exitCode: Int32) -> Never { exit(exitCode) }
 }

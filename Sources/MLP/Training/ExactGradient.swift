@@ -99,6 +99,11 @@ final class ExactGradient<T: Scalar> {
     var lossExponent: Int { exponents.count - 2 }
     var weightExponent: Int { exponents.count - 1 }
     var counts: UnsafeMutablePointer<Int64> { sums.baseAddress! + words * layout.count + 4 }
+    /// The grid sums of θ, words × |θ| values.
+    var gridSums: UnsafeMutableBufferPointer<Int64> { UnsafeMutableBufferPointer(rebasing: sums[0 ..< words * layout.count]) }
+    /// The loss and weight sums and the counts after the grid sums: with the sharded update,
+    /// allreduced on their own.
+    var totalSums: UnsafeMutableBufferPointer<Int64> { UnsafeMutableBufferPointer(rebasing: sums[(words * layout.count)...]) }
 
     /// This rank's exponents of A and B for every layer and of its largest chunk loss, over its
     /// chunks `local` of `grid` (the workspace holds their rows from the batch's row `firstRow`);
@@ -202,25 +207,31 @@ final class ExactGradient<T: Scalar> {
         FixedPointSum.power(FixedPointSum.width(words: 2) - 1 - FixedPointSum.growthBits(terms: chunkCount) - Int(exponent))
     }
 
-    /// The exact sums, each rounded once to T, into `gradient`'s θ.
-    func write(into gradient: FlatBuffer<T>) {
-        let words = words
+    /// The gradient sums of θ[slice] in T, rounded once each, into `gradient[0 ..< slice.count]`,
+    /// from the grid sums of θ[slice] at the start of `sums` (after the reduce-scatter; all of θ
+    /// after the allreduce).
+    func write(_ slice: Range<Int>, into gradient: UnsafeMutablePointer<T>) {
+        let words = words, first = slice.lowerBound, source = sums.baseAddress! - words * first, target = gradient - first
         for l in 1 ... layout.layerCount {
             let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1]
             let rowScale = rowScales[l - 1], columnUnit = columnUnits[l - 1]
-            let weights = sums.baseAddress! + words * layout.weightOffsets[l - 1], W = gradient.weights(l)
-            let biases = sums.baseAddress! + words * layout.biasOffsets[l - 1], b = gradient.biases(l)
+            let weightOffset = layout.weightOffsets[l - 1], biasOffset = layout.biasOffsets[l - 1]
+            guard weightOffset < slice.upperBound, biasOffset + units > first else { continue }
             for j in 0 ..< units {
                 // Powers of 2 only: the product is exact, and the conversion to T rounds once.
-                let rowUnit = 1 / rowScale[j], row = W + j * inputs
+                let rowUnit = 1 / rowScale[j], row = weightOffset + j * inputs
+                let low = max(first - row, 0), high = min(slice.upperBound - row, inputs)
+                let columns = low ..< max(low, high)
                 if words == 1 {
-                    let sum = weights + j * inputs
-                    for k in 0 ..< inputs { row[k] = T(FixedPointSum.exactDouble(sum[k]) * rowUnit * columnUnit[k]) }
+                    let sum = source + row, value = target + row
+                    for k in columns { value[k] = T(FixedPointSum.exactDouble(sum[k]) * rowUnit * columnUnit[k]) }
                 } else {
-                    let sum = weights + 2 * j * inputs
-                    for k in 0 ..< inputs { row[k] = T(FixedPointSum.value(words: 2, sum + 2 * k, unit: rowUnit * columnUnit[k])) }
+                    let sum = source + 2 * row, value = target + row
+                    for k in columns { value[k] = T(FixedPointSum.value(words: 2, sum + 2 * k, unit: rowUnit * columnUnit[k])) }
                 }
-                b[j] = T(FixedPointSum.value(words: words, biases + words * j, unit: rowUnit))
+                if slice.contains(biasOffset + j) {
+                    target[biasOffset + j] = T(FixedPointSum.value(words: words, source + words * (biasOffset + j), unit: rowUnit))
+                }
             }
         }
     }

@@ -80,85 +80,117 @@ public struct OptimizerSettings: Sendable, Equatable {
 /// `stepCount` and `stateBuffers`; a checkpoint that saves them and restores them into an
 /// optimizer built with the same `settings` and layout makes the continuation exact:
 ///
-///     for (name, buffer) in optimizer.stateBuffers { write(name, buffer.values) }   // θ order
+///     for (name, values) in optimizer.stateBuffers { write(name, values) }   // θ[slice] order
 ///     …
-///     let restored = Optimizer<T>(settings: settings, layout: layout)
-///     for (name, buffer) in restored.stateBuffers { read(name, into: buffer.values) }
+///     let restored = Optimizer<T>(settings: settings, layout: layout, slice: slice)
+///     for (name, values) in restored.stateBuffers { read(name, θ[slice], into: values) }
 ///     restored.stepCount = savedStepCount
 ///
 /// The buffers are, by kind (names as in PyTorch's `state_dict()`, prefixed):
 /// - SGD with μ > 0: `"optimizer.momentum_buffer"` (b); plain SGD has none;
 /// - Adam, AdamW: `"optimizer.exp_avg"` (m) and `"optimizer.exp_avg_sq"` (v).
-/// Each is a `FlatBuffer` in θ order with `layout.count` values and no extras, allocated once.
+/// Each holds the state of θ[`slice`] only: all of θ, or with the sharded update the rank's
+/// slice (`ParameterShards`), so P ranks keep one copy of the state between them. Allocated once.
 /// The learning rate is not state: `LearningRateSchedule.rate(atStep:)` gives it from the
 /// trainer's global step.
 public final class Optimizer<T: Scalar> {
     public let settings: OptimizerSettings
     public let layout: ParameterLayout
+    /// The part of θ this optimizer updates and keeps state for.
+    public let slice: Range<Int>
     /// Updates applied so far (PyTorch's `state["step"]`): Adam's t is `stepCount + 1` in the
     /// next update; SGD's momentum buffer is initialized to g when it is 0. Set it on resume.
     public var stepCount = 0
     /// SGD's b (μ > 0 only).
-    let momentumBuffer: FlatBuffer<T>?
+    let momentumBuffer: UnsafeMutableBufferPointer<T>?
     /// Adam's m and v.
-    let firstMoment: FlatBuffer<T>?
-    let secondMoment: FlatBuffer<T>?
+    let firstMoment: UnsafeMutableBufferPointer<T>?
+    let secondMoment: UnsafeMutableBufferPointer<T>?
 
-    public init(settings: OptimizerSettings, layout: ParameterLayout) {
+    public init(settings: OptimizerSettings, layout: ParameterLayout, slice: Range<Int>? = nil) {
         self.settings = settings
         self.layout = layout
+        let slice = slice ?? 0 ..< layout.count
+        precondition(slice.lowerBound >= 0 && slice.upperBound <= layout.count)
+        self.slice = slice
         let needsMomentum = settings.kind == .sgd && settings.momentum != 0
-        momentumBuffer = needsMomentum ? FlatBuffer(layout: layout) : nil
-        firstMoment = settings.kind == .sgd ? nil : FlatBuffer(layout: layout)
-        secondMoment = settings.kind == .sgd ? nil : FlatBuffer(layout: layout)
+        func state() -> UnsafeMutableBufferPointer<T> {
+            let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: slice.count)
+            buffer.initialize(repeating: 0)
+            return buffer
+        }
+        momentumBuffer = needsMomentum ? state() : nil
+        firstMoment = settings.kind == .sgd ? nil : state()
+        secondMoment = settings.kind == .sgd ? nil : state()
     }
 
-    /// The optimizer's state besides `stepCount`, by name, each in θ order (see the type's
-    /// documentation). Empty for plain SGD.
-    public var stateBuffers: [(name: String, buffer: FlatBuffer<T>)] {
-        var buffers: [(name: String, buffer: FlatBuffer<T>)] = []
+    deinit {
+        momentumBuffer?.deallocate()
+        firstMoment?.deallocate()
+        secondMoment?.deallocate()
+    }
+
+    /// The optimizer's state besides `stepCount`, by name, each θ[slice] in θ order (see the
+    /// type's documentation). Empty for plain SGD.
+    public var stateBuffers: [(name: String, values: UnsafeMutableBufferPointer<T>)] {
+        var buffers: [(name: String, values: UnsafeMutableBufferPointer<T>)] = []
         if let momentumBuffer { buffers.append(("optimizer.momentum_buffer", momentumBuffer)) }
         if let firstMoment { buffers.append(("optimizer.exp_avg", firstMoment)) }
         if let secondMoment { buffers.append(("optimizer.exp_avg_sq", secondMoment)) }
         return buffers
     }
 
-    /// One update of θ from the mini-batch gradient g with learning rate γ; advances `stepCount`.
-    /// `gradients` is read, not changed.
+    /// Bytes of state this optimizer holds (what the sharded update divides by P).
+    public var stateBytes: Int { stateBuffers.reduce(0) { $0 + $1.values.count * MemoryLayout<T>.stride } }
+
+    /// One update of all of θ from the mini-batch gradient g with learning rate γ (an optimizer
+    /// of all of θ); advances `stepCount`. `gradients` is read, not changed.
     public func update(parameters: FlatBuffer<T>, gradients: FlatBuffer<T>, learningRate: Double) {
-        precondition(parameters.layout == layout && gradients.layout == layout)
+        precondition(parameters.layout == layout && gradients.layout == layout && slice == 0 ..< layout.count)
+        update(parameters: parameters, gradients: gradients.values.baseAddress!, clipFactor: 1, learningRate: learningRate)
+    }
+
+    /// One update of θ[slice] from g = `clipFactor` · `gradients[0 ..< slice.count]` (θ[slice]'s
+    /// gradient), with learning rate γ; advances `stepCount`. With `clipFactor` 1 (no clipping)
+    /// the product is g exactly; plain SGD scales `gradients` in place, the other rules read it.
+    public func update(parameters: FlatBuffer<T>, gradients: UnsafeMutablePointer<T>, clipFactor: T, learningRate: Double) {
+        precondition(parameters.layout == layout)
+        let theta = parameters.values.baseAddress! + slice.lowerBound
         switch settings.kind {
-        case .sgd: updateSGD(parameters.values.baseAddress!, gradients.values.baseAddress!, learningRate)
-        case .adam, .adamw: updateAdam(parameters.values.baseAddress!, gradients.values.baseAddress!, learningRate)
+        case .sgd: updateSGD(theta, gradients, clipFactor, learningRate)
+        case .adam, .adamw: updateAdam(theta, gradients, clipFactor, learningRate)
         }
         stepCount += 1
     }
 
     /// PyTorch `_single_tensor_sgd`, dampening 0.
-    private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ learningRate: Double) {
-        let count = layout.count
+    private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ clip: T, _ learningRate: Double) {
+        let count = slice.count
         let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
         guard let momentumBuffer else {
             if lambda == 0 {
+                // OpenBLAS's axpy (a fused multiply-add on CPUs that have one, as PyTorch's add_
+                // with alpha): it needs g in memory, clipped.
+                if clip != 1 { for i in 0 ..< count { g[i] *= clip } }
                 T.axpy(count: count, alpha: -gamma, x: g, y: theta)   // θ ← θ − γg
             } else {
-                for i in 0 ..< count { theta[i] -= gamma * (g[i] + lambda * theta[i]) }
+                for i in 0 ..< count { theta[i] -= gamma * (g[i] * clip + lambda * theta[i]) }
             }
             return
         }
-        let b = momentumBuffer.values.baseAddress!
+        let b = momentumBuffer.baseAddress!
         // b ← g on the first step: b is still zero there, so b·0 + g is g exactly.
         let bScale = stepCount == 0 ? 0 : mu
         // Branches hoisted out of the loops so that they vectorize.
         if settings.nesterov {
             for i in 0 ..< count {
-                let gradient = g[i] + lambda * theta[i]   // λ = 0: + 0 exactly
+                let gradient = g[i] * clip + lambda * theta[i]   // λ = 0: + 0 exactly
                 b[i] = b[i] * bScale + gradient
                 theta[i] -= gamma * (gradient + mu * b[i])
             }
         } else {
             for i in 0 ..< count {
-                let gradient = g[i] + lambda * theta[i]
+                let gradient = g[i] * clip + lambda * theta[i]
                 b[i] = b[i] * bScale + gradient
                 theta[i] -= gamma * b[i]
             }
@@ -167,9 +199,9 @@ public final class Optimizer<T: Scalar> {
 
     /// PyTorch `_single_tensor_adam` (AdamW: `decoupled_weight_decay=True`), in its order of
     /// operations: m by lerp, v ← v·β₂ + (1 − β₂)·g·g, the bias corrections in Double.
-    private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ learningRate: Double) {
-        let count = layout.count
-        let m = firstMoment!.values.baseAddress!, v = secondMoment!.values.baseAddress!
+    private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ clip: T, _ learningRate: Double) {
+        let count = slice.count
+        let m = firstMoment!.baseAddress!, v = secondMoment!.baseAddress!
         let beta1 = settings.beta1, beta2 = settings.beta2, lambda = settings.effectiveWeightDecay
         let t = Double(stepCount + 1)
         let biasCorrection1 = 1 - Foundation.pow(beta1, t), biasCorrection2 = 1 - Foundation.pow(beta2, t)
@@ -201,7 +233,7 @@ public final class Optimizer<T: Scalar> {
                 for j in 0 ..< n { parameter[j] = theta[i + j]; gradient[j] = g[i + j]; first[j] = m[i + j]; second[j] = v[i + j] }
             }
             parameter = parameter * decay
-            gradient = gradient + coupled * parameter
+            gradient = gradient * clip + coupled * parameter
             first = lerpFromFirst ? first + lerpWeight * (gradient - first) : gradient - (gradient - first) * lerpComplement
             second = second * beta2T + oneMinusBeta2 * gradient * gradient
             parameter = parameter + stepSize * (first / (T.squareRoot(second) / biasCorrection2Root + epsilon))
@@ -221,29 +253,22 @@ public final class Optimizer<T: Scalar> {
 /// `torch.nn.utils.clip_grad_norm_`: g ← g · min(1, maxNorm / (‖g‖₂ + 10⁻⁶)).
 ///
 /// g is the exact mini-batch gradient (the same on every rank), so the norm and the scaling
-/// are the same everywhere. The norm is accumulated in Double. Returns ‖g‖₂ before clipping.
+/// are the same everywhere. The norm is accumulated in Double, block by block
+/// (`GradientNorm`), as the trainer does. Returns ‖g‖₂ before clipping.
 @discardableResult
 public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
     let g = gradients.values.baseAddress!, count = gradients.layout.count
-    // Four running sums in a fixed order (the same on every rank): the additions overlap
-    // instead of waiting on one another.
-    var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
-    var i = 0
-    while i + 4 <= count {
-        let x0 = Double(g[i]), x1 = Double(g[i + 1]), x2 = Double(g[i + 2]), x3 = Double(g[i + 3])
-        sums.0 += x0 * x0; sums.1 += x1 * x1; sums.2 += x2 * x2; sums.3 += x3 * x3
-        i += 4
+    var total = 0.0, start = 0
+    while start < count {
+        let end = min(start + ParameterShards.blockLength, count)
+        total += GradientNorm.sumOfSquares(g + start, count: end - start)
+        start = end
     }
-    while i < count {
-        let x = Double(g[i])
-        sums.0 += x * x
-        i += 1
-    }
-    let norm = ((sums.0 + sums.1) + (sums.2 + sums.3)).squareRoot()
-    let coefficient = maxNorm / (norm + 1e-6)
+    let norm = total.squareRoot()
+    let factor = GradientNorm.clipFactor(norm: norm, maxNorm: maxNorm)
     // PyTorch also multiplies by the clamped 1.0, which changes nothing.
-    if coefficient < 1 {
-        let scale = T(coefficient)
+    if factor < 1 {
+        let scale = T(factor)
         for i in 0 ..< count { g[i] *= scale }
     }
     return norm

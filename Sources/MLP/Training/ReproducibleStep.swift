@@ -52,10 +52,15 @@ extension Trainer {
         counts[ExactCount.signals] = Int64(Interruption.received)
         timings.backward += clock.lap()
 
-        communicator.allreduceSum(exact.sums)
+        if let shards {
+            communicator.allreduceSum(exact.totalSums)
+            if finite { communicator.reduceScatterSum(exact.gridSums, counts: exact.words == 1 ? shards.counts : shards.doubledCounts) }
+        } else {
+            communicator.allreduceSum(exact.sums)
+        }
         timings.allreduce += clock.lap()
 
-        if finite { exact.write(into: reduction) }
+        if finite { exact.write(slice, into: reduction.values.baseAddress!) }
         let extras = reduction.extras
         let totals = exact.totals(chunkCount: grid.count)
         extras[StepExtra.lossSum] = finite ? T(totals.loss) : .nan
@@ -66,6 +71,8 @@ extension Trainer {
         extras[StepExtra.signals] = T(counts[ExactCount.signals])
         let result = update()
         timings.update += clock.lap()
+        gatherSlices(after: result)
+        timings.allgather += clock.lap()
         return result
     }
 }

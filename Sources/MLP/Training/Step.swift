@@ -12,6 +12,8 @@ extension Trainer {
         public var interrupted: Bool
         /// The signal the interrupted ranks received (0 if none, or if they received different ones).
         public var signal: Int32
+        /// The update was applied: the totals were finite and the weights not all 0.
+        public var updated: Bool { !nonFinite && weightSum > 0 }
     }
 
     /// One synchronized step on the mini-batch at `positions` of this epoch's order.
@@ -33,6 +35,8 @@ extension Trainer {
         timings.allreduce += clock.lap()
         let result = update()
         timings.update += clock.lap()
+        gatherSlices(after: result)
+        timings.allgather += clock.lap()
         return result
     }
 
@@ -58,9 +62,15 @@ extension Trainer {
         }
     }
 
-    /// The sums over all ranks, the same on every rank: one allreduce of the whole buffer, or
-    /// the wait for the per-layer ones.
+    /// The sums over all ranks: one allreduce of the whole buffer, or the wait for the per-layer
+    /// ones; with the sharded update, the extra slots' allreduce, then a reduce-scatter that
+    /// leaves this rank's slice of the sums at the start of `reduction`.
     private func reduce() {
+        if let shards {
+            communicator.allreduceSum(reduction.extras)
+            communicator.reduceScatterSum(reduction.values, counts: shards.counts)
+            return
+        }
         switch settings.allreduce {
         case .single: communicator.allreduceSum(reduction.storage)
         case .overlap: communicator.waitForReductions()
@@ -74,22 +84,52 @@ extension Trainer {
     }
 
     /// g = (Σ over all ranks' shards) / Σ wᵢ (n_b without weights), the exact mini-batch
-    /// gradient; then clipping and the optimizer's update, unless the loss or g is not finite.
-    /// Every rank sees the same sums, so every rank takes the same branch. A mini-batch whose
-    /// weights are all 0 changes nothing.
+    /// gradient; then clipping and the optimizer's update of this rank's slice of θ (all of it
+    /// unless sharded), unless the loss or g is not finite; then, sharded, the gathering of the
+    /// slices. Every rank sees the same totals and the same agreement, so every rank takes the
+    /// same branch. A mini-batch whose weights are all 0 changes nothing.
+    ///
+    /// Two passes over the slice: the division with the finite check (and clipping's sums of
+    /// squares), which must precede any change of θ or the optimizer's state (a skipped step
+    /// changes nothing), then the update with the clipping factor in its loop.
     func update() -> StepResult {
         let extras = reduction.extras, samples = extras[StepExtra.samples], weightSum = extras[StepExtra.weightSum]
-        let gradientIsFinite = weightSum == 0
-            || T.scaleCheckingFinite(reduction.values.baseAddress!, count: reduction.layout.count, by: 1 / weightSum)
-        let result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
-                                weightSum: Double(weightSum),
-                                nonFinite: !(gradientIsFinite && extras[StepExtra.lossSum].isFinite), interrupted: extras[StepExtra.interrupted] > 0,
+        var result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
+                                weightSum: Double(weightSum), nonFinite: !extras[StepExtra.lossSum].isFinite,
+                                interrupted: extras[StepExtra.interrupted] > 0,
                                 signal: Self.commonSignal(count: extras[StepExtra.interrupted], sum: extras[StepExtra.signals]))
-        guard !result.nonFinite, weightSum > 0 else { return result }
-        if let maxNorm = settings.clipGradientNorm { clipGradientNorm(reduction, maxNorm: maxNorm) }
-        optimizer.update(parameters: network.parameters, gradients: reduction, learningRate: schedule.rate(atStep: position.step))
+        guard weightSum > 0 else { return result }
+        let g = reduction.values.baseAddress!
+        updateCheck[0] = T.scaleCheckingFinite(g, count: slice.count, by: 1 / weightSum) ? 0 : 1
+        gradientNorm?.measure(g, slice: slice)
+        if shards != nil { communicator.allreduceMax(updateCheck) }
+        if updateCheck[0] != 0 { result.nonFinite = true }
+        guard !result.nonFinite else { return result }
+        let clipFactor = settings.clipGradientNorm.map { GradientNorm.clipFactor(norm: gradientNorm!.norm, maxNorm: $0) } ?? 1
+        optimizer.update(parameters: network.parameters, gradients: g, clipFactor: T(clipFactor),
+                         learningRate: schedule.rate(atStep: position.step))
         timings.steps += 1
         return result
+    }
+
+    /// The optimizer's state buffers of all of θ, for a checkpoint: with the sharded update,
+    /// gathered from every rank's slice (a collective: every rank calls it).
+    func gatheredOptimizerState() -> [(name: String, values: [T])] {
+        optimizer.stateBuffers.map { name, values in
+            var whole = [T](repeating: 0, count: network.layout.count)
+            for i in 0 ..< values.count { whole[slice.lowerBound + i] = values[i] }
+            if let shards {
+                whole.withUnsafeMutableBufferPointer { communicator.allgather($0, counts: shards.counts, displacements: shards.displacements) }
+            }
+            return (name, whole)
+        }
+    }
+
+    /// With the sharded update, every rank's updated slice of θ to every rank, after a step
+    /// that changed θ (`StepResult.updated`, the same on every rank).
+    func gatherSlices(after result: StepResult) {
+        guard let shards, result.updated else { return }
+        communicator.allgather(network.parameters.values, counts: shards.counts, displacements: shards.displacements)
     }
 }
 
@@ -100,6 +140,23 @@ public enum AllreduceMode: String, CaseIterable, Sendable {
     /// One `MPI_Iallreduce` per layer, started as soon as backward has produced that layer's
     /// gradient (last layer first), then one wait.
     case overlap
+}
+
+/// `--sharded-update`: whether each rank updates only its slice of θ (`ParameterShards`).
+public enum ShardedUpdateMode: String, CaseIterable, Sendable {
+    case auto, on, off
+
+    /// `auto`: sharded where the update has state to share out (Adam, AdamW, SGD with
+    /// momentum), where it measured faster; plain SGD's update is one cheap pass, which does not
+    /// pay for the reduce-scatter and allgather's extra time (docs/performance.md). Never
+    /// with `--allreduce overlap`, whose per-layer reductions are allreduces.
+    public func resolved(optimizer: OptimizerSettings, allreduce: AllreduceMode) -> Bool {
+        switch self {
+        case .on: return true
+        case .off: return false
+        case .auto: return allreduce == .single && (optimizer.kind != .sgd || optimizer.momentum != 0)
+        }
+    }
 }
 
 extension FlatBuffer {

@@ -12,13 +12,15 @@ public struct StepTimings: Sendable {
     public var backward = 0.0
     /// Waiting for the allreduce.
     public var allreduce = 0.0
-    /// Dividing by n_b, clipping, the optimizer update.
+    /// Dividing by n_b, clipping, the optimizer update (of this rank's slice when sharded).
     public var update = 0.0
+    /// With the sharded update: gathering the updated slices of θ.
+    public var allgather = 0.0
     public var steps = 0
 
     public init() {}
 
-    public var total: Double { gather + forward + backward + allreduce + update }
+    public var total: Double { gather + forward + backward + allreduce + update + allgather }
 }
 
 /// A monotonic stopwatch: `lap()` returns the seconds since the previous lap.

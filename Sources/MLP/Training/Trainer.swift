@@ -24,6 +24,9 @@ public final class Trainer<T: Scalar> {
         public var skipNonFiniteSteps = false
         /// How the step's gradient sums are combined (both give the same exact sums).
         public var allreduce = AllreduceMode.single
+        /// `--sharded-update`: each rank updates only its slice of θ (`ParameterShards`) and
+        /// keeps only that slice's optimizer state; the slices are gathered after the update.
+        public var shardedUpdate = false
         /// `--reproducible`: the rows of the chunks every batch is cut into (`ChunkGrid`), whose
         /// gradients are summed exactly, so the model's bits do not depend on the ranks; nil: off.
         public var chunkRows: Int?
@@ -49,8 +52,18 @@ public final class Trainer<T: Scalar> {
     let train: Dataset<T>
     let validation: Dataset<T>?
     let test: Dataset<T>?
-    /// Gradient sums, then the extra slots of `Extra`.
+    /// Gradient sums, then the extra slots of `StepExtra`. With the sharded update, after the
+    /// reduce-scatter its first values are the sums of this rank's slice of θ.
     let reduction: FlatBuffer<T>
+    /// The slices of θ with the sharded update; nil: every rank updates all of θ.
+    let shards: ParameterShards?
+    /// The part of θ this rank updates.
+    let slice: Range<Int>
+    /// The step's agreement before the update: [a non-finite value in this rank's slice of g
+    /// (0 or 1), then clipping's per-block sums of squares], combined by one MAX (each block is
+    /// one rank's) when the update is sharded.
+    let updateCheck: UnsafeMutableBufferPointer<Double>
+    let gradientNorm: GradientNorm?
     /// `--reproducible`'s chunked, exact reduction; nil: one allreduce of the shards' sums.
     let exactGradient: ExactGradient<T>?
     let workspace: Workspace<T>
@@ -63,13 +76,18 @@ public final class Trainer<T: Scalar> {
     /// Where training stands; set it before `run` to resume.
     public var position = TrainingPosition()
 
-    public init(network: Network<T>, optimizer: Optimizer<T>, schedule: LearningRateSchedule, train: Dataset<T>,
+    public init(network: Network<T>, optimizer: OptimizerSettings, schedule: LearningRateSchedule, train: Dataset<T>,
                 validation: Dataset<T>? = nil, test: Dataset<T>?, settings: Settings, communicator: Communicator) {
         precondition(settings.batchSize > 0 && settings.epochs > 0)
-        precondition(optimizer.layout == network.layout)
         precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
         self.network = network
-        self.optimizer = optimizer
+        let count = network.layout.count
+        shards = settings.shardedUpdate && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
+        slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
+        self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: slice)
+        updateCheck = .allocate(capacity: 1 + (settings.clipGradientNorm == nil ? 0 : GradientNorm.blockCount(count)))
+        updateCheck.initialize(repeating: 0)
+        gradientNorm = settings.clipGradientNorm == nil ? nil : GradientNorm(blockSquares: UnsafeMutableBufferPointer(rebasing: updateCheck[1...]))
         self.schedule = schedule
         self.train = train
         self.validation = validation
@@ -96,6 +114,10 @@ public final class Trainer<T: Scalar> {
         }
         evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, settings.chunkRows ?? 0))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
+    }
+
+    deinit {
+        updateCheck.deallocate()
     }
 
     /// Trains from `position` until `settings.epochs` epochs (or `maxSteps` steps) are done,

@@ -43,6 +43,8 @@ public struct TrainingConfiguration: Sendable {
     public var checksumEvery: Int
     public var onNonFinite: TrainingOptions.NonFinitePolicy
     public var allreduce: AllreduceMode
+    /// `--sharded-update`, resolved (`ShardedUpdateMode.resolved`).
+    public var shardedUpdate: Bool
     /// `--reproducible`'s chunk rows (`ChunkGrid`); nil: off.
     public var chunkRows: Int?
     /// The dropout rate of each hidden layer; empty: none.
@@ -134,6 +136,7 @@ extension TrainingOptions {
             resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
+            shardedUpdate: (shardedUpdate ?? .auto).resolved(optimizer: optimizer, allreduce: allreduce ?? .single),
             chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows(batchSize: batchSize ?? Self.defaultBatchSize) : nil)
     }
 
@@ -177,6 +180,7 @@ extension TrainingOptions {
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
+            shardedUpdate: (shardedUpdate ?? .auto).resolved(optimizer: optimizer, allreduce: allreduce ?? .single),
             chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows(batchSize: saved.batchSize)) : nil,
                                           saved.chunkRows, "--reproducible --chunk-rows", stored.text))
     }

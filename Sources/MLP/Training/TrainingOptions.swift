@@ -31,6 +31,8 @@ public struct TrainingOptions: Sendable {
     public var resume: String?
     public var onNonFinite: NonFinitePolicy?
     public var allreduce: AllreduceMode?
+    /// `--sharded-update`.
+    public var shardedUpdate: ShardedUpdateMode?
     /// `--reproducible`: the same model's bits on any number of ranks and threads.
     public var reproducible: Bool?
     /// `--chunk-rows`: the rows of `--reproducible`'s chunks.
@@ -153,6 +155,9 @@ public struct TrainingOptions: Sendable {
         if chunkRows != nil, reproducible != true { throw InputError("--chunk-rows needs --reproducible") }
         if reproducible == true, allreduce == .overlap {
             throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
+        }
+        if shardedUpdate == .on, allreduce == .overlap {
+            throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap")
         }
         if sampleWeight != nil, trainWeights != nil {
             throw InputError("--sample-weight (a CSV column) and --train-weights (a .npy file) exclude each other")

@@ -96,8 +96,7 @@ final class TrainingRun<T: Scalar> {
 
     /// The trainer, its optimizer and early stopping, with the checkpoint's state when resuming.
     func makeTrainer(_ network: Network<T>, _ data: TrainingData<T>) throws -> Trainer<T> {
-        let optimizer = Optimizer<T>(settings: configuration.optimizer, layout: network.layout)
-        let trainer = Trainer(network: network, optimizer: optimizer,
+        let trainer = Trainer(network: network, optimizer: configuration.optimizer,
                               schedule: configuration.learningRateSchedule(trainingRows: data.train.rowCount),
                               train: data.train, validation: data.validation, test: data.test,
                               settings: Trainer<T>.Settings(configuration), communicator: communicator)
@@ -105,7 +104,7 @@ final class TrainingRun<T: Scalar> {
         if let checkpoint = start.checkpoint {
             trainer.position = checkpoint.position
             if let plateau = checkpoint.plateau { trainer.schedule.plateau = plateau }
-            try communicator.agree { try checkpoint.restore(optimizer: optimizer, earlyStopping: trainer.earlyStopping) }
+            try communicator.agree { try checkpoint.restore(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping) }
         }
         // Until a checkpoint is written, a stalled job continues from the one it resumed.
         communicator.collectiveRecord?.trainingStarted(from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
@@ -163,11 +162,12 @@ final class TrainingRun<T: Scalar> {
         let record = communicator.collectiveRecord
         communicator.recordPhase(.checkpoint, step: position.step)
         record?.checkpointStarted(CheckpointFile(path: path ?? interruptionCheckpointPath, step: position.step))
+        let optimizerState = trainer.gatheredOptimizerState()
         let written = try communicator.agreeSharingExitStatus { () -> String in
             guard isRoot else { return path ?? interruptionCheckpointPath }
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
-            checkpoint.store(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
+            checkpoint.store(optimizerState: optimizerState, optimizerSteps: trainer.optimizer.stepCount, earlyStopping: trainer.earlyStopping)
             checkpoint.plateau = trainer.schedule.plateau
             do {
                 let written: String
@@ -219,6 +219,7 @@ extension Trainer.Settings {
                   checkpointEvery: configuration.checkpointEvery, clipGradientNorm: configuration.clipGradientNorm)
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
         allreduce = configuration.allreduce
+        shardedUpdate = configuration.shardedUpdate
         chunkRows = configuration.chunkRows
         dropout = configuration.dropout
     }

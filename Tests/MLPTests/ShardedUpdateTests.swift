@@ -1,0 +1,92 @@
+import XCTest
+@testable import MLP
+
+/// The sharded update's pieces that need no MPI: the slices of θ, the optimizer state each rank
+/// keeps, and clipping's norm from slices. (`ShardedUpdateEndToEndTests` runs it under mpirun.)
+final class ShardedUpdateTests: XCTestCase {
+    /// The slices cover θ once, in order, start on block boundaries and differ by at most one block.
+    func testSlicesCoverThetaInWholeBlocks() {
+        for count in [1, 1000, 1024, 1025, 3648, 101_770, 669_706] {
+            for size in 1 ... 5 {
+                let shards = ParameterShards(count: count, size: size)
+                var next = 0
+                for rank in 0 ..< size {
+                    let range = shards.range(rank: rank)
+                    XCTAssertEqual(range.lowerBound, next, "count \(count), P \(size), rank \(rank)")
+                    XCTAssertTrue(range.isEmpty || range.lowerBound % ParameterShards.blockLength == 0)
+                    XCTAssertEqual(shards.doubledCounts[rank], 2 * shards.counts[rank])
+                    next = range.upperBound
+                }
+                XCTAssertEqual(next, count)
+                let blocks = (0 ..< size).map { (shards.range(rank: $0).count + ParameterShards.blockLength - 1) / ParameterShards.blockLength }
+                XCTAssertLessThanOrEqual(blocks.max()! - blocks.min()!, 1, "count \(count), P \(size): \(blocks)")
+            }
+        }
+    }
+
+    /// Adam's m and v per rank: 2·|θ|/P values (to a block), and all ranks together hold one copy.
+    func testOptimizerStatePerRankIsTwoThetaOverP() {
+        let network = Network<Float>(layerSizes: [784, 512, 512, 10], activation: .relu, loss: .crossEntropy)
+        let count = network.layout.count, rows = 64
+        let data = Dataset<Float>(rowCount: rows, featureCount: 784, features: [Float](repeating: 0.5, count: rows * 784),
+                                  featureNames: (0 ..< 784).map { "x\($0)" }, labels: (0 ..< rows).map { Int32($0 % 10) },
+                                  classNames: (0 ..< 10).map { "\($0)" }, targetNames: ["y"])
+        for size in [1, 2, 3] {
+            var total = 0
+            for rank in 0 ..< size {
+                var settings = Trainer<Float>.Settings(batchSize: 32, epochs: 1, seed: 0, shuffle: false)
+                settings.shardedUpdate = true
+                let trainer = Trainer(network: network, optimizer: OptimizerSettings(kind: .adam),
+                                      schedule: LearningRateSchedule(baseRate: 0.001, settings: ScheduleSettings(), stepsPerEpoch: 2, totalSteps: 2),
+                                      train: data, test: nil, settings: settings, communicator: RankOfMany(rank: rank, size: size))
+                let values = trainer.optimizer.stateBytes / MemoryLayout<Float>.stride
+                XCTAssertLessThanOrEqual(abs(values - 2 * count / size), 2 * ParameterShards.blockLength, "P \(size), rank \(rank): \(values)")
+                print("ShardedUpdateTests: Adam state, P = \(size), rank \(rank): \(values) values (2|θ|/P = \(2 * count / size))")
+                total += values
+            }
+            XCTAssertEqual(total, 2 * count, "P \(size): one copy of m and v between the ranks")
+        }
+    }
+
+    /// Clipping's norm measured slice by slice and combined by a maximum (each block is one
+    /// rank's) has the bits of the norm of all of g, and of `clipGradientNorm`'s.
+    func testNormFromSlicesEqualsNormOfAll() {
+        let count = 5000
+        var generator = SplitMix64(seed: 9)
+        let g = FlatBuffer<Float>(layout: ParameterLayout(layerSizes: [count - 1, 1]))
+        for i in 0 ..< count { g.values[i] = Float(generator.nextNormal() * pow(10, 4 * generator.nextUniform() - 2)) }
+        let blocks = GradientNorm.blockCount(count)
+        func norm(size: Int) -> Double {
+            let combined = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
+            combined.initialize(repeating: 0)
+            let mine = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
+            defer { combined.deallocate(); mine.deallocate() }
+            let shards = ParameterShards(count: count, size: size)
+            for rank in 0 ..< size {
+                let slice = shards.range(rank: rank)
+                GradientNorm(blockSquares: mine).measure(g.values.baseAddress! + slice.lowerBound, slice: slice)
+                for b in 0 ..< blocks { combined[b] = max(combined[b], mine[b]) }
+            }
+            return GradientNorm(blockSquares: combined).norm
+        }
+        let whole = norm(size: 1)
+        for size in 2 ... 5 { XCTAssertEqual(norm(size: size).bitPattern, whole.bitPattern, "P \(size)") }
+        XCTAssertEqual(clipGradientNorm(g, maxNorm: .infinity).bitPattern, whole.bitPattern)
+    }
+}
+
+/// One rank of a world of `size` for code that only asks who it is (a trainer's construction).
+private final class RankOfMany: Communicator {
+    let rank: Int, size: Int
+    init(rank: Int, size: Int) { self.rank = rank; self.size = size }
+    func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { fatalError("no collectives here") }
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) { fatalError("no collectives here") }
+    func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) { fatalError("no collectives here") }
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) { fatalError("no collectives here") }
+    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) { fatalError("no collectives here") }
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { fatalError("no collectives here") }
+    func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { fatalError("no collectives here") }
+    func waitForReductions() { fatalError("no collectives here") }
+    func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { fatalError("no collectives here") }
+    func abort(exitCode: Int32) -> Never { fatalError("no collectives here") }
+}
