@@ -21,12 +21,14 @@ public enum Benchmark {
         }
     }
 
-    /// The benchmark workloads W1–W4: MNIST-shaped, ReLU, cross-entropy, plain SGD.
+    /// The benchmark workloads W1–W5: MNIST-shaped, ReLU, cross-entropy (plain SGD unless
+    /// `mlp bench --optimizer` says otherwise). W5 is W1 at batch 64, where the update weighs most.
     public static let workloads = [
         Workload(name: "W1", layerSizes: [784, 512, 512, 10], batchSize: 256),
         Workload(name: "W2", layerSizes: [784, 512, 512, 10], batchSize: 1024),
         Workload(name: "W3", layerSizes: [784, 128, 10], batchSize: 64),
         Workload(name: "W4", layerSizes: [784, 2048, 2048, 10], batchSize: 512),
+        Workload(name: "W5", layerSizes: [784, 512, 512, 10], batchSize: 64),
     ]
 
     public struct Result: Sendable {
@@ -42,6 +44,10 @@ public enum Benchmark {
         public var peakResidentBytes: Double
         /// `--reproducible`'s chunk rows; nil: the plain step.
         public var chunkRows: Int?
+        /// The update rule, whether it was sharded, and the largest optimizer state a rank held, bytes.
+        public var optimizer = OptimizerSettings.Kind.sgd
+        public var shardedUpdate = false
+        public var optimizerStateBytes = 0
         /// Samples per second of each repeat of the step's matrix products alone, same shapes,
         /// same ranks and threads: what OpenBLAS allows at this workload before anything else.
         public var productsSamplesPerSecond: [Double]
@@ -72,6 +78,7 @@ public enum Benchmark {
                                  chunkRows: chunkRows?(workload), peak: peakBefore, communicator: communicator)
             BLASInfo.threads = threads
             result.chunkRows = chunkRows?(workload)
+            result.optimizer = optimizer.kind
             let peakAfter = sgemmPeak(communicator: communicator)
             result.peakGFLOPS = max(peakBefore, peakAfter)
             report(result)
@@ -113,13 +120,14 @@ public enum Benchmark {
         }
         // Average the split over ranks, per step.
         let t = trainer.timings, n = Double(max(t.steps, 1) * communicator.size)
-        var split = [t.gather, t.forward, t.backward, t.allreduce, t.update]
+        var split = [t.gather, t.forward, t.backward, t.allreduce, t.update, t.allgather]
         split.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
-        var resident = [peakResidentBytes()]
-        resident.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        // Counted from the optimizer's buffers, not from the resident set.
+        var largest = [peakResidentBytes(), Double(trainer.optimizer.stateBytes)]
+        largest.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
         var timings = StepTimings()
-        (timings.gather, timings.forward, timings.backward, timings.allreduce, timings.update) =
-            (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n)
+        (timings.gather, timings.forward, timings.backward, timings.allreduce, timings.update, timings.allgather) =
+            (split[0] / n, split[1] / n, split[2] / n, split[3] / n, split[4] / n, split[5] / n)
         timings.steps = 1
 
         // The same step's sgemm calls alone, with the same shapes, all ranks at once.
@@ -133,8 +141,11 @@ public enum Benchmark {
             barrier(communicator)
             productRates.append(Double(steps * workload.batchSize) / (PhaseClock.now() - start))
         }
-        return Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: resident[0],
-                      productsSamplesPerSecond: productRates)
+        var result = Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: largest[0],
+                            productsSamplesPerSecond: productRates)
+        result.shardedUpdate = trainer.isUpdateSharded
+        result.optimizerStateBytes = Int(largest[1])
+        return result
     }
 
     /// The sgemm rate every rank reaches at once with its own thread count (n = 2048 square
@@ -187,7 +198,8 @@ extension Benchmark.Result {
             "samples_per_second": samplesPerSecond, "median_samples_per_second": medianSamplesPerSecond,
             "gflops": gflops, "peak_gflops": peakGFLOPS, "fraction_of_peak": fractionOfPeak,
             "ms_per_step": ["gather": split.gather * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
-                            "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3],
+                            "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3, "allgather": split.allgather * 1e3],
+            "optimizer": optimizer.rawValue, "sharded_update": shardedUpdate, "optimizer_state_bytes_per_rank": optimizerStateBytes,
             "peak_resident_mib": peakResidentBytes / 1_048_576,
             "products_samples_per_second": productsSamplesPerSecond, "products_gflops": productsGFLOPS,
             "products_fraction_of_peak": productsFractionOfPeak, "fraction_of_products": fractionOfProducts,
@@ -200,12 +212,13 @@ extension Benchmark.Result {
     public var line: String {
         let rates = samplesPerSecond.sorted()
         let net = workload.layerSizes.map(String.init).joined(separator: "-")
-        let split = [self.split.gather, self.split.forward, self.split.backward, self.split.allreduce, self.split.update]
+        let split = [self.split.gather, self.split.forward, self.split.backward, self.split.allreduce, self.split.update, self.split.allgather]
             .map { String(format: "%.3f", $0 * 1e3) }.joined(separator: " / ")
-        return String(format: "%@ %@ batch %d: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; ms per step gather / forward / backward / allreduce wait / update: %@; peak RSS %.0f MiB",
-                      workload.name, net, workload.batchSize, medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
+        return String(format: "%@ %@ batch %d, %@%@: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; ms per step gather / forward / backward / reduction wait / update / allgather: %@; optimizer state %.1f MiB per rank; peak RSS %.0f MiB",
+                      workload.name, net, workload.batchSize, optimizer.rawValue, shardedUpdate ? " sharded" : "",
+                      medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
                       gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsFractionOfPeak, fractionOfProducts,
-                      split, peakResidentBytes / 1_048_576)
+                      split, Double(optimizerStateBytes) / 1_048_576, peakResidentBytes / 1_048_576)
     }
 }
 

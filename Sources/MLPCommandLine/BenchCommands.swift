@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput on fixed workloads (W1–W4) against the sgemm peak measured in the same run.",
         discussion: "Run it as you train: ./launch -n N bench. Rank 0 prints one line per workload (or JSON with --json).")
 
-    @Option(help: "Workloads, comma-separated: W1 (784-512-512-10, batch 256), W2 (same, 1024), W3 (784-128-10, 64), W4 (784-2048-2048-10, 512).")
+    @Option(help: "Workloads, comma-separated: W1 (784-512-512-10, batch 256), W2 (same, 1024), W3 (784-128-10, 64), W4 (784-2048-2048-10, 512), W5 (784-512-512-10, 64).")
     var workloads = "W1,W2,W3,W4"
 
     @Option(help: "Steps per timed repeat.")
@@ -30,6 +30,12 @@ struct Bench: ParsableCommand {
     @Option(help: "single or overlap (see mlp train --help).")
     var allreduce: AllreduceMode = .single
 
+    @Option(help: "The update rule: sgd (plain, learning rate 0.01), adam or adamw (PyTorch's defaults).")
+    var optimizer: OptimizerSettings.Kind = .sgd
+
+    @Option(help: "on, off or auto, as mlp train's.")
+    var shardedUpdate: ShardedUpdateMode = .auto
+
     @OptionGroup
     var reproducibility: ReproducibilityOptions
 
@@ -43,7 +49,7 @@ struct Bench: ParsableCommand {
         let names = workloads.split(separator: ",").map { String($0).trimmingWhitespace().uppercased() }
         let selected = try names.map { name in
             guard let workload = Benchmark.workloads.first(where: { $0.name == name }) else {
-                throw ValidationError("unknown workload '\(name)' (W1, W2, W3, W4)")
+                throw ValidationError("unknown workload '\(name)' (W1, W2, W3, W4, W5)")
             }
             return workload
         }
@@ -52,6 +58,9 @@ struct Bench: ParsableCommand {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
         _ = try reproducibility.resolvedChunkRows()   // checks the combination
+        if shardedUpdate == .on, allreduce == .overlap {
+            throw ValidationError("--sharded-update on cannot be combined with --allreduce overlap")
+        }
         let chunkRows = reproducibility.reproducible
             ? { [chunksPerBatch] (workload: Benchmark.Workload) in
                 reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1)
@@ -61,7 +70,8 @@ struct Bench: ParsableCommand {
             if communicator.rank == 0, !json {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }
-            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce, chunkRows: chunkRows,
+            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce,
+                          optimizer: OptimizerSettings(kind: optimizer), shardedUpdate: shardedUpdate, chunkRows: chunkRows,
                           communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }

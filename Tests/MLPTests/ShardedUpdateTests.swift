@@ -50,28 +50,36 @@ final class ShardedUpdateTests: XCTestCase {
 
     /// Clipping's norm measured slice by slice and combined by a maximum (each block is one
     /// rank's) has the bits of the norm of all of g, and of `clipGradientNorm`'s.
-    func testNormFromSlicesEqualsNormOfAll() {
+    func testNormFromSlicesEqualsNormOfAllAndTheFiniteCheck() {
         let count = 5000
         var generator = SplitMix64(seed: 9)
         let g = FlatBuffer<Float>(layout: ParameterLayout(layerSizes: [count - 1, 1]))
         for i in 0 ..< count { g.values[i] = Float(generator.nextNormal() * pow(10, 4 * generator.nextUniform() - 2)) }
-        let blocks = GradientNorm.blockCount(count)
         func norm(size: Int) -> Double {
-            let combined = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
-            combined.initialize(repeating: 0)
-            let mine = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
-            defer { combined.deallocate(); mine.deallocate() }
             let shards = ParameterShards(count: count, size: size)
+            let combined = UpdateCheck(count: count, clipping: true)
             for rank in 0 ..< size {
-                let slice = shards.range(rank: rank)
-                GradientNorm(blockSquares: mine).measure(g.values.baseAddress! + slice.lowerBound, slice: slice)
-                for b in 0 ..< blocks { combined[b] = max(combined[b], mine[b]) }
+                let slice = shards.range(rank: rank), mine = UpdateCheck(count: count, clipping: true)
+                mine.measure(g.values.baseAddress! + slice.lowerBound, slice: slice, scale: 1)
+                XCTAssertTrue(mine.isFinite)
+                for b in 0 ..< combined.values.count { combined.values[b] = max(combined.values[b], mine.values[b]) }
             }
-            return GradientNorm(blockSquares: combined).norm
+            return combined.norm
         }
         let whole = norm(size: 1)
         for size in 2 ... 5 { XCTAssertEqual(norm(size: size).bitPattern, whole.bitPattern, "P \(size)") }
         XCTAssertEqual(clipGradientNorm(g, maxNorm: .infinity).bitPattern, whole.bitPattern)
+        // A value whose division overflows, and a NaN, are not finite; the rest of the slice is.
+        let check = UpdateCheck(count: count, clipping: false)
+        check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 1)
+        XCTAssertTrue(check.isFinite)
+        g.values[4321] = 3e38
+        check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 2)
+        XCTAssertFalse(check.isFinite, "3e38 · 2 overflows")
+        g.values[4321] = 1
+        g.values[count - 1] = .nan
+        check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 1)
+        XCTAssertFalse(check.isFinite, "NaN in the last, partial lane group")
     }
 }
 

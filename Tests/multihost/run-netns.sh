@@ -24,7 +24,9 @@
 #      one (byte for byte with `mlp train --reproducible` when mlp has it, else ≤ 1e-12);
 #   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
 #      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
-#      the step times of fast and slow links are printed.
+#      the step times of fast and slow links are printed; so are, on both links, the step times
+#      of Adam with the update replicated and sharded (--sharded-update off / on, alternated),
+#      whose models must agree (≤ 1e-12).
 # --measure DIR also writes allreduce and MNIST step timings over the fast and the slow link to
 # DIR (for Benchmarks/SCALING.md; use a release build: --mlp .build/release/mlp).
 # Without root, network namespaces or mpirun it prints "run-netns: skipped: <reason>" and
@@ -262,7 +264,23 @@ steptime() {   # mean step time in ms from an epoch line: n_b / samples per seco
 }
 slow_train=(train --train synthetic:spirals --hidden 256,256 --batch-size 96 --learning-rate 0.05 --epochs 1 --seed 7
             --precision float64)
+# Adam with the update on every rank and sharded: printed side by side (alternated, 2 runs each;
+# the best), never asserted: a timing.
+sharding() {
+    local name=$1
+    for repeat in 1 2; do
+        for mode in off on; do
+            across 3 "$mlp" "${slow_train[@]}" --optimizer adam --learning-rate 0.001 --sharded-update "$mode" \
+                --save "$work/adam-$mode.safetensors" >"$work/adam-$name-$mode-$repeat.log"
+        done
+    done
+    compare "$work/adam-on.safetensors" "$work/adam-off.safetensors" 1e-12 >/dev/null \
+        || fail "$name link: the sharded update's model differs from the replicated one's"
+    best() { for r in 1 2; do steptime 96 "$work/adam-$name-$1-$r.log"; echo; done | sort -n | head -1; }
+    echo "    Adam, $name link: update replicated $(best off) ms, sharded $(best on) ms per step (best of 2, alternated; models agree ≤ 1e-12)"
+}
 across 3 "$mlp" "${slow_train[@]}" --save "$work/fast.safetensors" >"$work/fast.log"
+sharding fast
 if ip netns exec "${hosts[0]}" tc qdisc add dev eth0 root netem delay 1ms rate 1gbit 2>"$work/netem.err"; then
     for ns in "${hosts[@]:1}"; do ip netns exec "$ns" tc qdisc add dev eth0 root netem delay 1ms rate 1gbit; done
     link="tc netem delay 1ms rate 1gbit on each host's eth0"
@@ -289,6 +307,7 @@ fi
 rtt=$(ip netns exec "${hosts[0]}" python3 "$here/slowlink.py" --rtt 10.99.0.2)
 echo "run-netns: slow link: $link; TCP connect round trip h1→h2 $rtt"
 across 3 "$mlp" "${slow_train[@]}" --save "$work/slow.safetensors" >"$work/slow.log"
+sharding slow
 sed 's/^/    /' "$work/slow.log" | tail -2
 printf 'run-netns: slow link vs fast link model:       '; compare "$work/slow.safetensors" "$work/fast.safetensors" 1e-12 \
     || fail "the model trained over the slow link differs"

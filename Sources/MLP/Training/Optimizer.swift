@@ -140,6 +140,10 @@ public final class Optimizer<T: Scalar> {
         return buffers
     }
 
+    /// Plain SGD without weight decay updates θ by axpy, which reads g from memory: its
+    /// gradient sums are best divided in place before `update` (which then gets scale 1).
+    public var needsGradientInMemory: Bool { settings.kind == .sgd && settings.momentum == 0 && settings.effectiveWeightDecay == 0 }
+
     /// Bytes of state this optimizer holds (what the sharded update divides by P).
     public var stateBytes: Int { stateBuffers.reduce(0) { $0 + $1.values.count * MemoryLayout<T>.stride } }
 
@@ -147,34 +151,36 @@ public final class Optimizer<T: Scalar> {
     /// of all of θ); advances `stepCount`. `gradients` is read, not changed.
     public func update(parameters: FlatBuffer<T>, gradients: FlatBuffer<T>, learningRate: Double) {
         precondition(parameters.layout == layout && gradients.layout == layout && slice == 0 ..< layout.count)
-        update(parameters: parameters, gradients: gradients.values.baseAddress!, clipFactor: 1, learningRate: learningRate)
+        // Scale and factor 1: plain SGD's g ← g·1·1 leaves it as it is.
+        update(parameters: parameters, gradientSums: gradients.values.baseAddress!, scale: 1, clipFactor: 1, learningRate: learningRate)
     }
 
-    /// One update of θ[slice] from g = `clipFactor` · `gradients[0 ..< slice.count]` (θ[slice]'s
-    /// gradient), with learning rate γ; advances `stepCount`. With `clipFactor` 1 (no clipping)
-    /// the product is g exactly; plain SGD scales `gradients` in place, the other rules read it.
-    public func update(parameters: FlatBuffer<T>, gradients: UnsafeMutablePointer<T>, clipFactor: T, learningRate: Double) {
+    /// One update of θ[slice] from g = (`gradientSums[i]` · `scale`) · `clipFactor` for
+    /// θ[slice.lowerBound + i] (the division by Σ wᵢ and clipping, each rounded as before the
+    /// update, in its loop: one pass), with learning rate γ; advances `stepCount`. A factor of 1
+    /// changes nothing. Plain SGD leaves g in `gradientSums` (for axpy); the other rules only read it.
+    public func update(parameters: FlatBuffer<T>, gradientSums: UnsafeMutablePointer<T>, scale: T, clipFactor: T, learningRate: Double) {
         precondition(parameters.layout == layout)
         let theta = parameters.values.baseAddress! + slice.lowerBound
         switch settings.kind {
-        case .sgd: updateSGD(theta, gradients, clipFactor, learningRate)
-        case .adam, .adamw: updateAdam(theta, gradients, clipFactor, learningRate)
+        case .sgd: updateSGD(theta, gradientSums, scale, clipFactor, learningRate)
+        case .adam, .adamw: updateAdam(theta, gradientSums, scale, clipFactor, learningRate)
         }
         stepCount += 1
     }
 
     /// PyTorch `_single_tensor_sgd`, dampening 0.
-    private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ clip: T, _ learningRate: Double) {
+    private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ scale: T, _ clip: T, _ learningRate: Double) {
         let count = slice.count
         let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
         guard let momentumBuffer else {
             if lambda == 0 {
                 // OpenBLAS's axpy (a fused multiply-add on CPUs that have one, as PyTorch's add_
-                // with alpha): it needs g in memory, clipped.
-                if clip != 1 { for i in 0 ..< count { g[i] *= clip } }
+                // with alpha) needs g in memory (`needsGradientInMemory`: scale is 1 there).
+                if scale != 1 || clip != 1 { for i in 0 ..< count { g[i] = g[i] * scale * clip } }
                 T.axpy(count: count, alpha: -gamma, x: g, y: theta)   // θ ← θ − γg
             } else {
-                for i in 0 ..< count { theta[i] -= gamma * (g[i] * clip + lambda * theta[i]) }
+                for i in 0 ..< count { theta[i] -= gamma * (g[i] * scale * clip + lambda * theta[i]) }
             }
             return
         }
@@ -184,13 +190,13 @@ public final class Optimizer<T: Scalar> {
         // Branches hoisted out of the loops so that they vectorize.
         if settings.nesterov {
             for i in 0 ..< count {
-                let gradient = g[i] * clip + lambda * theta[i]   // λ = 0: + 0 exactly
+                let gradient = g[i] * scale * clip + lambda * theta[i]   // λ = 0: + 0 exactly
                 b[i] = b[i] * bScale + gradient
                 theta[i] -= gamma * (gradient + mu * b[i])
             }
         } else {
             for i in 0 ..< count {
-                let gradient = g[i] * clip + lambda * theta[i]
+                let gradient = g[i] * scale * clip + lambda * theta[i]
                 b[i] = b[i] * bScale + gradient
                 theta[i] -= gamma * b[i]
             }
@@ -199,7 +205,7 @@ public final class Optimizer<T: Scalar> {
 
     /// PyTorch `_single_tensor_adam` (AdamW: `decoupled_weight_decay=True`), in its order of
     /// operations: m by lerp, v ← v·β₂ + (1 − β₂)·g·g, the bias corrections in Double.
-    private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ clip: T, _ learningRate: Double) {
+    private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ scale: T, _ clip: T, _ learningRate: Double) {
         let count = slice.count
         let m = firstMoment!.baseAddress!, v = secondMoment!.baseAddress!
         let beta1 = settings.beta1, beta2 = settings.beta2, lambda = settings.effectiveWeightDecay
@@ -233,7 +239,7 @@ public final class Optimizer<T: Scalar> {
                 for j in 0 ..< n { parameter[j] = theta[i + j]; gradient[j] = g[i + j]; first[j] = m[i + j]; second[j] = v[i + j] }
             }
             parameter = parameter * decay
-            gradient = gradient * clip + coupled * parameter
+            gradient = gradient * scale * clip + coupled * parameter
             first = lerpFromFirst ? first + lerpWeight * (gradient - first) : gradient - (gradient - first) * lerpComplement
             second = second * beta2T + oneMinusBeta2 * gradient * gradient
             parameter = parameter + stepSize * (first / (T.squareRoot(second) / biasCorrection2Root + epsilon))
@@ -254,18 +260,18 @@ public final class Optimizer<T: Scalar> {
 ///
 /// g is the exact mini-batch gradient (the same on every rank), so the norm and the scaling
 /// are the same everywhere. The norm is accumulated in Double, block by block
-/// (`GradientNorm`), as the trainer does. Returns ‖g‖₂ before clipping.
+/// (`UpdateCheck`), as the trainer does. Returns ‖g‖₂ before clipping.
 @discardableResult
 public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
     let g = gradients.values.baseAddress!, count = gradients.layout.count
     var total = 0.0, start = 0
     while start < count {
         let end = min(start + ParameterShards.blockLength, count)
-        total += GradientNorm.sumOfSquares(g + start, count: end - start)
+        total += UpdateCheck.sumOfSquares(g + start, count: end - start)
         start = end
     }
     let norm = total.squareRoot()
-    let factor = GradientNorm.clipFactor(norm: norm, maxNorm: maxNorm)
+    let factor = UpdateCheck.clipFactor(norm: norm, maxNorm: maxNorm)
     // PyTorch also multiplies by the clamped 1.0, which changes nothing.
     if factor < 1 {
         let scale = T(factor)

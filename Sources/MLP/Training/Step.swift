@@ -89,9 +89,10 @@ extension Trainer {
     /// slices. Every rank sees the same totals and the same agreement, so every rank takes the
     /// same branch. A mini-batch whose weights are all 0 changes nothing.
     ///
-    /// Two passes over the slice: the division with the finite check (and clipping's sums of
-    /// squares), which must precede any change of θ or the optimizer's state (a skipped step
-    /// changes nothing), then the update with the clipping factor in its loop.
+    /// Two passes over this rank's slice of the sums: one for g's finiteness (and clipping's
+    /// sums of squares), which every rank must know before any rank changes θ or the optimizer's
+    /// state (a skipped step changes nothing), then the update, which divides by Σ wᵢ and clips
+    /// in its own loop (plain SGD's axpy needs g in memory: the first pass leaves it there).
     func update() -> StepResult {
         let extras = reduction.extras, samples = extras[StepExtra.samples], weightSum = extras[StepExtra.weightSum]
         var result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples), correct: Double(extras[StepExtra.correct]),
@@ -99,14 +100,14 @@ extension Trainer {
                                 interrupted: extras[StepExtra.interrupted] > 0,
                                 signal: Self.commonSignal(count: extras[StepExtra.interrupted], sum: extras[StepExtra.signals]))
         guard weightSum > 0 else { return result }
-        let g = reduction.values.baseAddress!
-        updateCheck[0] = T.scaleCheckingFinite(g, count: slice.count, by: 1 / weightSum) ? 0 : 1
-        gradientNorm?.measure(g, slice: slice)
-        if shards != nil { communicator.allreduceMax(updateCheck) }
-        if updateCheck[0] != 0 { result.nonFinite = true }
+        let sums = reduction.values.baseAddress!, inPlace = optimizer.needsGradientInMemory
+        let scale = 1 / weightSum
+        updateCheck.measure(sums, slice: slice, scale: scale, inPlace: inPlace)
+        if shards != nil { communicator.allreduceMax(updateCheck.values) }
+        if !updateCheck.isFinite { result.nonFinite = true }
         guard !result.nonFinite else { return result }
-        let clipFactor = settings.clipGradientNorm.map { GradientNorm.clipFactor(norm: gradientNorm!.norm, maxNorm: $0) } ?? 1
-        optimizer.update(parameters: network.parameters, gradients: g, clipFactor: T(clipFactor),
+        let clipFactor = settings.clipGradientNorm.map { UpdateCheck.clipFactor(norm: updateCheck.norm, maxNorm: $0) } ?? 1
+        optimizer.update(parameters: network.parameters, gradientSums: sums, scale: inPlace ? 1 : scale, clipFactor: T(clipFactor),
                          learningRate: schedule.rate(atStep: position.step))
         timings.steps += 1
         return result

@@ -59,11 +59,10 @@ public final class Trainer<T: Scalar> {
     let shards: ParameterShards?
     /// The part of θ this rank updates.
     let slice: Range<Int>
-    /// The step's agreement before the update: [a non-finite value in this rank's slice of g
-    /// (0 or 1), then clipping's per-block sums of squares], combined by one MAX (each block is
-    /// one rank's) when the update is sharded.
-    let updateCheck: UnsafeMutableBufferPointer<Double>
-    let gradientNorm: GradientNorm?
+    /// Each rank updates only its slice of θ (`--sharded-update` on more than one rank).
+    public var isUpdateSharded: Bool { shards != nil }
+    /// What the ranks agree on before the update: g's finiteness and clipping's norm.
+    let updateCheck: UpdateCheck
     /// `--reproducible`'s chunked, exact reduction; nil: one allreduce of the shards' sums.
     let exactGradient: ExactGradient<T>?
     let workspace: Workspace<T>
@@ -85,9 +84,7 @@ public final class Trainer<T: Scalar> {
         shards = settings.shardedUpdate && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
         slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
         self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: slice)
-        updateCheck = .allocate(capacity: 1 + (settings.clipGradientNorm == nil ? 0 : GradientNorm.blockCount(count)))
-        updateCheck.initialize(repeating: 0)
-        gradientNorm = settings.clipGradientNorm == nil ? nil : GradientNorm(blockSquares: UnsafeMutableBufferPointer(rebasing: updateCheck[1...]))
+        updateCheck = UpdateCheck(count: count, clipping: settings.clipGradientNorm != nil)
         self.schedule = schedule
         self.train = train
         self.validation = validation
@@ -114,10 +111,6 @@ public final class Trainer<T: Scalar> {
         }
         evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, settings.chunkRows ?? 0))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
-    }
-
-    deinit {
-        updateCheck.deallocate()
     }
 
     /// Trains from `position` until `settings.epochs` epochs (or `maxSteps` steps) are done,
