@@ -32,6 +32,10 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where
     /// y ← Aᵀx for a row-major m × n matrix A: the column sums when x is all ones.
     /// The corresponding BLAS function is `cblas_?gemv`.
     static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Self>, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
+    /// Whether every x[i]·s is finite; `inPlace`: x[i] ← x[i]·s as well. One pass that
+    /// vectorizes: the check is an integer test of the exponent bits, not a float reduction
+    /// (concrete per type: generic code would crawl in debug builds).
+    static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self, inPlace: Bool) -> Bool
     /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
     /// prove the two buffers apart and would leave the loop scalar.
     static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
@@ -99,6 +103,21 @@ extension Float {
         }
         while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
     }
+
+    public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float, inPlace: Bool) -> Bool {
+        var exponentAllOnes: UInt32 = 0
+        // The branch hoisted out of the loops, so that each vectorizes.
+        if inPlace {
+            for i in 0 ..< count {
+                let value = x[i] * s
+                x[i] = value
+                exponentAllOnes |= (value.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+            }
+        } else {
+            for i in 0 ..< count { exponentAllOnes |= ((x[i] * s).bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+        }
+        return exponentAllOnes == 0
+    }
 }
 
 // The Float extension above again, line for line, with Double's SIMD width and BLAS names: the
@@ -132,6 +151,21 @@ extension Double {
             i += 8
         }
         while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
+    }
+
+    public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double, inPlace: Bool) -> Bool {
+        var exponentAllOnes: UInt64 = 0
+        // The branch hoisted out of the loops, so that each vectorizes.
+        if inPlace {
+            for i in 0 ..< count {
+                let value = x[i] * s
+                x[i] = value
+                exponentAllOnes |= (value.bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0
+            }
+        } else {
+            for i in 0 ..< count { exponentAllOnes |= ((x[i] * s).bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0 }
+        }
+        return exponentAllOnes == 0
     }
 }
 

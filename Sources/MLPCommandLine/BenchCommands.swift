@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Option(help: "The update rule: sgd (plain, learning rate 0.01), adam or adamw (PyTorch's defaults).")
     var optimizer: OptimizerSettings.Kind = .sgd
 
+    @Option(help: "SGD's momentum (with --optimizer sgd).")
+    var momentum = 0.0
+
     @Option(help: "on, off or auto, as mlp train's.")
     var shardedUpdate: ShardedUpdateMode = .auto
 
@@ -58,6 +61,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
         _ = try reproducibility.resolvedChunkRows()   // checks the combination
+        try OptimizerSettings(kind: optimizer, momentum: momentum).validate()
         if shardedUpdate == .on, allreduce == .overlap {
             throw ValidationError("--sharded-update on cannot be combined with --allreduce overlap")
         }
@@ -71,7 +75,7 @@ struct Bench: ParsableCommand {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }
             Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce,
-                          optimizer: OptimizerSettings(kind: optimizer), shardedUpdate: shardedUpdate, chunkRows: chunkRows,
+                          optimizer: OptimizerSettings(kind: optimizer, momentum: momentum), shardedUpdate: shardedUpdate, chunkRows: chunkRows,
                           communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }

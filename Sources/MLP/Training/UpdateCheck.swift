@@ -39,46 +39,17 @@ final class UpdateCheck {
         let length = ParameterShards.blockLength
         precondition(slice.isEmpty || slice.lowerBound % length == 0)
         guard values.count > 1 else {
-            values[0] = Self.allFinite(sums, count: slice.count, scale: scale, inPlace: inPlace) ? 0 : 1
+            values[0] = T.scaledValuesAreFinite(sums, count: slice.count, by: scale, inPlace: inPlace) ? 0 : 1
             return
         }
         var finite = true, start = slice.lowerBound
         while start < slice.upperBound {
             let end = min(start + length, slice.upperBound), block = sums + (start - slice.lowerBound)
-            finite = Self.allFinite(block, count: end - start, scale: scale, inPlace: inPlace) && finite
+            finite = T.scaledValuesAreFinite(block, count: end - start, by: scale, inPlace: inPlace) && finite
             values[1 + start / length] = Self.sumOfSquares(block, count: end - start, scale: inPlace ? 1 : scale)
             start = end
         }
         values[0] = finite ? 0 : 1
-    }
-
-    /// Whether every x[i]·s is finite: (x·s)·0 is ±0 for a finite product and NaN otherwise.
-    /// `inPlace`: x[i] ← x[i]·s as well.
-    static func allFinite<T: Scalar>(_ x: UnsafeMutablePointer<T>, count: Int, scale s: T, inPlace: Bool) -> Bool {
-        let lanes = T.Lanes.scalarCount
-        var zeros = T.Lanes(), i = 0
-        // The branch hoisted out of the loops, so that each vectorizes.
-        if inPlace {
-            while i + lanes <= count {
-                let g = UnsafeRawPointer(x + i).loadUnaligned(as: T.Lanes.self) * s
-                UnsafeMutableRawPointer(x + i).storeBytes(of: g, as: T.Lanes.self)
-                zeros += g * 0
-                i += lanes
-            }
-        } else {
-            while i + lanes <= count {
-                zeros += UnsafeRawPointer(x + i).loadUnaligned(as: T.Lanes.self) * s * 0
-                i += lanes
-            }
-        }
-        var rest: T = 0
-        while i < count {
-            let g = x[i] * s
-            if inPlace { x[i] = g }
-            rest += g * 0
-            i += 1
-        }
-        return zeros.sum() + rest == 0
     }
 
     /// Σ (x·s)² in Double with four running sums in a fixed order (the additions overlap
