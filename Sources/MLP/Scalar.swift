@@ -32,9 +32,8 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where
     /// y ← Aᵀx for a row-major m × n matrix A: the column sums when x is all ones.
     /// The corresponding BLAS function is `cblas_?gemv`.
     static func gemvTransposed(m: Int, n: Int, a: UnsafePointer<Self>, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
-    /// Whether every x[i]·s is finite; `inPlace`: x[i] ← x[i]·s as well. One pass that
-    /// vectorizes: the check is an integer test of the exponent bits, not a float reduction
-    /// (concrete per type: generic code would crawl in debug builds).
+    /// Whether every x[i]·s is finite; `inPlace`: x[i] ← x[i]·s as well. One pass with SIMD by
+    /// hand (concrete per type: generic SIMD code crawls in debug builds).
     static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self, inPlace: Bool) -> Bool
     /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
     /// prove the two buffers apart and would leave the loop scalar.
@@ -105,18 +104,30 @@ extension Float {
     }
 
     public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float, inPlace: Bool) -> Bool {
-        var exponentAllOnes: UInt32 = 0
-        // The branch hoisted out of the loops, so that each vectorizes.
+        // (x·s)·0 is ±0 for a finite product and NaN otherwise: their sum is 0 only if all are.
+        var zeros = SIMD16<Float>(), i = 0
+        // The branch hoisted out of the loops.
         if inPlace {
-            for i in 0 ..< count {
-                let value = x[i] * s
-                x[i] = value
-                exponentAllOnes |= (value.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+            while i + 16 <= count {
+                let value = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * s
+                UnsafeMutableRawPointer(x + i).storeBytes(of: value, as: SIMD16<Float>.self)
+                zeros += value * 0
+                i += 16
             }
         } else {
-            for i in 0 ..< count { exponentAllOnes |= ((x[i] * s).bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+            while i + 16 <= count {
+                zeros += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * s * 0
+                i += 16
+            }
         }
-        return exponentAllOnes == 0
+        var rest: Float = 0
+        while i < count {
+            let value = x[i] * s
+            if inPlace { x[i] = value }
+            rest += value * 0
+            i += 1
+        }
+        return zeros.sum() + rest == 0
     }
 }
 
@@ -154,18 +165,30 @@ extension Double {
     }
 
     public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double, inPlace: Bool) -> Bool {
-        var exponentAllOnes: UInt64 = 0
-        // The branch hoisted out of the loops, so that each vectorizes.
+        // (x·s)·0 is ±0 for a finite product and NaN otherwise: their sum is 0 only if all are.
+        var zeros = SIMD8<Double>(), i = 0
+        // The branch hoisted out of the loops.
         if inPlace {
-            for i in 0 ..< count {
-                let value = x[i] * s
-                x[i] = value
-                exponentAllOnes |= (value.bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0
+            while i + 8 <= count {
+                let value = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Double>.self) * s
+                UnsafeMutableRawPointer(x + i).storeBytes(of: value, as: SIMD8<Double>.self)
+                zeros += value * 0
+                i += 8
             }
         } else {
-            for i in 0 ..< count { exponentAllOnes |= ((x[i] * s).bitPattern & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 ? 1 : 0 }
+            while i + 8 <= count {
+                zeros += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Double>.self) * s * 0
+                i += 8
+            }
         }
-        return exponentAllOnes == 0
+        var rest: Double = 0
+        while i < count {
+            let value = x[i] * s
+            if inPlace { x[i] = value }
+            rest += value * 0
+            i += 1
+        }
+        return zeros.sum() + rest == 0
     }
 }
 

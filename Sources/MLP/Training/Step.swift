@@ -1,5 +1,6 @@
 /// One training step, the spec's algorithm a call per line: gather the shard, forward and loss,
-/// backward, the allreduce of the sums, the update.
+/// backward, the allreduce of the sums (sharded: a reduce-scatter), the update (sharded: of this
+/// rank's slice, then the slices gathered).
 
 extension Trainer {
     /// What one step did, from the global sums over its mini-batch.
@@ -41,7 +42,7 @@ extension Trainer {
     }
 
     /// Puts this rank's loss sum, row count, correct count and interrupt flag in the slots after
-    /// the gradient sums, so the one reduction carries them.
+    /// the gradient sums, so the one reduction carries them (sharded: their own small allreduce).
     private func record(_ local: ShardLoss, rows: Int) {
         let extras = reduction.extras
         extras[StepExtra.lossSum] = T(local.sum)

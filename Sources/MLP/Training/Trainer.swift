@@ -5,7 +5,8 @@ import Foundation
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
 /// (sums over the shard) → one allreduce of [gradient sums | loss sum | sample count | correct]
 /// → divide by the global sample count → clip (optional) → optimizer update at the schedule's
-/// learning rate, identical on every rank.
+/// learning rate, identical on every rank. With the sharded update the sums are reduce-scattered,
+/// each rank updates its slice of θ and the slices are gathered (`ParameterShards`).
 public final class Trainer<T: Scalar> {
     public struct Settings {
         public var batchSize: Int
