@@ -149,9 +149,9 @@ public enum ShardedUpdateMode: String, CaseIterable, Sendable {
     case auto, on, off
 
     /// `auto`: sharded where the update has state to share out (Adam, AdamW, SGD with
-    /// momentum), where it measured faster; plain SGD's update is one cheap pass, which does not
-    /// pay for the reduce-scatter and allgather's extra time (docs/performance.md). Never
-    /// with `--allreduce overlap`, whose per-layer reductions are allreduces.
+    /// momentum), where it measured faster; plain SGD's update is too cheap to pay for the
+    /// reduce-scatter and allgather's extra time (docs/performance.md). Never with
+    /// `--allreduce overlap`, whose per-layer reductions are allreduces.
     public func resolved(optimizer: OptimizerSettings, allreduce: AllreduceMode) -> Bool {
         switch self {
         case .on: return true
