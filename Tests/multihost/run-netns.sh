@@ -201,7 +201,9 @@ faults="$(dirname "$mlp")/mlp-faults"
 if [[ -x "$faults" ]]; then
     # Byte for byte across rank counts needs `mlp train --reproducible`; without it, rounding.
     reproducible=""
-    "$mlp" train --help 2>&1 | grep -q -- '--reproducible' && reproducible="--reproducible"
+    # Read the whole help first: `grep -q` quitting early would end mlp with SIGPIPE, and under
+    # pipefail the test would fail although the option is there.
+    [[ "$("$mlp" train --help 2>&1)" == *--reproducible* ]] && reproducible="--reproducible"
     restart_train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 2 --seed 7
                    --precision float64 $reproducible)
     "$mlp" "${restart_train[@]}" --save "$work/restart-single.safetensors" >/dev/null
