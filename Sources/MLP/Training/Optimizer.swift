@@ -259,18 +259,14 @@ public final class Optimizer<T: Scalar> {
 /// `torch.nn.utils.clip_grad_norm_`: g ← g · min(1, maxNorm / (‖g‖₂ + 10⁻⁶)).
 ///
 /// g is the exact mini-batch gradient (the same on every rank), so the norm and the scaling
-/// are the same everywhere. The norm is accumulated in Double, block by block
-/// (`UpdateCheck`), as the trainer does. Returns ‖g‖₂ before clipping.
+/// are the same everywhere. The norm is `UpdateCheck`'s, the trainer's: accumulated in Double,
+/// block by block. Returns ‖g‖₂ before clipping.
 @discardableResult
 public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
     let g = gradients.values.baseAddress!, count = gradients.layout.count
-    var total = 0.0, start = 0
-    while start < count {
-        let end = min(start + ParameterShards.blockLength, count)
-        total += UpdateCheck.sumOfSquares(g + start, count: end - start)
-        start = end
-    }
-    let norm = total.squareRoot()
+    let check = UpdateCheck(count: count, clipping: true)
+    check.measure(g, slice: 0 ..< count, scale: 1)
+    let norm = check.norm
     let factor = UpdateCheck.clipFactor(norm: norm, maxNorm: maxNorm)
     // PyTorch also multiplies by the clamped 1.0, which changes nothing.
     if factor < 1 {

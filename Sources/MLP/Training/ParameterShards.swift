@@ -7,8 +7,6 @@
 /// Slices differ by at most one block; a θ of fewer than P blocks leaves the last ranks none.
 public struct ParameterShards: Sendable, Equatable {
     public static let blockLength = 1024
-    /// |θ| and P.
-    public let count: Int, size: Int
     /// Each rank's slice length and start, as MPI's count arguments want them.
     public let counts: [Int32], displacements: [Int32]
     /// The counts of a buffer with two values per element of θ (`--reproducible`'s float64 sums).
@@ -16,8 +14,6 @@ public struct ParameterShards: Sendable, Equatable {
 
     public init(count: Int, size: Int) {
         precondition(count > 0 && size > 0 && count <= Int(Int32.max) / 2, "θ too large for one MPI call")
-        self.count = count
-        self.size = size
         // Whole blocks per rank, as even as `shardRange` makes them (one block more or less).
         let blocks = UpdateCheck.blockCount(count)
         let slices = (0 ..< size).map { rank in

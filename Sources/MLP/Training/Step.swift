@@ -114,10 +114,12 @@ extension Trainer {
         return result
     }
 
-    /// The optimizer's state buffers of all of θ, for a checkpoint: with the sharded update,
-    /// gathered from every rank's slice (a collective: every rank calls it).
+    /// The optimizer's state buffers of all of θ, for rank 0's checkpoint: with the sharded
+    /// update, gathered from every rank's slice (a collective: every rank calls it); without it,
+    /// rank 0's own (the other ranks get nothing: they write no checkpoint).
     func gatheredOptimizerState() -> [(name: String, values: [T])] {
-        optimizer.stateBuffers.map { name, values in
+        guard shards != nil || communicator.rank == 0 else { return [] }
+        return optimizer.stateBuffers.map { name, values in
             var whole = [T](repeating: 0, count: network.layout.count)
             for i in 0 ..< values.count { whole[slice.lowerBound + i] = values[i] }
             if let shards {

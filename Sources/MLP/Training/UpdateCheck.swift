@@ -54,7 +54,7 @@ final class UpdateCheck {
 
     /// Σ (x·s)² in Double with four running sums in a fixed order (the additions overlap
     /// instead of waiting on one another).
-    static func sumOfSquares<T: Scalar>(_ x: UnsafePointer<T>, count: Int, scale s: T = 1) -> Double {
+    static func sumOfSquares<T: Scalar>(_ x: UnsafePointer<T>, count: Int, scale s: T) -> Double {
         var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
         var i = 0
         while i + 4 <= count {
