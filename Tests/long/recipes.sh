@@ -5,7 +5,7 @@
 #   Tests/long/recipes.sh OLD_MLP /tmp/before && Tests/long/recipes.sh NEW_MLP /tmp/after
 #   Tests/long/recipes.sh --compare /tmp/before /tmp/after
 # Rank counts, OpenBLAS threads (1) and core type are pinned so the bits depend on the code alone.
-# Needs MNIST at ../shared/data/mnist (or MNIST=DIR) and mpirun. About 3 minutes on 2 cores.
+# Needs MNIST at ../shared/data/mnist (or MNIST=DIR) and mpirun. About 4 minutes on 2 cores.
 set -euo pipefail
 
 if [[ "${1:-}" == "--compare" ]]; then
@@ -70,6 +70,37 @@ run 2 train --resume "$out/stopped-copy.checkpoint" --epochs 2 --save "$out/resu
 rm "$out/stopped-copy.checkpoint"
 # 6. The single-process fallback, spirals, SGD with momentum.
 OPENBLAS_NUM_THREADS=1 "$mlp" train --train synthetic:spirals --epochs 5 --momentum 0.5 --save "$out/fallback.safetensors"
+# 7. --reproducible, Adam (sharded by default) on 3 ranks and replicated on 2, with clipping and a plateau schedule.
+run 3 train --train "$mnist" --hidden 48,32 --max-steps 120 --epochs 2 --batch-size 100 --optimizer adam --reproducible \
+    --clip-grad-norm 1 --lr-schedule plateau --plateau-patience 1 --validation-split 0.1 \
+    --save "$out/reproducible-sharded.safetensors" --metrics "$out/reproducible-sharded.jsonl"
+run 2 train --train "$mnist" --hidden 48,32 --max-steps 120 --epochs 2 --batch-size 100 --optimizer adam --reproducible \
+    --chunk-rows 10 --sharded-update off --checkpoint "$out/reproducible.checkpoint" \
+    --save "$out/reproducible-replicated.safetensors" --metrics "$out/reproducible-replicated.jsonl"
+# 8. Sample and class weights with dropout, AdamW and clipping, sharded on and off (3 ranks), float64.
+python3 - "$out/weighted.csv" <<'PY'
+import sys
+rows = ["a,b,c,w,label"]
+state = 777
+def uniform():
+    global state
+    state = (6364136223846793005 * state + 1442695040888963407) % 2**64
+    return (state >> 11) / 2**53
+for i in range(300):
+    x = [uniform() * 4 - 2, uniform() * 4 - 2, uniform()]
+    label = (0 if x[0] + x[1] < -0.5 else 1 if x[0] * x[1] < 0.3 else 2)
+    rows.append(",".join(f"{v:.6g}" for v in x) + f",{0.25 + 2 * uniform():.4g},{label}")
+open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+PY
+for sharded in on off; do
+    run 3 train --train "$out/weighted.csv" --sample-weight w --class-weight balanced --dropout 0.2 --hidden 64,48 \
+        --optimizer adamw --clip-grad-norm 0.5 --epochs 3 --batch-size 33 --precision float64 --sharded-update $sharded \
+        --save "$out/weighted-sharded-$sharded.safetensors" --metrics "$out/weighted-sharded-$sharded.jsonl"
+done
+# 9. Class weights by label, SGD with momentum, the plateau schedule, per-layer dropout, overlap allreduce, 2 ranks.
+run 2 train --train "$out/weighted.csv" --sample-weight w --class-weight 0:2,2:0.5 --dropout 0.3,0.1 --hidden 32,16 \
+    --momentum 0.9 --lr-schedule plateau --plateau-patience 1 --plateau-factor 0.5 --epochs 6 --batch-size 20 \
+    --allreduce overlap --save "$out/weighted-overlap.safetensors" --metrics "$out/weighted-overlap.jsonl"
 for metrics in "$out"/*.jsonl; do strip "$metrics"; done
-rm -f "$out/regression.csv"
+rm -f "$out/regression.csv" "$out/weighted.csv"
 ls -l "$out"
