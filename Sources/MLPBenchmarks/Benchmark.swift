@@ -63,21 +63,21 @@ public enum Benchmark {
 
     /// Runs each workload: `warmup` steps, then `repeats` timed runs of `steps` steps, on random
     /// MNIST-shaped data (60,000 rows; speed does not depend on the values).
-    /// `chunkRows`: train with `--reproducible`'s chunks of that many rows for each workload (on
-    /// one BLAS thread).
-    public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode = .single,
-                           optimizer: OptimizerSettings = OptimizerSettings(), shardedUpdate: ShardedUpdateMode = .off,
-                           chunkRows: ((Workload) -> Int)? = nil, communicator: Communicator, report: (Result) -> Void) {
+    /// `exchange`: how each workload's steps combine the ranks' sums (with `--reproducible`'s
+    /// chunks, on one BLAS thread).
+    public static func run(_ selected: [Workload], steps: Int, repeats: Int, warmup: Int,
+                           optimizer: OptimizerSettings = OptimizerSettings(),
+                           exchange: (Workload) -> GradientExchange = { _ in .allreduce },
+                           communicator: Communicator, report: (Result) -> Void) {
         // The peak is measured before and after each workload and the larger taken: on a shared
         // machine one measurement can fall in a slow minute and flatter every fraction of it.
         var peakBefore = sgemmPeak(communicator: communicator)
         for workload in selected {
             let threads = BLASInfo.threads
-            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce,
-                                 optimizer: optimizer, shardedUpdate: shardedUpdate.resolved(optimizer: optimizer, allreduce: allreduce),
-                                 chunkRows: chunkRows?(workload), peak: peakBefore, communicator: communicator)
+            var result = measure(workload, steps: steps, repeats: repeats, warmup: warmup, optimizer: optimizer,
+                                 exchange: exchange(workload), peak: peakBefore, communicator: communicator)
             BLASInfo.threads = threads
-            result.chunkRows = chunkRows?(workload)
+            result.chunkRows = exchange(workload).chunkRows
             result.optimizer = optimizer.kind
             let peakAfter = sgemmPeak(communicator: communicator)
             result.peakGFLOPS = max(peakBefore, peakAfter)
@@ -86,18 +86,17 @@ public enum Benchmark {
         }
     }
 
-    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, allreduce: AllreduceMode,
-                        optimizer: OptimizerSettings, shardedUpdate: Bool, chunkRows: Int?, peak: Double, communicator: Communicator) -> Result {
+    static func measure(_ workload: Workload, steps: Int, repeats: Int, warmup: Int, optimizer: OptimizerSettings,
+                        exchange: GradientExchange, peak: Double, communicator: Communicator) -> Result {
         let data = Dataset<Float>.uniformNoise(rows: 60_000, inputs: workload.layerSizes[0], classes: workload.layerSizes.last!)
         let network = Network<Float>(layerSizes: workload.layerSizes, activation: .relu, loss: .crossEntropy)
         network.initialize(seed: 0)
-        var settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
-        settings.allreduce = allreduce
-        settings.shardedUpdate = shardedUpdate
-        settings.chunkRows = chunkRows
+        let settings = Trainer<Float>.Settings(batchSize: workload.batchSize, epochs: 1, seed: 0, shuffle: true, checksumEvery: 0)
+        // A BLAS call's bits depend on its thread count: the exact sums need one, on every rank.
+        if exchange.chunkRows != nil { BLASInfo.threads = 1 }
         let trainer = Trainer(network: network, optimizer: optimizer,
                               schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
-                              train: data, test: nil, settings: settings, communicator: communicator)
+                              train: data, test: nil, settings: settings, exchange: exchange, communicator: communicator)
         let batches = trainer.batchesPerEpoch
         var batch = 0, epoch = 1
         trainer.prepareEpoch(epoch)

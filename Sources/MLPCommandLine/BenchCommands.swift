@@ -61,22 +61,21 @@ struct Bench: ParsableCommand {
             throw ValidationError("--steps, --repeats and --warmup must be at most \(Self.largestCount)")
         }
         _ = try reproducibility.resolvedChunkRows()   // checks the combination
-        try OptimizerSettings(kind: optimizer, momentum: momentum).validate()
-        if shardedUpdate == .on, allreduce == .overlap {
-            throw ValidationError("--sharded-update on cannot be combined with --allreduce overlap")
+        let optimizer = OptimizerSettings(kind: optimizer, momentum: momentum)
+        try optimizer.validate()
+        var exchanges: [String: GradientExchange] = [:]
+        for workload in selected {
+            let chunkRows = reproducibility.reproducible
+                ? reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1) : nil
+            exchanges[workload.name] = try GradientExchange(allreduce: allreduce, sharded: shardedUpdate, chunkRows: chunkRows, optimizer: optimizer)
         }
-        let chunkRows = reproducibility.reproducible
-            ? { [chunksPerBatch] (workload: Benchmark.Workload) in
-                reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1)
-            } : nil
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
                 standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }
-            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, allreduce: allreduce,
-                          optimizer: OptimizerSettings(kind: optimizer, momentum: momentum), shardedUpdate: shardedUpdate, chunkRows: chunkRows,
-                          communicator: communicator) { result in
+            Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, optimizer: optimizer,
+                          exchange: { exchanges[$0.name]! }, communicator: communicator) { result in
                 if communicator.rank == 0 { standardOutput.line(json ? result.json : result.line) }
             }
         }

@@ -34,11 +34,11 @@ final class ShardedUpdateTests: XCTestCase {
         for size in [1, 2, 3] {
             var total = 0
             for rank in 0 ..< size {
-                var settings = Trainer<Float>.Settings(batchSize: 32, epochs: 1, seed: 0, shuffle: false)
-                settings.shardedUpdate = true
+                let settings = Trainer<Float>.Settings(batchSize: 32, epochs: 1, seed: 0, shuffle: false)
                 let trainer = Trainer(network: network, optimizer: OptimizerSettings(kind: .adam),
                                       schedule: LearningRateSchedule(baseRate: 0.001, settings: ScheduleSettings(), stepsPerEpoch: 2, totalSteps: 2),
-                                      train: data, test: nil, settings: settings, communicator: RankOfMany(rank: rank, size: size))
+                                      train: data, test: nil, settings: settings, exchange: .reduceScatter,
+                                      communicator: RankOfMany(rank: rank, size: size))
                 let values = trainer.optimizer.stateBytes / MemoryLayout<Float>.stride
                 XCTAssertLessThanOrEqual(abs(values - 2 * count / size), 2 * ParameterShards.blockLength, "P \(size), rank \(rank): \(values)")
                 print("ShardedUpdateTests: Adam state, P = \(size), rank \(rank): \(values) values (2|θ|/P = \(2 * count / size))")

@@ -74,44 +74,73 @@ extension Network {
     /// over the first `rows` gathered rows, and leaves dZ⁽ᴸ⁾ in the workspace for `backward`.
     /// Zero rows (a rank without a share of the batch) give zeros.
     public func forwardAndLoss(_ workspace: Workspace<T>, rows: Int) -> ShardLoss {
-        guard rows > 0 else { return ShardLoss(sum: 0, correct: 0) }
+        forwardAndLoss(workspace, rows: 0 ..< rows, errors: workspace.errors)
+    }
+
+    /// Forward propagation and the loss on rows `rows` of the workspace, each layer one BLAS call
+    /// of those rows' own shape (`--reproducible` runs each chunk of a batch so); dZ⁽ᴸ⁾ of those
+    /// rows goes to `errors[L − 1]`, laid out like `workspace.outputs`.
+    func forwardAndLoss(_ workspace: Workspace<T>, rows: Range<Int>, errors: [UnsafeMutablePointer<T>]) -> ShardLoss {
+        guard !rows.isEmpty else { return ShardLoss(sum: 0, correct: 0) }
         forward(workspace, rows: rows)
-        return loss.lossAndGradient(Z: workspace.outputs, targets: targets(workspace),
-                                    dZ: workspace.dZ, rows: rows, outputs: layout.outputCount,
-                                    weights: workspace.hasWeights ? workspace.weights : nil)
+        let outputs = layout.outputCount, offset = rows.lowerBound * outputs
+        let targets: Loss.Targets<T> = loss == .crossEntropy ? .classes(workspace.labels + rows.lowerBound)
+                                                              : .values(workspace.targetValues + offset)
+        return loss.lossAndGradient(Z: workspace.outputs + offset, targets: targets, dZ: errors[layout.layerCount - 1] + offset,
+                                    rows: rows.count, outputs: outputs,
+                                    weights: workspace.hasWeights ? workspace.weights + rows.lowerBound : nil)
     }
 
     /// Backward propagation after `forwardAndLoss`: writes the **sums** over the shard's rows of
-    /// the per-sample dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀ Q⁽ˡ⁻¹⁾ and db⁽ˡ⁾ = Σ_i dZ⁽ˡ⁾_i into `gradients` (every value
-    /// of θ's part is overwritten; zeros for zero rows), walking l = L…1 with
-    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾ W⁽ˡ⁾ and dZ⁽ˡ⁻¹⁾ = dQ⁽ˡ⁻¹⁾ ⊙ h′(Z⁽ˡ⁻¹⁾).
-    /// `layerDone(l)` is called as soon as dW⁽ˡ⁾ and db⁽ˡ⁾ are final (last layer first), so their
-    /// allreduce can start while the layers below are still being computed.
+    /// the per-sample dW⁽ˡ⁾ and db⁽ˡ⁾ into `gradients` (every value of θ's part is overwritten;
+    /// zeros for zero rows). `layerDone(l)` is called as soon as layer l's are final (last layer
+    /// first), so their allreduce can start while the layers below are still being computed.
     public func backward(_ workspace: Workspace<T>, rows: Int, into gradients: FlatBuffer<T>,
                          layerDone: (Int) -> Void = { _ in }) {
-        guard rows > 0 else {
+        backward(workspace, rows: 0 ..< rows, errors: workspace.errors, into: gradients, layerDone: layerDone)
+    }
+
+    /// The backward pass over rows `rows` of the workspace, walking l = L…1 from dZ⁽ᴸ⁾ in
+    /// `errors[L − 1]`: layer l's gradient sums (`layerGradient`) into `gradients`, then
+    /// dQ⁽ˡ⁻¹⁾ = dZ⁽ˡ⁾ W⁽ˡ⁾ and dZ⁽ˡ⁻¹⁾ = dQ⁽ˡ⁻¹⁾ ⊙ h′(Z⁽ˡ⁻¹⁾) into `errors[l − 2]`.
+    /// Without `gradients` only the errors are computed, and they stay when `errors` has a buffer
+    /// per layer: `--reproducible` needs every layer's errors of every chunk to bound the
+    /// gradient before it computes any chunk's (`GradientReduction`).
+    func backward(_ workspace: Workspace<T>, rows: Range<Int>, errors: [UnsafeMutablePointer<T>], into gradients: FlatBuffer<T>?,
+                  layerDone: (Int) -> Void = { _ in }) {
+        guard !rows.isEmpty else {
+            guard let gradients else { return }
             gradients.values.update(repeating: 0)
             for l in stride(from: layout.layerCount, through: 1, by: -1) { layerDone(l) }
             return
         }
-        var dZ = workspace.dZ, dQ = workspace.dQ
         for l in stride(from: layout.layerCount, through: 1, by: -1) {
-            let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
-            // dZ is (rows, U_l), Q⁽ˡ⁻¹⁾ is (rows, U_{l−1}), dW is (U_l, U_{l−1}).
-            T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows, alpha: 1,
-                   a: dZ, lda: units, b: workspace.input(of: l), ldb: inputs, beta: 0,
-                   c: gradients.weights(l), ldc: inputs)
-            // db = Σ_rows dZ = dZᵀ·1.
-            T.gemvTransposed(m: rows, n: units, a: dZ, x: workspace.ones, y: gradients.biases(l))
-            layerDone(l)
+            if let gradients {
+                layerGradient(l, workspace, rows: rows, dZ: errors[l - 1], weights: gradients.weights(l), biases: gradients.biases(l))
+                layerDone(l)
+            }
             guard l > 1 else { break }
+            let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
+            let dZ = errors[l - 1] + rows.lowerBound * units, dQ = errors[l - 2] + rows.lowerBound * inputs
             // dQ⁽ˡ⁻¹⁾ is (rows, U_{l−1}) = dZ (rows, U_l) · W (U_l, U_{l−1}).
-            T.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: units, alpha: 1,
+            T.gemm(transposeA: false, transposeB: false, m: rows.count, n: inputs, k: units, alpha: 1,
                    a: dZ, lda: units, b: parameters.weights(l), ldb: inputs, beta: 0, c: dQ, ldc: inputs)
-            workspace.dropout?.backward(layer: l - 1, dQ, rows: 0 ..< rows, units: inputs)
-            activation.backward(dQ, Q: workspace.Q(l - 1), count: rows * inputs)
-            swap(&dZ, &dQ)
+            workspace.dropout?.backward(layer: l - 1, errors[l - 2], rows: rows, units: inputs)
+            activation.backward(dQ, Q: workspace.Q(l - 1) + rows.lowerBound * inputs, count: rows.count * inputs)
         }
+    }
+
+    /// Layer l's gradient sums over rows `rows`: dW⁽ˡ⁾ = dZ⁽ˡ⁾ᵀ Q⁽ˡ⁻¹⁾ into `weights`
+    /// (U_l × U_{l−1}) and db⁽ˡ⁾ = dZ⁽ˡ⁾ᵀ·1 into `biases`; `dZ` is laid out like the workspace's rows.
+    func layerGradient(_ l: Int, _ workspace: Workspace<T>, rows: Range<Int>, dZ: UnsafePointer<T>,
+                       weights: UnsafeMutablePointer<T>, biases: UnsafeMutablePointer<T>) {
+        let inputs = layout.layerSizes[l - 1], units = layout.layerSizes[l]
+        let dZ = dZ + rows.lowerBound * units
+        // dZ is (rows, U_l), Q⁽ˡ⁻¹⁾ is (rows, U_{l−1}), dW is (U_l, U_{l−1}).
+        T.gemm(transposeA: true, transposeB: false, m: units, n: inputs, k: rows.count, alpha: 1,
+               a: dZ, lda: units, b: workspace.input(of: l) + rows.lowerBound * inputs, ldb: inputs, beta: 0,
+               c: weights, ldc: inputs)
+        T.gemvTransposed(m: rows.count, n: units, a: dZ, x: workspace.ones, y: biases)
     }
 
     private func targets(_ workspace: Workspace<T>) -> Loss.Targets<T> {

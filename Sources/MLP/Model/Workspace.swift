@@ -18,6 +18,9 @@ public final class Workspace<T: Scalar> {
     let dZ: UnsafeMutablePointer<T>, dQ: UnsafeMutablePointer<T>
     /// Values in each of `dZ` and `dQ`.
     let gradientCount: Int
+    /// Where backward keeps dZ⁽ˡ⁾, l = 1…L at index l − 1: `dZ` and `dQ` in turn from the top
+    /// (dZ⁽ᴸ⁾ in `dZ`), so each layer's error overwrites the one two layers above it.
+    let errors: [UnsafeMutablePointer<T>]
     /// `capacity` ones: db = dZᵀ·1 is one BLAS call.
     let ones: UnsafeMutablePointer<T>
     /// The weight of each gathered row, when the data has weights (`hasWeights`).
@@ -39,6 +42,7 @@ public final class Workspace<T: Scalar> {
         gradientCount = rows * (layout.layerSizes.dropFirst().max() ?? 1)
         dZ = .allocate(capacity: gradientCount)
         dQ = .allocate(capacity: gradientCount)
+        errors = (1 ... layout.layerCount).map { [dZ, dQ] in (layout.layerCount - $0) % 2 == 0 ? dZ : dQ }
         ones = .allocate(capacity: rows)
         ones.initialize(repeating: 1, count: rows)
         weights = .allocate(capacity: rows)

@@ -59,6 +59,8 @@ final class ExactGradient<T: Scalar> {
     let chunkLosses: UnsafeMutablePointer<Double>, chunkWeights: UnsafeMutablePointer<Double>
     /// Per-column scratch for the bounds (the widest layer).
     let columnValues: UnsafeMutablePointer<Double>
+    /// The current step's bounds were finite on every rank (`prepareGrids`): its sums are on the grid.
+    var finite = true
 
 
     init(layout: ParameterLayout, chunkRows: Int, capacity: Int) {

@@ -5,7 +5,7 @@ extension Trainer {
     /// and one allreduce combines the sums.
     public func evaluate(_ data: Dataset<T>) -> (loss: Double, accuracy: Double?) {
         communicator.recordPhase(.evaluation, step: position.step)
-        if let chunkRows = settings.chunkRows { return evaluateReproducibly(data, chunkRows: chunkRows) }
+        if let chunkRows = exchange.chunkRows { return evaluateReproducibly(data, chunkRows: chunkRows) }
         let shard = shardRange(count: data.rowCount, rank: communicator.rank, size: communicator.size)
         var totals: [Double] = [0, 0]
         var start = shard.lowerBound

@@ -3,10 +3,10 @@ import Foundation
 /// The data-parallel training loop.
 ///
 /// Each step: gather this rank's shard of the global mini-batch → forward → loss → backward
-/// (sums over the shard) → one allreduce of [gradient sums | loss sum | sample count | correct]
-/// → divide by the global sample count → clip (optional) → optimizer update at the schedule's
-/// learning rate, identical on every rank. With the sharded update the sums are reduce-scattered,
-/// each rank updates its slice of θ and the slices are gathered (`ParameterShards`).
+/// (sums over the shard) → the reduction of [gradient sums | loss sum | counts | Σ wᵢ] the way
+/// the run's `GradientExchange` says → divide by Σ wᵢ (the sample count without weights) →
+/// clip (optional) → optimizer update at the schedule's learning rate, identical on every rank
+/// (sharded: each rank its slice of θ, then the slices gathered).
 public final class Trainer<T: Scalar> {
     public struct Settings {
         public var batchSize: Int
@@ -23,14 +23,6 @@ public final class Trainer<T: Scalar> {
         /// `--on-nonfinite skip-step`: a step whose loss or gradient is not finite is skipped
         /// (no update) instead of stopping training.
         public var skipNonFiniteSteps = false
-        /// How the step's gradient sums are combined (both give the same exact sums).
-        public var allreduce = AllreduceMode.single
-        /// `--sharded-update`: each rank updates only its slice of θ (`ParameterShards`) and
-        /// keeps only that slice's optimizer state; the slices are gathered after the update.
-        public var shardedUpdate = false
-        /// `--reproducible`: the rows of the chunks every batch is cut into (`ChunkGrid`), whose
-        /// gradients are summed exactly, so the model's bits do not depend on the ranks; nil: off.
-        public var chunkRows: Int?
         /// The hidden layers' dropout rates (`Dropout`); empty: none.
         public var dropout: [Double] = []
         public init(batchSize: Int, epochs: Int, maxSteps: Int? = nil, seed: UInt64, shuffle: Bool,
@@ -53,19 +45,12 @@ public final class Trainer<T: Scalar> {
     let train: Dataset<T>
     let validation: Dataset<T>?
     let test: Dataset<T>?
-    /// Gradient sums, then the extra slots of `StepExtra`. With the sharded update, after the
-    /// reduce-scatter its first values are the sums of this rank's slice of θ.
-    let reduction: FlatBuffer<T>
-    /// The slices of θ with the sharded update; nil: every rank updates all of θ.
-    let shards: ParameterShards?
-    /// The part of θ this rank updates.
-    let slice: Range<Int>
-    /// Each rank updates only its slice of θ (`--sharded-update` on more than one rank).
-    public var isUpdateSharded: Bool { shards != nil }
-    /// What the ranks agree on before the update: g's finiteness and clipping's norm.
-    let updateCheck: UpdateCheck
-    /// `--reproducible`'s chunked, exact reduction; nil: one allreduce of the shards' sums.
-    let exactGradient: ExactGradient<T>?
+    /// The step's reduction of the ranks' sums, the way `exchange` says.
+    let reduction: GradientReduction<T>
+    /// How the ranks' gradient sums are combined.
+    public var exchange: GradientExchange { reduction.exchange }
+    /// Each rank updates only its slice of θ (a sharded exchange on more than one rank).
+    public var isUpdateSharded: Bool { reduction.shards != nil }
     let workspace: Workspace<T>
     let evaluationWorkspace: Workspace<T>
     var order: EpochOrder
@@ -76,41 +61,30 @@ public final class Trainer<T: Scalar> {
     /// Where training stands; set it before `run` to resume.
     public var position = TrainingPosition()
 
+    /// A trainer whose steps combine the ranks' sums the way `exchange` says. `--reproducible`'s
+    /// exact sums give rank-independent bits only with one BLAS thread per rank: the run sets it.
     public init(network: Network<T>, optimizer: OptimizerSettings, schedule: LearningRateSchedule, train: Dataset<T>,
-                validation: Dataset<T>? = nil, test: Dataset<T>?, settings: Settings, communicator: Communicator) {
+                validation: Dataset<T>? = nil, test: Dataset<T>?, settings: Settings, exchange: GradientExchange = .allreduce,
+                communicator: Communicator) {
         precondition(settings.batchSize > 0 && settings.epochs > 0)
         precondition(train.featureCount == network.layout.inputCount && train.outputCount == network.layout.outputCount)
         self.network = network
-        let count = network.layout.count
-        shards = settings.shardedUpdate && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
-        slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
-        self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: slice)
-        updateCheck = UpdateCheck(count: count, clipping: settings.clipGradientNorm != nil)
+        // A batch is never larger than the dataset.
+        let capacity = exchange.largestShard(batchRows: min(settings.batchSize, train.rowCount), ranks: communicator.size)
+        reduction = GradientReduction(exchange, layout: network.layout, communicator: communicator,
+                                      clipping: settings.clipGradientNorm != nil, shardCapacity: capacity)
+        self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: reduction.slice)
         self.schedule = schedule
         self.train = train
         self.validation = validation
         self.test = test
         self.settings = settings
         self.communicator = communicator
-        reduction = FlatBuffer(layout: network.layout, extraCount: StepExtra.count)
-        // The largest shard: ⌈n_b / P⌉ rows (a batch is never larger than the dataset), or with
-        // chunks, ⌈chunks / P⌉ whole chunks.
-        let largestBatch = min(settings.batchSize, train.rowCount)
-        var capacity = (largestBatch + communicator.size - 1) / communicator.size
-        if let chunkRows = settings.chunkRows {
-            let chunks = ChunkGrid(rows: largestBatch, chunkRows: chunkRows).count
-            capacity = min((chunks + communicator.size - 1) / communicator.size * chunkRows, largestBatch)
-            exactGradient = ExactGradient(layout: network.layout, chunkRows: chunkRows, capacity: capacity)
-            // A BLAS call's bits depend on its thread count: one thread, on every rank.
-            BLASInfo.threads = 1
-        } else {
-            exactGradient = nil
-        }
         workspace = Workspace(layout: network.layout, capacity: capacity)
         if settings.dropout.contains(where: { $0 > 0 }) {
             workspace.dropout = Dropout(rates: settings.dropout, seed: settings.seed, layout: network.layout, capacity: capacity)
         }
-        evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, settings.chunkRows ?? 0))
+        evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, exchange.chunkRows ?? 0))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
     }
 

@@ -136,7 +136,7 @@ extension TrainingOptions {
             resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            shardedUpdate: (shardedUpdate ?? .auto).resolved(optimizer: optimizer, allreduce: allreduce ?? .single),
+            shardedUpdate: try GradientExchange(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, chunkRows: nil, optimizer: optimizer).isSharded,
             chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows(batchSize: batchSize ?? Self.defaultBatchSize) : nil)
     }
 
@@ -180,7 +180,7 @@ extension TrainingOptions {
             resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
             checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
             onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            shardedUpdate: (shardedUpdate ?? .auto).resolved(optimizer: optimizer, allreduce: allreduce ?? .single),
+            shardedUpdate: try GradientExchange(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, chunkRows: nil, optimizer: optimizer).isSharded,
             chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows(batchSize: saved.batchSize)) : nil,
                                           saved.chunkRows, "--reproducible --chunk-rows", stored.text))
     }

@@ -96,10 +96,13 @@ final class TrainingRun<T: Scalar> {
 
     /// The trainer, its optimizer and early stopping, with the checkpoint's state when resuming.
     func makeTrainer(_ network: Network<T>, _ data: TrainingData<T>) throws -> Trainer<T> {
+        let exchange = configuration.exchange
+        // A BLAS call's bits depend on its thread count: the exact sums need one, on every rank.
+        if exchange.chunkRows != nil { BLASInfo.threads = 1 }
         let trainer = Trainer(network: network, optimizer: configuration.optimizer,
                               schedule: configuration.learningRateSchedule(trainingRows: data.train.rowCount),
                               train: data.train, validation: data.validation, test: data.test,
-                              settings: Trainer<T>.Settings(configuration), communicator: communicator)
+                              settings: Trainer<T>.Settings(configuration), exchange: exchange, communicator: communicator)
         trainer.earlyStopping = configuration.earlyStopping.map { EarlyStopping(patience: $0, layout: network.layout) }
         if let checkpoint = start.checkpoint {
             trainer.position = checkpoint.position
@@ -218,9 +221,14 @@ extension Trainer.Settings {
                   seed: configuration.seed, shuffle: configuration.shuffle, checksumEvery: configuration.checksumEvery,
                   checkpointEvery: configuration.checkpointEvery, clipGradientNorm: configuration.clipGradientNorm)
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
-        allreduce = configuration.allreduce
-        shardedUpdate = configuration.shardedUpdate
-        chunkRows = configuration.chunkRows
         dropout = configuration.dropout
+    }
+}
+
+extension TrainingConfiguration {
+    /// How the run's steps combine the ranks' sums (the options were checked: this cannot fail).
+    var exchange: GradientExchange {
+        // swiftlint:disable:next force_try
+        try! GradientExchange(allreduce: allreduce, sharded: shardedUpdate ? .on : .off, chunkRows: chunkRows, optimizer: optimizer)
     }
 }

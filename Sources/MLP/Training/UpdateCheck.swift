@@ -32,21 +32,30 @@ final class UpdateCheck {
     }
 
     /// Measures g = `sums[i]` · `scale` (rounded to T, as the update computes it) for θ[slice],
-    /// `sums[0]` being θ[slice.lowerBound]'s; `slice` starts on a block boundary. `inPlace`:
-    /// also leaves g in `sums` (for plain SGD's axpy, which needs g in memory).
-    func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T, inPlace: Bool = false) {
+    /// `sums[0]` being θ[slice.lowerBound]'s; `slice` starts on a block boundary. Reads only.
+    func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T) {
+        measure(sums, slice: slice, scale: scale, dividing: false)
+    }
+
+    /// `measure`, and leaves g in `sums` (plain SGD's axpy needs g in memory: dividing in the
+    /// same pass saves one over the sums).
+    func divideAndMeasure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T) {
+        measure(sums, slice: slice, scale: scale, dividing: true)
+    }
+
+    private func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T, dividing: Bool) {
         values.update(repeating: 0)
         let length = ParameterShards.blockLength
         precondition(slice.isEmpty || slice.lowerBound % length == 0)
         guard values.count > 1 else {
-            values[0] = T.scaledValuesAreFinite(sums, count: slice.count, by: scale, inPlace: inPlace) ? 0 : 1
+            values[0] = T.scaledValuesAreFinite(sums, count: slice.count, by: scale, inPlace: dividing) ? 0 : 1
             return
         }
         var finite = true, start = slice.lowerBound
         while start < slice.upperBound {
             let end = min(start + length, slice.upperBound), block = sums + (start - slice.lowerBound)
-            finite = T.scaledValuesAreFinite(block, count: end - start, by: scale, inPlace: inPlace) && finite
-            values[1 + start / length] = Self.sumOfSquares(block, count: end - start, scale: inPlace ? 1 : scale)
+            finite = T.scaledValuesAreFinite(block, count: end - start, by: scale, inPlace: dividing) && finite
+            values[1 + start / length] = Self.sumOfSquares(block, count: end - start, scale: dividing ? 1 : scale)
             start = end
         }
         values[0] = finite ? 0 : 1
