@@ -13,7 +13,8 @@ import Synchronization
 /// The thread also answers the other ranks' questions, whatever this rank's main thread is
 /// doing (computing, blocked in a collective, stuck in I/O).
 ///
-/// Its messages travel on a duplicate of MPI_COMM_WORLD, so they never match training's. It
+/// It watches the ranks of one communicator (the world, or a group split from it); its messages
+/// travel on a duplicate of that communicator, so they never match training's. It
 /// never blocks in MPI (OpenMPI's blocking calls spin a core, which training needs): it tests
 /// its requests every `pollInterval`. Training's collectives are untouched: no MPI call is
 /// added to a step.
@@ -220,7 +221,7 @@ final class CollectiveWatchdog: @unchecked Sendable {
     /// Prints the report's line and ends every rank of the job.
     private func end(_ report: StallReport) -> Never {
         FileHandle.standardError.write(Data("mlp: error: \(report.message)\n".utf8))
-        MPICommunicator.abort(world, exitCode: ExitStatus.rankLost)
+        MPICommunicator.abort(cmpi_comm_world(), exitCode: ExitStatus.rankLost)
     }
 
     private func cancelAnswerReceives() {

@@ -2,20 +2,25 @@ import CMPI
 import Foundation
 import MLP
 
-/// The `Communicator` over MPI's `MPI_COMM_WORLD`. With `CollectiveWatchdog` (the watchdog's
-/// messages), the only Swift code that talks to MPI.
+/// The `Communicator` over MPI's `MPI_COMM_WORLD`, or over a group of its ranks (`split`). With
+/// `CollectiveWatchdog` (the watchdog's messages), the only Swift code that talks to MPI.
 ///
-/// MPI lives as long as this object's scope: `init` calls `MPI_Init_thread`, `finalize()` stops
-/// the watchdog and calls `MPI_Finalize` once (the command line calls it on every exit path but
-/// `abort`).
+/// MPI lives as long as the world's scope: its `init` calls `MPI_Init_thread`, its `finalize()`
+/// stops the watchdog and calls `MPI_Finalize` once (the command line calls it on every exit
+/// path but `abort`); a group's `finalize()` frees the group's communicator only.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     /// What the watchdog reads; nil without one (`--collective-timeout 0`, one rank).
     public let collectiveRecord: CollectiveRecord?
-    private let world: MPI_Comm
+    /// MPI_COMM_WORLD, or a group's communicator.
+    private var world: MPI_Comm
+    private let isGroup: Bool
     private let watchdog: CollectiveWatchdog?
+    private let collectiveTimeout: CollectiveTimeout?
     private var finalized = false
+    /// The groups split from this communicator: finalized before it.
+    private var groups: [MPICommunicator] = []
     /// Requests of started reductions: a fixed pool, so a step allocates nothing.
     private let requests = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: MPICommunicator.maximumPendingReductions)
     private var pendingReductions = 0
@@ -31,20 +36,28 @@ public final class MPICommunicator: Communicator {
     /// Initializes MPI; with a `collectiveTimeout` and more than one rank, starts this rank's
     /// collective watchdog (which needs `MPI_THREAD_MULTIPLE`: without it, rank 0 says the
     /// watchdog is off and training goes on without one).
-    public init(collectiveTimeout: CollectiveTimeout? = nil) {
+    public convenience init(collectiveTimeout: CollectiveTimeout? = nil) {
         var initialized: Int32 = 0, provided: Int32 = 0
         Self.check(MPI_Initialized(&initialized), "MPI_Initialized", rank: nil)
         if initialized == 0 {
             // Only the watchdog's thread calls MPI besides the main thread; without it, MPI's
-            // single-threaded mode (no locks) as before.
+            // single-threaded mode (no locks).
             let required = collectiveTimeout == nil ? cmpi_thread_single() : cmpi_thread_multiple()
             Self.check(MPI_Init_thread(nil, nil, required, &provided), "MPI_Init_thread", rank: nil)
         } else {
             Self.check(MPI_Query_thread(&provided), "MPI_Query_thread", rank: nil)
         }
-        world = cmpi_comm_world()
+        let world: MPI_Comm = cmpi_comm_world()
         // Return error codes instead of aborting inside MPI, so `check` can say what failed.
         Self.check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler", rank: nil)
+        self.init(world, isGroup: false, collectiveTimeout: collectiveTimeout, threadLevel: provided)
+    }
+
+    /// The communicator over `communicator`'s ranks, with a watchdog of its own.
+    private init(_ communicator: MPI_Comm, isGroup: Bool, collectiveTimeout: CollectiveTimeout?, threadLevel provided: Int32) {
+        world = communicator
+        self.isGroup = isGroup
+        self.collectiveTimeout = collectiveTimeout
         var rank: Int32 = 0, size: Int32 = 0
         Self.check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank", rank: nil)
         Self.check(MPI_Comm_size(world, &size), "MPI_Comm_size", rank: Int(rank))
@@ -58,7 +71,7 @@ public final class MPICommunicator: Communicator {
             if provided >= cmpi_thread_multiple() {
                 record = CollectiveRecord()
                 watchdog.start(record: record!, timeout: collectiveTimeout)
-            } else if rank == 0 {
+            } else if rank == 0, !isGroup {
                 FileHandle.standardError.write(Data("mlp: warning: this MPI library provides thread level \(provided), not MPI_THREAD_MULTIPLE (\(cmpi_thread_multiple())): the collective watchdog (--collective-timeout) is off\n".utf8))
             }
         }
@@ -66,11 +79,31 @@ public final class MPICommunicator: Communicator {
         collectiveRecord = record
     }
 
+    /// The ranks that pass the same `color` form one group, ranked by `key` (then by rank here):
+    /// `MPI_Comm_split`, a collective of this communicator. The group gets a watchdog of its own;
+    /// an abort in it still ends the whole job (`abort` is the world's).
+    public func split(color: Int, key: Int) -> Communicator {
+        precondition(color >= 0 && color <= Int(Int32.max) && key >= 0 && key <= Int(Int32.max))
+        var group: MPI_Comm?
+        check(watched { MPI_Comm_split(world, Int32(color), Int32(key), &group) }, "MPI_Comm_split")
+        var provided: Int32 = 0
+        check(MPI_Query_thread(&provided), "MPI_Query_thread")
+        let communicator = MPICommunicator(group!, isGroup: true, collectiveTimeout: collectiveTimeout, threadLevel: provided)
+        groups.append(communicator)
+        return communicator
+    }
+
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        groups.forEach { $0.finalize() }
         watchdog?.stop()
-        check(MPI_Finalize(), "MPI_Finalize")
+        if isGroup {
+            var group: MPI_Comm? = world
+            check(MPI_Comm_free(&group), "MPI_Comm_free")
+        } else {
+            check(MPI_Finalize(), "MPI_Finalize")
+        }
     }
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
@@ -127,7 +160,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func abort(exitCode: Int32) -> Never {
-        Self.abort(world, exitCode: exitCode)
+        Self.abort(cmpi_comm_world(), exitCode: exitCode)
     }
 
     /// `MPI_Abort` on `communicator`, which ends every rank of the job; should it return (it

@@ -32,6 +32,12 @@ final class FaultInjectingCommunicator: Communicator {
     private var overlapStarted = false
     private var afterWait: (() -> Void)?
 
+    /// The group, with the same faults.
+    func split(color: Int, key: Int) -> Communicator {
+        FaultInjectingCommunicator(wrapping: base.split(color: color, key: key), nanAtStep: nanAtStep, driftAtStep: driftAtStep,
+                                   stallAtStep: stallAtStep, kill: kill)
+    }
+
     init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?, stallAtStep: Int? = nil, kill: RankKill? = nil) {
         self.base = base
         self.kill = kill

@@ -11,6 +11,9 @@
 //                                  renamed into place
 //   MLP_TEST_BUILD_SALT=S          this build differs from `mlp`'s (as another source would), for
 //                                  the ranks' agreement at start
+//   MLP_TEST_GROUPS=G              the world is split into G groups (rank r in group r mod G) and
+//                                  each group runs the command on its own; group g's --save,
+//                                  --checkpoint and --metrics get the suffix .gG
 // It simulates what cannot be produced on demand; `mlp` itself reads none of these.
 #if canImport(Glibc)
 import Glibc
@@ -38,4 +41,16 @@ if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {
     }
 }
 if let salt = environment["MLP_TEST_BUILD_SALT"] { MLPCommand.buildSalt = salt }
-MLPCommand.main()
+var arguments = Array(CommandLine.arguments.dropFirst())
+if let groups = environment["MLP_TEST_GROUPS"].flatMap(Int.init), groups > 0 {
+    let group = (environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) ?? 0) % groups
+    let wrapper = MLPCommand.communicatorWrapper
+    MLPCommand.communicatorWrapper = { world in
+        let communicator = world.split(color: world.rank % groups, key: world.rank)
+        return wrapper?(communicator) ?? communicator
+    }
+    for i in arguments.indices.dropLast() where ["--save", "--checkpoint", "--metrics"].contains(arguments[i]) {
+        arguments[i + 1] += ".g\(group)"
+    }
+}
+MLPCommand.main(arguments)

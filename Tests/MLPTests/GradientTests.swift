@@ -98,6 +98,55 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// The backward pass over a row range with an error buffer per layer (the path
+    /// `--reproducible`'s chunks take): chunk by chunk, its errors first and each layer's
+    /// gradient after (`layerGradient`), the chunks' sums add up to the whole batch's gradient,
+    /// and each chunk's gradient matches finite differences of the loss over that chunk's rows.
+    func testChunkedBackwardEqualsWholeAndFiniteDifferences() {
+        for activation in Activation.allCases {
+            let network = Network<Double>(layerSizes: [4, 6, 5, 3], activation: activation, loss: .crossEntropy)
+            network.initialize(seed: 7)
+            var generator = SplitMix64(seed: 11)
+            for l in 1 ... network.layout.layerCount {
+                for j in 0 ..< network.layout.layerSizes[l] { network.parameters.biases(l)[j] = 0.3 * (2 * generator.nextUniform() - 1) }
+            }
+            let rows = 11, chunks = [0 ..< 4, 4 ..< 8, 8 ..< 11]
+            let workspace = makeWorkspace(network, rows: rows, seed: 3)
+            let whole = FlatBuffer<Double>(layout: network.layout)
+            _ = network.forwardAndLoss(workspace, rows: rows)
+            network.backward(workspace, rows: rows, into: whole)
+
+            let errors = network.layout.layerSizes.dropFirst().map { UnsafeMutablePointer<Double>.allocate(capacity: rows * $0) }
+            defer { errors.forEach { $0.deallocate() } }
+            for chunk in chunks { _ = network.forwardAndLoss(workspace, rows: chunk, errors: errors) }
+            for chunk in chunks { network.backward(workspace, rows: chunk, errors: errors, into: nil) }
+            let summed = FlatBuffer<Double>(layout: network.layout), part = FlatBuffer<Double>(layout: network.layout)
+            for chunk in chunks {
+                for l in 1 ... network.layout.layerCount {
+                    network.layerGradient(l, workspace, rows: chunk, dZ: errors[l - 1], weights: part.weights(l), biases: part.biases(l))
+                }
+                for i in 0 ..< summed.values.count { summed.values[i] += part.values[i] }
+            }
+            var largest = 0.0
+            for i in 0 ..< whole.values.count {
+                largest = max(largest, abs(summed.values[i] - whole.values[i]) / max(abs(whole.values[i]), 1e-12))
+            }
+            XCTAssertLessThan(largest, 1e-12, "\(activation): chunks' sum vs the whole batch's gradient")
+
+            // The last chunk alone, its rows moved to the workspace's start: the range's gradient
+            // against finite differences of J over those rows.
+            let chunk = chunks[2], inputs = network.layout.inputCount, outputs = network.layout.outputCount
+            let alone = makeWorkspace(network, rows: chunk.count, seed: 99)
+            alone.input.update(from: workspace.input + chunk.lowerBound * inputs, count: chunk.count * inputs)
+            alone.labels.update(from: workspace.labels + chunk.lowerBound, count: chunk.count)
+            alone.targetValues.update(from: workspace.targetValues + chunk.lowerBound * outputs, count: chunk.count * outputs)
+            _ = network.forwardAndLoss(workspace, rows: chunk, errors: errors)
+            network.backward(workspace, rows: chunk, errors: errors, into: part)
+            let worst = worstRelativeError(network, alone, rows: chunk.count, gradients: part)
+            XCTAssertLessThan(worst, 1e-6, "\(activation), rows \(chunk): worst relative error \(worst)")
+        }
+    }
+
     /// dZ⁽ᴸ⁾ = −2(y − z) for squared error, softmax(z) − onehot(y) for cross-entropy.
     func testLastLayerGradientClosedForms() {
         let z: [Double] = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75]

@@ -97,4 +97,5 @@ private final class RankOfMany: Communicator {
     func waitForReductions() { fatalError("no collectives here") }
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { fatalError("no collectives here") }
     func abort(exitCode: Int32) -> Never { fatalError("no collectives here") }
+    func split(color: Int, key: Int) -> Communicator { fatalError("no collectives here") }
 }

@@ -33,6 +33,11 @@ public protocol Communicator: AnyObject {
     func waitForReductions()
     /// Copies rank 0's buffer to every rank (`MPI_Bcast`).
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>)
+    /// The ranks that pass the same `color` (≥ 0) as a communicator of their own, ranked by
+    /// `key` then by rank here (`MPI_Comm_split`): a collective, every rank calls it. A group
+    /// trains on its own: its agreements, watchdog and checksums are the group's, and a failure
+    /// it agrees on is its result alone; `abort` still ends the whole job.
+    func split(color: Int, key: Int) -> Communicator
     /// Ends every rank of the job at once (`MPI_Abort`): for failures that cannot be agreed on.
     func abort(exitCode: Int32) -> Never
     /// What this rank's collective watchdog reads (phase, step, the collective it waits in);
@@ -66,6 +71,8 @@ public final class SingleProcessCommunicator: Communicator {
     public func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {}
     public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
     public func abort(exitCode: Int32) -> Never { exit(exitCode) }
+    /// One process is its only group.
+    public func split(color: Int, key: Int) -> Communicator { self }
 }
 
 /// A failure that every rank has agreed on; `message` was printed (or is to be printed) by
