@@ -1,6 +1,6 @@
 // OpenMPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, ...) are macros over
 // global symbols that Swift cannot import; these getters expose them as functions.
-// One line per macro, alike on purpose (`duplicates` pairs them by shape).
+// One line per macro.
 #pragma once
 #include <mpi.h>
 

@@ -3,8 +3,7 @@ import Foundation
 import MLP
 import MLPBenchmarks
 
-// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
-// swift-argument-parser wants them; kept on purpose.
+// Option declarations look alike: each declares one flag, as swift-argument-parser wants them.
 
 /// `mlp bench`: throughput on the standard workloads against the sgemm peak.
 struct Bench: ParsableCommand {

@@ -1,8 +1,7 @@
 import ArgumentParser
 import MLP
 
-// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
-// swift-argument-parser wants them; kept on purpose.
+// Option declarations look alike: each declares one flag, as swift-argument-parser wants them.
 
 /// `mlp convert`: a CSV to the `.npy` pair, the format for data larger than memory.
 struct Convert: ParsableCommand {

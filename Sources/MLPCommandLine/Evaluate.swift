@@ -1,8 +1,7 @@
 import ArgumentParser
 import MLP
 
-// Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
-// swift-argument-parser wants them; kept on purpose.
+// Option declarations look alike: each declares one flag, as swift-argument-parser wants them.
 
 /// What a safetensors file without our metadata does not say (evaluate, predict).
 struct ForeignModelOptions: ParsableArguments {

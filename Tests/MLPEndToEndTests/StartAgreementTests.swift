@@ -4,7 +4,7 @@ import TestSupport
 
 /// Ranks started differently (MPMD: `mpirun -n 1 mlp … a.csv : -n 1 mlp … b.csv`) are caught
 /// before any work: one line for the job naming the rank, its host and what differs, exit status
-/// `ExitStatus.ranksDisagree`, and nothing written (the output folder byte for byte as before:
+/// `ExitStatus.ranksDisagree`, and nothing written (the output folder unchanged byte for byte:
 /// no model, no checkpoint, an earlier metrics file not truncated). Ranks started alike train.
 final class StartAgreementTests: ScratchFolderTestCase {
     var output: URL!

@@ -116,7 +116,7 @@ final class WatchdogTests: ScratchFolderTestCase {
         }
     }
 
-    /// The healthy run: MNIST with `--test`, a checkpoint every 50 steps and
+    /// A healthy MNIST run: MNIST with `--test`, a checkpoint every 50 steps and
     /// `--collective-timeout 5` on 2 ranks finishes normally (300 steps; skipped without MNIST).
     func testHealthyMNISTRunWithTightTimeout() throws {
         let mnist = try mnistDirectory()

@@ -24,8 +24,7 @@ final class OptimizerTests: XCTestCase {
         var trajectory: [[Double]] = []
         for rate in rates {
             for i in 0 ..< 17 { g.values[i] = Self.a[i] * theta.values[i] + Self.b[i] }
-            if let clip { clipGradientNorm(g, maxNorm: clip) }
-            optimizer.update(parameters: theta, gradients: g, learningRate: rate)
+            applyUpdate(optimizer, theta, g, clip: clip, rate: rate)
             trajectory.append(theta.array)
         }
         XCTAssertEqual(optimizer.stepCount, rates.count)
@@ -145,7 +144,7 @@ final class OptimizerTests: XCTestCase {
             for (index, rate) in Self.adamRates.enumerated() {
                 for i in 0 ..< layout.count { g.values[i] = Float(0.25 + Double(i % 5) * 0.5) * theta.values[i] + Float(i % 7) / 10 - 0.3 }
                 let gradient = g.array
-                optimizer.update(parameters: theta, gradients: g, learningRate: rate)
+                applyUpdate(optimizer, theta, g, rate: rate)
                 // The scalar formula, in the order of Optimizer.updateAdam.
                 let t = Double(index + 1), lambda = settings.effectiveWeightDecay, decoupled = settings.kind == .adamw
                 let stepSize = Float(-(rate / (1 - pow(settings.beta1, t))))
@@ -205,23 +204,22 @@ final class OptimizerTests: XCTestCase {
                     optimizer = restored
                 }
                 for i in 0 ..< 17 { g.values[i] = Self.a[i] * theta.values[i] + Self.b[i] }
-                if let clip { clipGradientNorm(g, maxNorm: clip) }
-                optimizer.update(parameters: theta, gradients: g, learningRate: rate)
+                applyUpdate(optimizer, theta, g, clip: clip, rate: rate)
             }
             XCTAssertEqual(theta.array, uninterrupted, "\(name): a restored optimizer continues bit for bit")
         }
     }
 
-    func testClipGradientNormScalesOnlyAboveTheLimit() {
+    /// PyTorch's `clip_grad_norm_` coefficient min(1, C / (‖g‖ + 1e-6)) from the trainer's norm.
+    func testClipFactorScalesOnlyAboveTheLimit() {
         let g = FlatBuffer<Double>(layout: Self.layout)
         for i in 0 ..< 17 { g.values[i] = Double(i) - 8 }   // ‖g‖ = √408
-        let before = g.array
-        XCTAssertEqual(clipGradientNorm(g, maxNorm: 100), sqrt(408), accuracy: 1e-12)
-        XCTAssertEqual(g.array, before, "below the limit g is unchanged")
-        clipGradientNorm(g, maxNorm: 2)
-        let norm = sqrt(g.array.map { $0 * $0 }.reduce(0, +))
-        XCTAssertEqual(norm, 2 * sqrt(408) / (sqrt(408) + 1e-6), accuracy: 1e-12, "PyTorch's coefficient C / (‖g‖ + 1e-6)")
-        XCTAssertLessThanOrEqual(maxRelative(g.array, before.map { $0 * 2 / (sqrt(408) + 1e-6) }), 1e-15)
+        let check = UpdateCheck(count: 17, clipping: true)
+        check.measure(g.values.baseAddress!, slice: 0 ..< 17, scale: 1)
+        XCTAssertEqual(check.norm, sqrt(408), accuracy: 1e-12)
+        XCTAssertEqual(UpdateCheck.clipFactor(norm: check.norm, maxNorm: 100), 1, "below the limit g is unchanged")
+        XCTAssertEqual(UpdateCheck.clipFactor(norm: check.norm, maxNorm: 2), 2 / (sqrt(408) + 1e-6), accuracy: 1e-15,
+                       "PyTorch's coefficient C / (‖g‖ + 1e-6)")
     }
 
     // MARK: Schedules
@@ -367,4 +365,13 @@ final class OptimizerTests: XCTestCase {
         }
         XCTAssertEqual(refused { $0.optimizer = .sgd; $0.momentum = 0.9; $0.nesterov = true }, "accepted")
     }
+}
+
+/// One update the way `Trainer.update` applies it: ‖g‖ from `UpdateCheck`, the clip factor and
+/// the optimizer's update of all of θ in one loop (g already divided: scale 1).
+func applyUpdate<T: Scalar>(_ optimizer: Optimizer<T>, _ theta: FlatBuffer<T>, _ g: FlatBuffer<T>, clip: Double? = nil, rate: Double) {
+    let count = g.layout.count, check = UpdateCheck(count: count, clipping: clip != nil)
+    check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 1)
+    let factor = clip.map { UpdateCheck.clipFactor(norm: check.norm, maxNorm: $0) } ?? 1
+    optimizer.update(parameters: theta, gradientSums: g.values.baseAddress!, scale: 1, clipFactor: T(factor), learningRate: rate)
 }

@@ -68,7 +68,6 @@ final class ShardedUpdateTests: XCTestCase {
         }
         let whole = norm(size: 1)
         for size in 2 ... 5 { XCTAssertEqual(norm(size: size).bitPattern, whole.bitPattern, "P \(size)") }
-        XCTAssertEqual(clipGradientNorm(g, maxNorm: .infinity).bitPattern, whole.bitPattern)
         // A value whose division overflows, and a NaN, are not finite; the rest of the slice is.
         let check = UpdateCheck(count: count, clipping: false)
         check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 1)

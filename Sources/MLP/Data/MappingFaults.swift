@@ -34,7 +34,7 @@ enum MappingFaults {
     static let otherRanksDelaySeconds: UInt32 = 5
 
     /// Registers the mapping `bytes` of `path`; returns its slot for `unregister` (nil: the
-    /// table is full, and a fault there is reported as before, by the runtime).
+    /// table is full, and a fault there is reported by the runtime, as without this handler).
     static func register(_ bytes: UnsafeRawBufferPointer, path: String) -> Int? {
         install()
         guard let slot = (0 ..< capacity).first(where: { entries[$0].start == 0 }), let base = bytes.baseAddress else { return nil }

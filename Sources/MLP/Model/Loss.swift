@@ -25,7 +25,7 @@ public enum Loss: String, CaseIterable, Sendable {
     @inline(__always)
     func lossAndGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
                                     rows: Int, outputs: Int, weights: UnsafePointer<T>? = nil) -> ShardLoss {
-        var loss = unweightedLossAndGradient(Z: Z, targets: targets, dZ: dZ, rows: rows, outputs: outputs, weights: weights)
+        var loss = lossSumAndUnweightedGradient(Z: Z, targets: targets, dZ: dZ, rows: rows, outputs: outputs, weights: weights)
         guard let weights else { return loss }
         loss.weightSum = 0
         for row in 0 ..< rows {
@@ -38,7 +38,7 @@ public enum Loss: String, CaseIterable, Sendable {
 
     /// Σ_i L_i (Σ_i wᵢ L_i with weights), dZ per row without the weights, and the correct count.
     @inline(__always)
-    private func unweightedLossAndGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
+    private func lossSumAndUnweightedGradient<T: Scalar>(Z: UnsafePointer<T>, targets: Targets<T>, dZ: UnsafeMutablePointer<T>,
                                                       rows: Int, outputs: Int, weights: UnsafePointer<T>?) -> ShardLoss {
         var lossSum = 0.0
         var correct = 0

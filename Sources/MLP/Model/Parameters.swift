@@ -40,8 +40,9 @@ public struct ParameterLayout: Equatable, Sendable {
 /// optimizer update and the allreduce are each one call over one buffer.
 public final class FlatBuffer<T: Scalar> {
     public let layout: ParameterLayout
-    /// `layout.count` values followed by `extraCount` slots (the trainer keeps its loss sum,
-    /// sample count and correct count there, so one allreduce carries everything).
+    /// `layout.count` values followed by `extraCount` slots (the trainer keeps the step's loss
+    /// sum, counts, interrupt flags and weight sum there, `StepExtra`, so one reduction carries
+    /// everything).
     public let storage: UnsafeMutableBufferPointer<T>
     public let extraCount: Int
 

@@ -120,8 +120,6 @@ public struct ChunkTotals {
         precondition(terms.count == before + width)
     }
 
-    public mutating func removeAll() { terms.removeAll(keepingCapacity: true); counts = counts.map { _ in 0 } }
-
     /// The totals over all ranks' chunks (nil where some term was not finite), and the counts.
     /// `totalChunks` is the number of chunks over all ranks, the same on every rank.
     public func combined(totalChunks: Int, communicator: Communicator) -> (sums: [Double?], counts: [Int64]) {

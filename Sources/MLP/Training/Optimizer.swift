@@ -147,17 +147,9 @@ public final class Optimizer<T: Scalar> {
     /// Bytes of state this optimizer holds (what the sharded update divides by P).
     public var stateBytes: Int { stateBuffers.reduce(0) { $0 + $1.values.count * MemoryLayout<T>.stride } }
 
-    /// One update of all of θ from the mini-batch gradient g with learning rate γ (an optimizer
-    /// of all of θ); advances `stepCount`. `gradients` is read, not changed.
-    public func update(parameters: FlatBuffer<T>, gradients: FlatBuffer<T>, learningRate: Double) {
-        precondition(parameters.layout == layout && gradients.layout == layout && slice == 0 ..< layout.count)
-        // Scale and factor 1: plain SGD's g ← g·1·1 leaves it as it is.
-        update(parameters: parameters, gradientSums: gradients.values.baseAddress!, scale: 1, clipFactor: 1, learningRate: learningRate)
-    }
-
     /// One update of θ[slice] from g = (`gradientSums[i]` · `scale`) · `clipFactor` for
-    /// θ[slice.lowerBound + i] (the division by Σ wᵢ and clipping, each rounded as before the
-    /// update, in its loop: one pass), with learning rate γ; advances `stepCount`. A factor of 1
+    /// θ[slice.lowerBound + i] (the division by Σ wᵢ, then clipping, each product rounded in
+    /// turn, in the update's loop: one pass), with learning rate γ; advances `stepCount`. A factor of 1
     /// changes nothing. Plain SGD leaves g in `gradientSums` (for axpy); the other rules only read it.
     public func update(parameters: FlatBuffer<T>, gradientSums: UnsafeMutablePointer<T>, scale: T, clipFactor: T, learningRate: Double) {
         precondition(parameters.layout == layout)
@@ -253,25 +245,4 @@ public final class Optimizer<T: Scalar> {
             i += n
         }
     }
-}
-
-/// Scales g in place so that its global L2 norm is at most `maxNorm`, as PyTorch's
-/// `torch.nn.utils.clip_grad_norm_`: g ← g · min(1, maxNorm / (‖g‖₂ + 10⁻⁶)).
-///
-/// g is the exact mini-batch gradient (the same on every rank), so the norm and the scaling
-/// are the same everywhere. The norm is `UpdateCheck`'s, the trainer's: accumulated in Double,
-/// block by block. Returns ‖g‖₂ before clipping.
-@discardableResult
-public func clipGradientNorm<T: Scalar>(_ gradients: FlatBuffer<T>, maxNorm: Double) -> Double {
-    let g = gradients.values.baseAddress!, count = gradients.layout.count
-    let check = UpdateCheck(count: count, clipping: true)
-    check.measure(g, slice: 0 ..< count, scale: 1)
-    let norm = check.norm
-    let factor = UpdateCheck.clipFactor(norm: norm, maxNorm: maxNorm)
-    // PyTorch also multiplies by the clamped 1.0, which changes nothing.
-    if factor < 1 {
-        let scale = T(factor)
-        for i in 0 ..< count { g[i] *= scale }
-    }
-    return norm
 }

@@ -188,7 +188,8 @@ final class TrainingRun<T: Scalar> {
                 throw WriteError("checkpoint at step \(position.step): \(error.message)" + checkpointAdvice)
             }
         }
-        record?.checkpointWritten(CheckpointFile(path: written, step: position.step))
+        // Rank 0 recorded it as soon as it was written.
+        if !isRoot { record?.checkpointWritten(CheckpointFile(path: written, step: position.step)) }
         return written
     }
 
