@@ -133,12 +133,17 @@ final class CollectiveWatchdog: @unchecked Sendable {
     private func run(_ record: CollectiveRecord) {
         var state = State.watching
         var round = 0
+        // A collective whose wait was found to be for ranks busy in the same step: asked again
+        // once this rank has waited `askAgainAfter` seconds in it.
+        var patientIn: (sequence: Int, askAgainAfter: Double)?
         while !stopping.load(ordering: .relaxed) {
             answerQuestions(record)
             let own = record.snapshot()
             switch state {
             case .watching:
-                if own.waiting, own.seconds > timeout.budget(for: own.phase, rank: rank) {
+                let due = patientIn.flatMap { $0.sequence == own.sequence ? $0.askAgainAfter : nil }
+                    ?? timeout.budget(for: own.phase, rank: rank)
+                if own.waiting, own.seconds > due {
                     round += 1
                     ask(round: round)
                     state = .asking(round: round, sequence: own.sequence, deadline: Self.now() + Self.answerWindow)
@@ -153,6 +158,13 @@ final class CollectiveWatchdog: @unchecked Sendable {
                 guard collectAnswers() || Self.now() >= deadline else { break }
                 let report = StallReport(rank: rank, records: records(round: round, own: own), timeout: timeout,
                                          identities: identities, recovery: record.recovery)
+                if report.mayWaitLonger {
+                    // Slow, not stalled: look again a timeout later, up to the report's limit.
+                    cancelAnswerReceives()
+                    patientIn = (sequence, min(own.seconds + timeout.seconds, report.limit))
+                    state = .watching
+                    break
+                }
                 if report.reportingRank == rank { end(report) }
                 cancelAnswerReceives()
                 state = .deferring(report: report, deadline: Self.now() + Self.deferralGrace)

@@ -24,6 +24,9 @@ final class FaultInjectingCommunicator: Communicator {
     /// that is alive (its watchdog thread answers) but never reaches the collective. Rank 0, so
     /// that another rank reports it.
     let stallAtStep: Int?
+    /// At this step rank 0's main thread sleeps `seconds` before the gradient reduction: a rank
+    /// busy in its step for longer than the collective timeout, that then finishes it.
+    var slowStep: (step: Int, seconds: UInt32)?
     /// At its step one rank SIGKILLs itself before the gradient reduction (see `RankKill`).
     let kill: RankKill?
     private var step = 0
@@ -34,8 +37,10 @@ final class FaultInjectingCommunicator: Communicator {
 
     /// The group, with the same faults.
     func split(color: Int, key: Int) -> Communicator {
-        FaultInjectingCommunicator(wrapping: base.split(color: color, key: key), nanAtStep: nanAtStep, driftAtStep: driftAtStep,
-                                   stallAtStep: stallAtStep, kill: kill)
+        let group = FaultInjectingCommunicator(wrapping: base.split(color: color, key: key), nanAtStep: nanAtStep,
+                                               driftAtStep: driftAtStep, stallAtStep: stallAtStep, kill: kill)
+        group.slowStep = slowStep
+        return group
     }
 
     init(wrapping base: Communicator, nanAtStep: Int?, driftAtStep: Int?, stallAtStep: Int? = nil, kill: RankKill? = nil) {
@@ -77,6 +82,7 @@ final class FaultInjectingCommunicator: Communicator {
         kill?.stepStarts(step, rank: rank, size: size)
         if isDue(nanAtStep) { buffer[0] = .nan }
         if stallAtStep == step && rank == 0 { while true { sleep(3600) } }
+        if let slowStep, slowStep.step == step, rank == 0 { sleep(slowStep.seconds) }
     }
 
     func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {

@@ -3,6 +3,8 @@
 //   MLP_TEST_DRIFT_AT_STEP=K       the last rank's θ drifts from the others' at step K
 //   MLP_TEST_STALL_AT_STEP=K       rank 0's main thread sleeps for ever before step K's
 //                                  allreduce (--allreduce single): alive, never reaching it
+//   MLP_TEST_SLOW_AT_STEP=K:S      rank 0's main thread sleeps S seconds before step K's gradient
+//                                  reduction, then goes on: busy longer than a collective timeout
 //   MLP_TEST_KILL_AT_STEP=K        rank MLP_TEST_KILL_RANK (default: the last rank) SIGKILLs itself
 //                                  at step K, before its gradient reduction; with
 //   MLP_TEST_KILL_ONCE_FILE=P      only if P does not exist, creating P just before dying (once
@@ -26,12 +28,20 @@ let environment = ProcessInfo.processInfo.environment
 let nanAtStep = environment["MLP_TEST_NAN_AT_STEP"].flatMap(Int.init)
 let driftAtStep = environment["MLP_TEST_DRIFT_AT_STEP"].flatMap(Int.init)
 let stallAtStep = environment["MLP_TEST_STALL_AT_STEP"].flatMap(Int.init)
+let slowStep = environment["MLP_TEST_SLOW_AT_STEP"].flatMap { text -> (step: Int, seconds: UInt32)? in
+    let parts = text.split(separator: ":")
+    guard parts.count == 2, let step = Int(parts[0]), let seconds = UInt32(parts[1]) else { return nil }
+    return (step, seconds)
+}
 let rankKill = environment["MLP_TEST_KILL_AT_STEP"].flatMap(Int.init).map {
     RankKill(step: $0, rank: environment["MLP_TEST_KILL_RANK"].flatMap(Int.init), onceFile: environment["MLP_TEST_KILL_ONCE_FILE"])
 }
-if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || rankKill != nil {
+if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || rankKill != nil {
     MLPCommand.communicatorWrapper = {
-        FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep, stallAtStep: stallAtStep, kill: rankKill)
+        let communicator = FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep,
+                                                      stallAtStep: stallAtStep, kill: rankKill)
+        communicator.slowStep = slowStep
+        return communicator
     }
 }
 if let target = environment["MLP_TEST_KILL_BEFORE_RENAME"] {

@@ -69,14 +69,29 @@ final class WatchdogTests: ScratchFolderTestCase {
         }
     }
 
+    /// A rank busy in its step for longer than the timeout (`mlp-faults`: rank 0 sleeps 4 s
+    /// before step 5's allreduce, the timeout is 1 s) that then finishes it: the job goes on and
+    /// saves the model an undisturbed run saves.
+    func testSlowStepIsNotAStall() throws {
+        let arguments = ["train", "--train", data.path, "--hidden", "16", "--batch-size", "30", "--max-steps", "8"]
+        let reference = try MLPProcess.mpirun(ranks: 2, arguments + ["--save", path("reference")])
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+        let slow = try MLPProcess.mpirun(ranks: 2, arguments + ["--save", path("slow"), "--collective-timeout", "1"],
+                                         executable: "mlp-faults", environment: ["MLP_TEST_SLOW_AT_STEP": "5:4"])
+        XCTAssertEqual(slow.status, 0, slow.stderr)
+        XCTAssertFalse(slow.stderr.contains("mlp: error"), slow.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slow"))), try Data(contentsOf: URL(fileURLWithPath: path("reference"))))
+    }
+
     /// A rank alive but stuck outside any collective (`mlp-faults`: rank 0's main thread sleeps
-    /// before step 20's allreduce): its watchdog thread still answers, so the line says it is
-    /// busy, in which step, for how long. Ranks 1 and 2 both wait; rank 1 reports, rank 2
-    /// leaves it to rank 1: one line.
+    /// before step 20's allreduce): its watchdog thread still answers, so it is busy in the step
+    /// the others wait in: slow, not stalled, until 10 × the timeout; then the line says it is
+    /// busy, in which step, for how long, without finishing it. Ranks 1 and 2 both wait; rank 1
+    /// reports, rank 2 leaves it to rank 1: one line.
     func testBusyRankAnswersAndIsNamedWithItsStep() throws {
         let checkpoint = path("busy")
         let arguments = ["train", "--train", data.path, "--hidden", "16", "--batch-size", "30", "--epochs", "2",
-                         "--checkpoint", checkpoint, "--checkpoint-every", "10", "--collective-timeout", "5"]
+                         "--checkpoint", checkpoint, "--checkpoint-every", "10", "--collective-timeout", "1.5"]
         let start = Date()
         let run = try MLPProcess.start(ranks: 3, arguments, executable: "mlp-faults", environment: ["MLP_TEST_STALL_AT_STEP": "20"])
         try run.waitUntil("3 rank processes") { run.rankProcessesByRank().count == 3 }
@@ -84,7 +99,9 @@ final class WatchdogTests: ScratchFolderTestCase {
         let output = run.wait()
         let seconds = Date().timeIntervalSince(start)
         let line = assertRefused(output, status: ExitStatus.rankLost, "rank 0 (pid ", "is alive but has been busy for",
-                                 "in training step 20", "ranks 1, 2 waited", "newest checkpoint: \(checkpoint) (after step 10)")
+                                 "in training step 20 without finishing it", "ranks 1, 2 waited",
+                                 "limit 15 s, 10 × --collective-timeout for a rank that answers but does not finish its step",
+                                 "newest checkpoint: \(checkpoint) (after step 10)")
         if let pid = processes[0] { XCTAssertTrue(line.contains("rank 0 (pid \(pid) on host "), line) }
         XCTAssertEqual(MLPProcess.waitUntilGone(Array(processes.values)), [], "rank processes left after the job ended")
         print("[rank 0 stuck at step 20 of 3 ranks, \(String(format: "%.1f", seconds)) s from start to exit] \(line)")

@@ -87,6 +87,35 @@ final class CollectiveWatchTests: XCTestCase {
                        + "no checkpoint was written (--checkpoint FILE keeps one): start again")
     }
 
+    /// A rank that answers from inside the step the others wait in is slow, not stalled: the wait
+    /// may last 10 × the timeout; past that it is named as busy in that step without finishing it.
+    /// Busy in another step or phase it is named at the phase's budget, as before.
+    func testBusyRankInTheSameStepGetsTenTimesTheTimeout() {
+        let busy = Snapshot(sequence: 40, waiting: false, phase: .training, step: 7, seconds: 20)
+        func report(waited seconds: Double, other: Snapshot = busy) -> StallReport {
+            StallReport(rank: 1, records: [other, Snapshot(sequence: 41, waiting: true, phase: .training, step: 7, seconds: seconds)],
+                        timeout: timeout, identities: Array(identities.prefix(2)), recovery: StallRecovery(isTraining: true))
+        }
+        XCTAssertTrue(report(waited: 16).othersAreBusyInThisStep)
+        XCTAssertTrue(report(waited: 16).mayWaitLonger)
+        XCTAssertEqual(report(waited: 16).limit, 150)
+        XCTAssertTrue(report(waited: 149).mayWaitLonger)
+        let late = report(waited: 151)
+        XCTAssertFalse(late.mayWaitLonger)
+        XCTAssertEqual(late.message, "collective timeout: rank 0 (pid 4240 on host node0) is alive but has been busy for 20 s in training step 7 "
+                       + "without finishing it; rank 1 waited 151 s for it in training step 7 "
+                       + "(limit 150 s, 10 × --collective-timeout for a rank that answers but does not finish its step); "
+                       + "no checkpoint was written (--checkpoint FILE keeps one): start again")
+        for elsewhere in [Snapshot(sequence: 40, waiting: false, phase: .training, step: 6, seconds: 20),
+                          Snapshot(sequence: 40, waiting: false, phase: .evaluation, step: 7, seconds: 20)] {
+            let stalled = report(waited: 16, other: elsewhere)
+            XCTAssertFalse(stalled.mayWaitLonger, "\(elsewhere)")
+            XCTAssertEqual(stalled.limit, 15)
+        }
+        XCTAssertFalse(report(waited: 16, other: Snapshot(sequence: 41, waiting: true, phase: .training, step: 7, seconds: 16)).mayWaitLonger,
+                       "every rank waiting: the collective itself")
+    }
+
     func testEveryRankWaitingBlamesTheCollective() {
         let waiting = Snapshot(sequence: 9, waiting: true, phase: .evaluation, step: 0, seconds: 151)
         let report = StallReport(rank: 1, records: [waiting, waiting], timeout: timeout, identities: Array(identities.prefix(2)), recovery: StallRecovery())

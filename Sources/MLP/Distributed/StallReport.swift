@@ -43,6 +43,31 @@ public struct StallReport: Sendable {
         records.indices.filter { records[$0].map { !$0.waiting && $0.sequence < own.sequence } ?? true }
     }
 
+    /// Every rank this one waits for answered and is still computing the step this one waits in
+    /// (same phase and step, outside any collective): the job is slow, not stalled. Such a wait
+    /// may last `CollectiveTimeout.aloneMultiple` × the timeout (an endless loop is still a hang).
+    public var othersAreBusyInThisStep: Bool {
+        let behind = behindRanks
+        return !behind.isEmpty && behind.allSatisfy { other in
+            records[other].map { !$0.waiting && $0.phase == own.phase && $0.step == own.step } ?? false
+        }
+    }
+
+    /// The ranks this one waits for are busy in its step, and its phase's budget is shorter than
+    /// the one such a wait gets.
+    private var extendsBudget: Bool {
+        othersAreBusyInThisStep && timeout.budget(for: own.phase, rank: rank) < timeout.seconds * CollectiveTimeout.aloneMultiple
+    }
+
+    /// How long this rank may wait in its collective before the job ends: the phase's budget, or
+    /// with the ranks it waits for busy in its step, `aloneMultiple` × the timeout.
+    public var limit: Double {
+        extendsBudget ? timeout.seconds * CollectiveTimeout.aloneMultiple : timeout.budget(for: own.phase, rank: rank)
+    }
+
+    /// The job is not stalled yet: the ranks it waits for are busy in its step, within `limit`.
+    public var mayWaitLonger: Bool { extendsBudget && own.seconds < limit }
+
     /// The rank that prints the report: the lowest waiting one. Every waiting rank that asks
     /// sees the same waiting ranks, so they agree on it.
     public var reportingRank: Int { waitingRanks.first ?? rank }
@@ -50,9 +75,10 @@ public struct StallReport: Sendable {
     /// The one line (without `mlp: error: `).
     public var message: String {
         let place = own.phase.describe(step: own.step)
-        let budget = timeout.budget(for: own.phase, rank: rank)
-        let limit = budget == timeout.seconds ? "--collective-timeout \(seconds(budget)) s"
-            : "\(seconds(budget)) s, \(Int(CollectiveTimeout.aloneMultiple)) × --collective-timeout in this phase"
+        let limit = self.limit == timeout.seconds ? "--collective-timeout \(seconds(self.limit)) s"
+            : extendsBudget
+            ? "\(seconds(self.limit)) s, \(Int(CollectiveTimeout.aloneMultiple)) × --collective-timeout for a rank that answers but does not finish its step"
+            : "\(seconds(self.limit)) s, \(Int(CollectiveTimeout.aloneMultiple)) × --collective-timeout in this phase"
         let waited = "\(list(waitingRanks)) waited \(seconds(own.seconds)) s"
         let behind = behindRanks
         guard !behind.isEmpty else {
@@ -69,7 +95,8 @@ public struct StallReport: Sendable {
         guard let record = records[other] else {
             return "\(name) did not answer (stopped, hung or unreachable) and never finished \(own.phase.describe(step: own.step))"
         }
-        return "\(name) is alive but has been busy for \(seconds(record.seconds)) s in \(record.phase.describe(step: record.step))"
+        let unfinished = extendsBudget ? " without finishing it" : ""
+        return "\(name) is alive but has been busy for \(seconds(record.seconds)) s in \(record.phase.describe(step: record.step))\(unfinished)"
     }
 
     /// How the job goes on: the newest checkpoint and the command that continues from it.
