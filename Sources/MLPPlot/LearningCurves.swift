@@ -32,7 +32,7 @@ public struct LearningCurves {
         let epochs = byEpoch.keys.sorted()
         func series(_ key: String, _ name: String, _ color: String, scale: Double = 1) -> Series? {
             let points = epochs.compactMap { epoch -> (x: Double, y: Double)? in
-                guard let value = (byEpoch[epoch]?[key] as? NSNumber)?.doubleValue, value.isFinite else { return nil }
+                guard let value = (byEpoch[epoch]?[key] as? NSNumber)?.doubleValue, (value * scale).isFinite else { return nil }
                 return (Double(epoch), value * scale)
             }
             return points.isEmpty ? nil : Series(name: name, color: color, points: points)
@@ -70,8 +70,8 @@ public struct LearningCurves {
         let xTicks = niceTicks(min: xs.min() ?? 0, max: xs.max() ?? 1, integers: true)
         let yTicks = niceTicks(min: ys.min() ?? 0, max: ys.max() ?? 1, integers: false)
         let xRange = (xTicks.first!, xTicks.last!), yRange = (yTicks.first!, yTicks.last!)
-        func px(_ x: Double) -> Double { x0 + (x - xRange.0) / max(xRange.1 - xRange.0, 1e-12) * (x1 - x0) }
-        func py(_ y: Double) -> Double { y0 - (y - yRange.0) / max(yRange.1 - yRange.0, 1e-12) * (y0 - y1) }
+        func px(_ x: Double) -> Double { x0 + fraction(x, of: xRange) * (x1 - x0) }
+        func py(_ y: Double) -> Double { y0 - fraction(y, of: yRange) * (y0 - y1) }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
 
         var out = "<g>\n"
@@ -102,21 +102,32 @@ public struct LearningCurves {
     }
 }
 
-/// Round tick values covering [min, max]: steps of 1, 2 or 5 times a power of ten.
+/// Round tick values covering [min, max] (finite): steps of 1, 2 or 5 times a power of ten.
+/// Spans are taken as differences of halves or fifths, so values near ±Double.greatestFiniteMagnitude
+/// neither overflow nor leave a stride of infinite or NaN steps.
 func niceTicks(min low: Double, max high: Double, integers: Bool, target: Int = 5) -> [Double] {
     var low = low, high = high
-    if high - low < 1e-12 { low -= 0.5; high += 0.5 }
-    let raw = (high - low) / Double(target)
+    if high / 2 - low / 2 < 1e-12 { low -= Swift.max(0.5, abs(low) * 1e-9); high += Swift.max(0.5, abs(high) * 1e-9) }
+    let raw = high / Double(target) - low / Double(target)
     let magnitude = pow(10, floor(log10(raw)))
     var step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
     if integers { step = Swift.max(1, step.rounded()) }
-    let first = floor(low / step) * step, last = ceil(high / step) * step
-    return stride(from: first, through: last + step / 2, by: step).map { $0 }
+    // In steps: at most about target + 2 of them, each tick a finite value.
+    let first = floor(low / step), last = ceil(high / step)
+    guard step.isFinite, step > 0, first.isFinite, last.isFinite, last - first <= Double(4 * target) else { return [low, high] }
+    let largest = Double.greatestFiniteMagnitude
+    return (0 ... Int(last - first)).map { Swift.min(Swift.max((first + Double($0)) * step, -largest), largest) }
+}
+
+/// Where `value` lies in `range`, 0 at its start and 1 at its end (halves: no overflow).
+private func fraction(_ value: Double, of range: (Double, Double)) -> Double {
+    (value / 2 - range.0 / 2) / Swift.max(range.1 / 2 - range.0 / 2, 1e-12)
 }
 
 private func label(_ value: Double, ticks: [Double]) -> String {
     let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
-    let decimals = Swift.max(0, Int(-floor(log10(step))))
+    guard abs(value) < 1e7 || value == 0 else { return String(format: "%.3g", value) }
+    let decimals = Swift.min(Swift.max(0, Int(-floor(log10(abs(step))))), 12)
     return String(format: "%.\(decimals)f", value)
 }
 

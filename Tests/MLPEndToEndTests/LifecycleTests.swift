@@ -264,4 +264,19 @@ final class LifecycleTests: ScratchFolderTestCase {
         let parser = XMLParser(data: Data(svg.utf8))
         XCTAssertTrue(parser.parse(), "well-formed XML: \(String(describing: parser.parserError))")
     }
+
+    /// Losses at the ends of Double's range, tiny ones and equal ones: the plot ends (it looped for
+    /// ever at ±1.7e308) with well-formed SVG whose every coordinate is a number.
+    func testPlotOfExtremeValuesEnds() throws {
+        for (first, second) in [("1.7e308", "-1.7e308"), ("1.7e308", "1.7e308"), ("5e-324", "0"), ("-1e300", "1e-300")] {
+            let metrics = path("extreme.jsonl"), svg = path("extreme.svg")
+            try Data("{\"epoch\":1,\"step\":1,\"train_loss\":\(first),\"train_accuracy\":\(first)}\n{\"epoch\":2,\"step\":2,\"train_loss\":\(second)}\n".utf8)
+                .write(to: URL(fileURLWithPath: metrics))
+            let plot = try MLPProcess.run(["plot", "--metrics", metrics, "--output", svg], timeLimit: 60)
+            XCTAssertEqual(plot.status, 0, "\(first), \(second): \(plot.stderr)")
+            let text = try String(contentsOfFile: svg, encoding: .utf8)
+            XCTAssertFalse(text.contains("nan") || text.contains("inf"), "\(first), \(second): a coordinate is not a number")
+            XCTAssertTrue(XMLParser(data: Data(text.utf8)).parse(), "\(first), \(second): not well-formed")
+        }
+    }
 }
