@@ -130,31 +130,17 @@ public final class MappedFeatures<T: Scalar> {
         let chunk = 1024
         let buffer = UnsafeMutablePointer<T>.allocate(capacity: chunk * columns)
         defer { buffer.deallocate() }
-        var sum = [Double](repeating: 0, count: columns), sumOfSquares = sum
-        func forEachChunk(_ body: (_ rows: Int) -> Void) {
+        let statistics = Standardization(columns: columns, rowCount: rowCount) { body in
             var start = 0
             while start < rowCount {
                 let count = min(chunk, rowCount - start)
                 copyRows(count: count, into: buffer) { [start] in start + $0 }
-                body(count)
+                body(UnsafePointer(buffer), count)
                 start += count
             }
         }
-        forEachChunk { rows in
-            for i in 0 ..< rows { for j in 0 ..< columns { sum[j] += Double(buffer[i * columns + j]) } }
-        }
-        let n = Double(max(rowCount, 1))
-        let mean = sum.map { $0 / n }
-        forEachChunk { rows in
-            for i in 0 ..< rows {
-                for j in 0 ..< columns {
-                    let centred = Double(buffer[i * columns + j]) - mean[j]
-                    sumOfSquares[j] += centred * centred
-                }
-            }
-        }
         file.releaseResidentPages()
-        return Standardization(mean: mean, standardDeviation: sumOfSquares.map { let s = ($0 / n).squareRoot(); return s > 0 ? s : 1 })
+        return statistics
     }
 
     /// A fingerprint of the shape, the element type and 1,024 rows spread evenly over the view

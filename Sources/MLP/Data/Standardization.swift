@@ -15,25 +15,53 @@ public struct Standardization: Equatable, Sendable {
     /// The statistics of `data`'s features, accumulated in Double.
     public init<T: Scalar>(of data: Dataset<T>) {
         if let mapped = data.mappedFeatures { self = mapped.statistics(); return }
-        let columns = data.featureCount
-        var sum = [Double](repeating: 0, count: columns), sumOfSquares = sum
-        data.features.withUnsafeBufferPointer { x in
-            for row in 0 ..< data.rowCount {
-                for j in 0 ..< columns { sum[j] += Double(x[row * columns + j]) }
+        self = data.features.withUnsafeBufferPointer { x in
+            Self(columns: data.featureCount, rowCount: data.rowCount) { body in body(x.baseAddress!, data.rowCount) }
+        }
+    }
+
+    /// The statistics of `rowCount` rows of `columns` features that `chunks` hands over, its
+    /// `body(rows, count)` called for each chunk of rows in order (it may be called two or three
+    /// times). Two passes: the sums, then the squares of the centred values. A column whose
+    /// largest magnitude is above 2⁴⁸⁰ (its squares would overflow) or below 2⁻⁴⁸⁰ (they would
+    /// underflow) is summed times the power of two that makes it about 1 and its statistics are
+    /// divided by it after, exactly; every other column's bits are as without it.
+    init<T: Scalar>(columns: Int, rowCount: Int, chunks: ((UnsafePointer<T>, Int) -> Void) -> Void) {
+        var sum = [Double](repeating: 0, count: columns), largest = sum
+        chunks { x, rows in
+            for i in 0 ..< rows {
+                for j in 0 ..< columns {
+                    let value = Double(x[i * columns + j])
+                    sum[j] += value
+                    largest[j] = max(largest[j], abs(value))
+                }
             }
         }
-        let n = Double(max(data.rowCount, 1))
-        let mean = sum.map { $0 / n }
-        data.features.withUnsafeBufferPointer { x in
-            for row in 0 ..< data.rowCount {
+        let scales = largest.map { $0 > 0x1p480 || ($0 > 0 && $0 < 0x1p-480) ? Double(sign: .plus, exponent: -$0.exponent, significand: 1) : 1 }
+        if scales.contains(where: { $0 != 1 }) {
+            sum = sum.indices.map { scales[$0] == 1 ? sum[$0] : 0 }
+            chunks { x, rows in
+                for i in 0 ..< rows {
+                    for j in 0 ..< columns where scales[j] != 1 { sum[j] += Double(x[i * columns + j]) * scales[j] }
+                }
+            }
+        }
+        let n = Double(max(rowCount, 1))
+        let scaledMean = sum.map { $0 / n }
+        var sumOfSquares = [Double](repeating: 0, count: columns)
+        chunks { x, rows in
+            for i in 0 ..< rows {
                 for j in 0 ..< columns {
-                    let centred = Double(x[row * columns + j]) - mean[j]
+                    let centred = Double(x[i * columns + j]) * scales[j] - scaledMean[j]
                     sumOfSquares[j] += centred * centred
                 }
             }
         }
-        self.mean = mean
-        standardDeviation = sumOfSquares.map { let s = ($0 / n).squareRoot(); return s > 0 ? s : 1 }
+        mean = scaledMean.indices.map { scaledMean[$0] / scales[$0] }
+        standardDeviation = sumOfSquares.indices.map { j in
+            let s = (sumOfSquares[j] / n).squareRoot() / scales[j]
+            return s > 0 && s.isFinite ? s : 1
+        }
     }
 
     /// Standardizes `data`'s features in place.

@@ -50,6 +50,9 @@ struct TrainingData<T: Scalar> {
         }
         var test = try configuration.test.map { try Self.loadTest($0, like: train, configuration, rank: rank, ranks: ranks) }
         if let trainContent { contentFingerprints = (trainContent, try test?.contentFingerprint()) }
+        train.weights = train.weights.map(Self.scaled)
+        if let weights = validation?.weights { validation?.weights = Self.scaled(weights) }
+        if let weights = test?.weights { test?.weights = Self.scaled(weights) }
 
         // Standardization: the starting model's statistics (its inputs were standardized so), else
         // the training data's when asked for.
@@ -93,10 +96,26 @@ struct TrainingData<T: Scalar> {
             }
             perClass = train.classNames.map { weights[$0] ?? 1 }
         }
-        let given = train.weights
-        train.weights = train.labels.indices.map { row in
-            T(perClass[Int(train.labels[row])]) * (given?[row] ?? 1)
-        }
+        let product = train.labels.indices.map { row in T(perClass[Int(train.labels[row])]) * (train.weights?[row] ?? 1) }
+        if product.allSatisfy(\.isFinite), scaled(product) == product { train.weights = product; return }
+        // Else each factor scaled first, in Double: their product passes T's range (or Double's).
+        let given = train.weights.map { scaled($0.map(Double.init)) }
+        perClass = scaled(perClass)
+        let weights = train.labels.indices.map { row in perClass[Int(train.labels[row])] * (given?[row] ?? 1) }
+        train.weights = scalars(scaled(weights))
+    }
+
+    /// Σ wᵢLᵢ / Σ wᵢ does not depend on the weights' scale, but their sums do overflow (a largest
+    /// weight above 2³²) and their products underflow (below 2⁻³²): then every weight is
+    /// multiplied by the power of two that makes the largest 1, exactly. Only then, so weights
+    /// that train today keep every bit of their model.
+    static func scaled<Value: BinaryFloatingPoint>(_ weights: [Value]) -> [Value] {
+        guard let largest = weights.max(), largest > 0, largest.isFinite, largest > 0x1p32 || largest < 0x1p-32 else { return weights }
+        // Two factors: 2^-e alone may pass Value's range (float32's 2^-133 for 1e-40's 2^133).
+        let half = -largest.exponent / 2
+        let first = Value(sign: .plus, exponent: half, significand: 1)
+        let second = Value(sign: .plus, exponent: -largest.exponent - half, significand: 1)
+        return weights.map { $0 * first * second }
     }
 
     /// Checks the training data against the checkpoint it resumes and the model it starts from;
