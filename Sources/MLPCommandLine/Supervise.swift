@@ -175,7 +175,8 @@ private func localNamesAndAddresses() -> (Set<String>, Set<String>) {
         while let current = item {
             if let address = current.pointee.ifa_addr, [sa_family_t(AF_INET), sa_family_t(AF_INET6)].contains(address.pointee.sa_family) {
                 var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                let length = socklen_t(address.pointee.sa_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+                let isIPv4 = address.pointee.sa_family == sa_family_t(AF_INET)
+                let length = socklen_t(isIPv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
                 if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
                     addresses.insert(String(text(of: host).prefix { $0 != "%" }))
                 }
@@ -242,7 +243,8 @@ private func executablePath(_ program: String) -> String? {
 private func children(of pid: pid_t) -> [pid_t] {
     let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
     return tasks.flatMap { task in
-        ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { pid_t($0) }
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { pid_t($0) }
     }
 }
 

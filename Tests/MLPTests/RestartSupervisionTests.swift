@@ -28,19 +28,23 @@ final class RestartSupervisionTests: XCTestCase {
         let decision = supervision.decide(status: 137, attempt: 1, answering: probe(dropping: ["h2"]), newHostfilePath: "work/hosts-1") {
             .checkpoint(path: "ck", step: 20)
         }
-        XCTAssertEqual(decision, .restart(line: "launch: restart 1 of 2: the job ended with status 137 (a rank was killed); "
-                                              + "host h2 dropped (no answer: No route to host); 3 ranks now; resuming from step 20 of checkpoint ck",
-                                          resume: .checkpoint(path: "ck", step: 20)))
+        let line = "launch: restart 1 of 2: the job ended with status 137 (a rank was killed); "
+            + "host h2 dropped (no answer: No route to host); 3 ranks now; resuming from step 20 of checkpoint ck"
+        XCTAssertEqual(decision, .restart(line: line, resume: .checkpoint(path: "ck", step: 20)))
         XCTAssertEqual(supervision.ranks, 3)
         XCTAssertEqual(supervision.hostfile?.entries.map(\.host), ["h1", "h3", "10.0.0.4"])
         XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
         // Every host answers the second time: the same hostfile, the same ranks.
-        let again = supervision.decide(status: 75, attempt: 2, answering: probe(dropping: []), newHostfilePath: "work/hosts-2") { .startAgain }
-        XCTAssertEqual(again, .restart(line: "launch: restart 2 of 2: the job ended with status 75 (a rank died or stalled); every host answers; "
-                                           + "3 ranks now; no checkpoint written yet: starting again with the same command", resume: .startAgain))
+        let again = supervision.decide(status: 75, attempt: 2, answering: probe(dropping: []), newHostfilePath: "work/hosts-2") {
+            .startAgain
+        }
+        let againLine = "launch: restart 2 of 2: the job ended with status 75 (a rank died or stalled); every host answers; "
+            + "3 ranks now; no checkpoint written yet: starting again with the same command"
+        XCTAssertEqual(again, .restart(line: againLine, resume: .startAgain))
         XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
         let last = supervision.decide(status: 205, attempt: 3, answering: probe(dropping: []), newHostfilePath: "w") { .startAgain }
-        XCTAssertEqual(last, .exit(205, message: "launch: the job ended with status 205 (mpirun lost a host); no restart left (--restarts 2)"))
+        XCTAssertEqual(last, .exit(205, message: "launch: the job ended with status 205 (mpirun lost a host); "
+                                       + "no restart left (--restarts 2)"))
     }
 
     func testOnlyALostRankRestarts() {
@@ -75,7 +79,8 @@ final class RestartSupervisionTests: XCTestCase {
         XCTAssertEqual(rename(path + ".tmp", path), 0)
         let now = FileVersion(path: path)
         XCTAssertNotEqual(now, before)
-        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: now) { _ in 30 }, .checkpoint(path: path, step: 30))
+        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: now) { _ in 30 },
+                       .checkpoint(path: path, step: 30))
         XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: now) { _ in nil }, .startAgain, "unreadable")
         let first = ["train", "--train", "d.csv", "--resume", "old", "--init-from=m", "--checkpoint", "ck", "--resume=x"]
         XCTAssertEqual(ResumePoint.checkpoint(path: "ck", step: 3).arguments(from: first),
@@ -86,11 +91,13 @@ final class RestartSupervisionTests: XCTestCase {
     func testMPIRunFlags() {
         let one = MPIRunJob(ranks: 2, hostfile: nil, cores: 2, progress: true, forwardsCoreType: false, asRoot: false, extraFlags: [])
         XCTAssertEqual(one.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=1"])
-        let many = MPIRunJob(ranks: 3, hostfile: nil, cores: 2, progress: false, forwardsCoreType: true, asRoot: true, extraFlags: ["--mca", "a", "b"])
+        let many = MPIRunJob(ranks: 3, hostfile: nil, cores: 2, progress: false, forwardsCoreType: true, asRoot: true,
+                             extraFlags: ["--mca", "a", "b"])
         XCTAssertEqual(many.flags, ["-n", "3", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=0", "-x", "OPENBLAS_CORETYPE",
                                     "--allow-run-as-root", "--oversubscribe", "--mca", "a", "b"])
         let threaded = MPIRunJob(ranks: 2, hostfile: "h", cores: 8, progress: false, forwardsCoreType: false, asRoot: false, extraFlags: [])
-        XCTAssertEqual(threaded.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=4", "-x", "MLP_PROGRESS=0", "--bind-to", "none", "--hostfile", "h"])
+        XCTAssertEqual(threaded.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=4", "-x", "MLP_PROGRESS=0",
+                                        "--bind-to", "none", "--hostfile", "h"])
     }
 
     func testRemoteAgent() {

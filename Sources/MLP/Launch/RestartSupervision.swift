@@ -49,7 +49,8 @@ public struct RestartSupervision {
         guard status != 0 else { return .exit(0, message: nil) }
         guard let cause = Self.lostRankCause(status) else { return .exit(status, message: nil) }
         guard attempt <= restarts else {
-            return .exit(status, message: "launch: the job ended with status \(status) (\(cause)); no restart left (--restarts \(restarts))")
+            return .exit(status, message: "launch: the job ended with status \(status) (\(cause)); "
+                                          + "no restart left (--restarts \(restarts))")
         }
         var line = "launch: restart \(attempt) of \(restarts): the job ended with status \(status) (\(cause))"
         if let hostfile, let path = hostfilePath {
@@ -163,6 +164,7 @@ public struct FileVersion: Equatable, Sendable {
     }
 
     public static func == (a: FileVersion, b: FileVersion) -> Bool {
-        (a.device, a.inode, a.size, a.modified.tv_sec, a.modified.tv_nsec) == (b.device, b.inode, b.size, b.modified.tv_sec, b.modified.tv_nsec)
+        (a.device, a.inode, a.size) == (b.device, b.inode, b.size)
+            && (a.modified.tv_sec, a.modified.tv_nsec) == (b.modified.tv_sec, b.modified.tv_nsec)
     }
 }

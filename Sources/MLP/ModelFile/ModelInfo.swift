@@ -138,22 +138,25 @@ extension ModelInfo {
         guard let checkpoint, let schemaVersion else { return lines.joined(separator: "\n") }
         let position = checkpoint.position, settings = checkpoint.settings
         let optimizer = settings.optimizer, schedule = settings.schedule
+        func given<Value>(_ item: Value?) -> String { optional(item, "default") }
         var optimizerText = optimizer.kind.rawValue
         switch optimizer.kind {
-        case .sgd: optimizerText += " (momentum \(optimizer.momentum)\(optimizer.nesterov ? ", nesterov" : ""), weight decay \(optional(optimizer.weightDecay, "default")))"
-        case .adam, .adamw:
-            optimizerText += " (beta1 \(optimizer.beta1), beta2 \(optimizer.beta2), epsilon \(optimizer.epsilon), weight decay \(optional(optimizer.weightDecay, "default")))"
+        case .sgd: optimizerText += " (momentum \(optimizer.momentum)\(optimizer.nesterov ? ", nesterov" : "")"
+        case .adam, .adamw: optimizerText += " (beta1 \(optimizer.beta1), beta2 \(optimizer.beta2), epsilon \(optimizer.epsilon)"
         }
+        optimizerText += ", weight decay \(given(optimizer.weightDecay)))"
         var scheduleText = "\(schedule.kind.rawValue), warm-up \(schedule.warmupSteps) steps"
-        if schedule.kind == .step { scheduleText += ", step size \(optional(schedule.stepSize, "default")), gamma \(optional(schedule.gamma, "default"))" }
+        if schedule.kind == .step { scheduleText += ", step size \(given(schedule.stepSize)), gamma \(given(schedule.gamma))" }
         if schedule.kind == .plateau {
-            scheduleText += ", patience \(optional(schedule.plateauPatience, "default")), factor \(optional(schedule.plateauFactor, "default"))"
-                + ", threshold \(optional(schedule.plateauThreshold, "default")), min lr \(optional(schedule.minimumRate, "default"))"
+            scheduleText += ", patience \(given(schedule.plateauPatience)), factor \(given(schedule.plateauFactor))"
+                + ", threshold \(given(schedule.plateauThreshold)), min lr \(given(schedule.minimumRate))"
         }
+        let labels = settings.trainLabels.map { " (labels \($0))" } ?? ""
         lines += [
             "schema version: \(schemaVersion == 0 ? "none (written before versions)" : "\(schemaVersion)")",
-            "position: epoch \(position.epoch), batch \(position.batchInEpoch) of it, step \(position.step) (optimizer steps \(checkpoint.optimizerSteps))",
-            "train: \(settings.train)\(settings.trainLabels.map { " (labels \($0))" } ?? "") (\(settings.trainRows) rows, fingerprint \(settings.trainFingerprint))",
+            "position: epoch \(position.epoch), batch \(position.batchInEpoch) of it, step \(position.step)"
+                + " (optimizer steps \(checkpoint.optimizerSteps))",
+            "train: \(settings.train)\(labels) (\(settings.trainRows) rows, fingerprint \(settings.trainFingerprint))",
             "target: \(settings.targetColumns.isEmpty ? "default" : settings.targetColumns.joined(separator: ","))",
             "seed: \(settings.seed), shuffle: \(settings.shuffle), batch size: \(settings.batchSize), standardize: \(settings.standardize)",
             "learning rate: \(settings.learningRate), epochs: \(settings.epochs)",
@@ -163,7 +166,8 @@ extension ModelInfo {
             "early stopping: " + (settings.earlyStopping.map { "patience \($0)" } ?? "off"),
             "reproducible: " + (settings.chunkRows.map { "chunks of \($0) rows" } ?? "off"),
             "dropout: " + (settings.dropout.isEmpty ? "none" : settings.dropout.map { "\($0)" }.joined(separator: ",")),
-            "sample weight: \(optional(settings.sampleWeight)), train weights: \(optional(settings.trainWeights)), class weight: \(optional(settings.classWeight))",
+            "sample weight: \(optional(settings.sampleWeight)), train weights: \(optional(settings.trainWeights))"
+                + ", class weight: \(optional(settings.classWeight))",
             "plateau state: " + (checkpoint.plateau.map { "rate \($0.rate), best \($0.best), bad epochs \($0.badEpochs)" } ?? "none"),
             "early stopping state: " + (checkpoint.earlyStopping.map {
                 "best loss \($0.bestLoss), best epoch \(optional($0.bestEpoch)), epochs without improvement \($0.epochsWithoutImprovement)"
