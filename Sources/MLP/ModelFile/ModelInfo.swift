@@ -36,21 +36,21 @@ public struct ModelInfo {
         guard metadata[ModelFile.Key.format] == "mlp" else {
             let names = tensors.map(\.name).sorted()
             var missing = ["no \"\(ModelFile.Key.format)\": \"mlp\" in its metadata"]
-            if !names.contains("layers.0.weight") { missing.append("no tensor layers.0.weight") }
+            // Layers alone (PyTorch, numpy) are a model that evaluate, predict and --init-from read, given --loss.
+            let layersOnly = names.contains("layers.0.weight")
+            if !layersOnly { missing.append("no tensor layers.0.weight") }
             let holds = names.isEmpty ? "no tensors" : "tensors \(listed(names))"
             throw InputError("\(path): a safetensors file, but not an mlp model or checkpoint: \(missing.joined(separator: ", ")) "
-                             + "(it holds \(holds))")
+                             + "(it holds \(holds))" + (layersOnly ? "; evaluate and predict read its layers with --loss" : ""))
         }
-        var model = try ModelFile.decode(bytes, path: path)
-        guard model.extraMetadata.keys.contains(where: { $0.hasPrefix(CheckpointSchema.prefix) }) else {
-            return ModelInfo(path: path, model: model, checkpoint: nil, schemaVersion: nil)
+        let file = try ModelFile.decode(bytes, path: path)
+        guard file.extraMetadata.keys.contains(where: { $0.hasPrefix(CheckpointSchema.prefix) }) else {
+            return ModelInfo(path: path, model: file, checkpoint: nil, schemaVersion: nil)
         }
-        let checkpointMetadata = model.extraMetadata
-        model.extraMetadata = checkpointMetadata.filter { !$0.key.hasPrefix(CheckpointSchema.prefix) }
-        let checkpoint = try CheckpointSchema.checkpoint(model: model, metadata: checkpointMetadata, path: path)
+        let checkpoint = try Checkpoint(file: file, path: path)
         // The schema reader accepted the version: absent (0) or a number it knows.
-        let version = checkpointMetadata[CheckpointSchema.Key.version].flatMap { Int($0) } ?? 0
-        return ModelInfo(path: path, model: model, checkpoint: checkpoint, schemaVersion: version)
+        let version = file.extraMetadata[CheckpointSchema.Key.version].flatMap { Int($0) } ?? 0
+        return ModelInfo(path: path, model: checkpoint.model, checkpoint: checkpoint, schemaVersion: version)
     }
 
     private static func fileKind(_ kind: mode_t) -> String {
