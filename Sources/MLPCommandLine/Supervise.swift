@@ -23,6 +23,10 @@ struct Supervise: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "mlp's arguments (after --).") var arguments: [String] = []
 
     func run() throws {
+        try withoutCommunicator { try supervise() }
+    }
+
+    private func supervise() throws {
         let environment = ProcessInfo.processInfo.environment
         let first = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
         let hosts = try hostfile.map { try Hostfile.read(path: $0) }
@@ -54,7 +58,7 @@ private struct JobSupervisor {
     init(job: MPIRunJob, mlp: String, grace: Double, environment: [String: String]) throws {
         self.job = job; self.mlp = mlp; self.grace = grace; self.environment = environment
         var template = Array("\(environment["TMPDIR"] ?? "/tmp")/mlp-launch.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw InputError("launch: cannot make a work folder: \(String(cString: strerror(errno)))") }
+        guard mkdtemp(&template) != nil else { throw InputError("cannot make a work folder: \(String(cString: strerror(errno)))") }
         work = text(of: template)
     }
 
@@ -120,7 +124,10 @@ private struct JobSupervisor {
             }
         }
         var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, WNOHANG) == 0 {
+        while true {
+            let waited = waitpid(pid, &waitStatus, WNOHANG)
+            if waited == pid { break }
+            guard waited == 0 || errno == EINTR else { throw InputError("cannot wait for mpirun: \(String(cString: strerror(errno)))") }
             let signal = receivedSignal.load(ordering: .relaxed)
             if signal != 0 && forwarded == 0 { kill(pid, signal); forwarded = signal }
             follow()
@@ -204,7 +211,7 @@ private func spawnInOwnSession(_ program: String, _ arguments: [String], stderr:
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     let result = posix_spawnp(&pid, program, &actions, &attributes, argv, environ)
-    guard result == 0 else { throw InputError("launch: cannot start \(program): \(String(cString: strerror(result)))") }
+    guard result == 0 else { throw InputError("cannot start \(program): \(String(cString: strerror(result)))") }
     return pid
 }
 
@@ -212,7 +219,7 @@ private func spawnInOwnSession(_ program: String, _ arguments: [String], stderr:
 private func execute(_ program: String, _ arguments: [String]) throws -> Never {
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     execvp(program, argv)
-    throw InputError("launch: cannot run \(program): \(String(cString: strerror(errno)))")
+    throw InputError("cannot run \(program): \(String(cString: strerror(errno)))")
 }
 
 /// Runs `program arguments…` with stdin from /dev/null; its status and its stdout and stderr together.
