@@ -19,6 +19,9 @@ struct Supervise: ParsableCommand {
     @Option(help: "Restarts after a lost rank (0: run mpirun once, in this process).") var restarts = 0
     @Option(help: ArgumentHelp("The checkpoint the job writes (train's --checkpoint); needed with --restarts.", valueName: "file"))
     var checkpoint: String?
+    @Option(help: ArgumentHelp("With --restarts: seconds after an MPI_Abort that mpirun may take to exit before it is ended.",
+                               valueName: "seconds"))
+    var abortGrace: Double = 15
     @Option(help: ArgumentHelp("The mlp that mpirun runs.", valueName: "path")) var mlp: String
     @Argument(parsing: .captureForPassthrough, help: "mlp's arguments (after --).") var arguments: [String] = []
 
@@ -35,8 +38,7 @@ struct Supervise: ParsableCommand {
                             extraFlags: (environment["MLP_MPIRUN_FLAGS"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
         guard restarts > 0 else { try execute("mpirun", job.arguments(mlp: mlp, first)) }
         guard let checkpoint else { throw ValidationError("--restarts needs --checkpoint") }
-        let grace = environment["MLP_LAUNCH_ABORT_GRACE"].flatMap(Double.init) ?? 15
-        var supervisor = try JobSupervisor(job: job, mlp: mlp, grace: grace, environment: environment)
+        var supervisor = try JobSupervisor(job: job, mlp: mlp, grace: abortGrace, environment: environment)
         let status = try supervisor.supervise(first, restarts: restarts, checkpoint: checkpoint, hostfile: hosts)
         throw ExitCode(status)
     }
