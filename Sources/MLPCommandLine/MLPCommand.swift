@@ -13,8 +13,8 @@ public struct MLPCommand: ParsableCommand {
             Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
             Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
             """,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Export.self, Bench.self, BLAS.self,
-                      BenchAllreduce.self, BenchStep.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Export.self, Info.self, Bench.self, BLAS.self,
+                      BenchAllreduce.self, BenchStep.self, Supervise.self])
 
     public init() {}
 

@@ -95,6 +95,26 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         }
     }
 
+    /// With `--hostfile` (this machine only: `localhost slots=2`) the ranks default to its slots,
+    /// and a restart asks its hosts first: here every host answers, the same 2 ranks resume.
+    func testHostfileGivesTheRanksAndIsAskedBeforeARestart() throws {
+        let hostfile = path("hosts")
+        try "# this machine\nlocalhost slots=2\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
+        let blas = try launch(["--hostfile", hostfile, "blas"], executable: "mlp")
+        XCTAssertEqual(blas.status, 0, blas.stderr)
+        XCTAssertEqual(blas.stdout.split(separator: "\n").count, 2, "one line per slot: \(blas.stdout)")
+        let checkpoint = path("hosts.checkpoint")
+        let arguments = ["--restarts", "1", "--hostfile", hostfile] + recipe("hosts")
+            + ["--checkpoint", checkpoint, "--checkpoint-every", "5"]
+        let output = try launch(arguments, environment: ["MLP_TEST_KILL_AT_STEP": "33", "MLP_TEST_KILL_RANK": "1",
+                                                         "MLP_TEST_KILL_ONCE_FILE": path("hosts.killed")])
+        XCTAssertFalse(output.timedOut)
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let expected = "launch: restart 1 of 1: the job ended with status 137 (a rank was killed); every host answers; "
+            + "2 ranks now; resuming from step 30 of checkpoint \(checkpoint)"
+        XCTAssertEqual(restartLines(output), [Substring(expected)], output.stderr)
+    }
+
     /// A rank that stalls (75, from the collective watchdog) is restartable too: with
     /// `--restarts 1` and a stall in every run, launch restarts once, then gives up with 75.
     func testStalledRankRestartsUpToK() throws {

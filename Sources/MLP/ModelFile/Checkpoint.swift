@@ -108,10 +108,15 @@ public struct Checkpoint {
     }
 
     public static func read(path: String) throws -> Checkpoint {
-        var model = try ModelFile.read(path: path)
-        let metadata = model.extraMetadata
-        model.extraMetadata = metadata.filter { !$0.key.hasPrefix(CheckpointSchema.prefix) }
-        return try CheckpointSchema.checkpoint(model: model, metadata: metadata, path: path)
+        try Checkpoint(file: ModelFile.read(path: path), path: path)
+    }
+
+    /// The checkpoint stored in a model file read from `path`: its `checkpoint.` metadata becomes
+    /// the position and settings (`CheckpointSchema`), the rest stays the model's.
+    init(file: ModelFile, path: String) throws {
+        var model = file
+        model.extraMetadata = file.extraMetadata.filter { !$0.key.hasPrefix(CheckpointSchema.prefix) }
+        self = try CheckpointSchema.checkpoint(model: model, metadata: file.extraMetadata, path: path)
     }
 }
 

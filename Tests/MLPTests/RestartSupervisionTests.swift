@@ -1,0 +1,132 @@
+import Foundation
+import MLP
+import TestSupport
+import XCTest
+
+/// `launch --restarts`' decisions without mpirun: hostfiles, dropping hosts, the checkpoint a
+/// restart resumes from, mpirun's flags and what its stderr says after an abort.
+final class RestartSupervisionTests: XCTestCase {
+    let hosts = Hostfile(text: "# the cluster\nh1 slots=2\n\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=x\n")
+
+    func testHostfileParsing() {
+        XCTAssertEqual(hosts.entries.map(\.host), ["h1", "h2", "h3", "10.0.0.4"])
+        XCTAssertEqual(hosts.entries.map(\.slots), [2, 3, 1, 0], "no slots= counts 1; a value that is not a number 0, as awk reads it")
+        XCTAssertEqual(hosts.slots, 6)
+        XCTAssertEqual(hosts.text, "h1 slots=2\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=x\n", "the lines as written")
+        XCTAssertEqual(Hostfile(text: "").slots, 0)
+    }
+
+    func probe(dropping dropped: Set<String>) -> (Hostfile) -> HostProbe {
+        { hostfile in
+            HostProbe(answering: Hostfile(entries: hostfile.entries.filter { !dropped.contains($0.host) }),
+                      dropped: hostfile.entries.filter { dropped.contains($0.host) }.map { ($0.host, "No route to host") })
+        }
+    }
+
+    func testDroppedHostsShrinkTheRanksAndTheHostfile() {
+        var supervision = RestartSupervision(restarts: 2, checkpoint: "ck", ranks: 6, hostfile: hosts, hostfilePath: "hosts")
+        let decision = supervision.decide(status: 137, attempt: 1, answering: probe(dropping: ["h2"]), newHostfilePath: "work/hosts-1") {
+            .checkpoint(path: "ck", step: 20)
+        }
+        let line = "launch: restart 1 of 2: the job ended with status 137 (a rank was killed); "
+            + "host h2 dropped (no answer: No route to host); 3 ranks now; resuming from step 20 of checkpoint ck"
+        XCTAssertEqual(decision, .restart(line: line, resume: .checkpoint(path: "ck", step: 20)))
+        XCTAssertEqual(supervision.ranks, 3)
+        XCTAssertEqual(supervision.hostfile?.entries.map(\.host), ["h1", "h3", "10.0.0.4"])
+        XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
+        // Every host answers the second time: the same hostfile, the same ranks.
+        let again = supervision.decide(status: 75, attempt: 2, answering: probe(dropping: []), newHostfilePath: "work/hosts-2") {
+            .startAgain
+        }
+        let againLine = "launch: restart 2 of 2: the job ended with status 75 (a rank died or stalled); every host answers; "
+            + "3 ranks now; no checkpoint written yet: starting again with the same command"
+        XCTAssertEqual(again, .restart(line: againLine, resume: .startAgain))
+        XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
+        let last = supervision.decide(status: 205, attempt: 3, answering: probe(dropping: []), newHostfilePath: "w") { .startAgain }
+        XCTAssertEqual(last, .exit(205, message: "launch: the job ended with status 205 (mpirun lost a host); "
+                                       + "no restart left (--restarts 2)"))
+    }
+
+    func testOnlyALostRankRestarts() {
+        for status: Int32 in [0, 1, 2, 3, 4, 5, 64, 70, 134, 139, 143, 255] {
+            var supervision = RestartSupervision(restarts: 3, checkpoint: "ck", ranks: 2, hostfile: nil, hostfilePath: nil)
+            let answering: (Hostfile) -> HostProbe = { hostfile in XCTFail("no probe"); return HostProbe(answering: hostfile, dropped: []) }
+            let decision = supervision.decide(status: status, attempt: 1, answering: answering, newHostfilePath: "w") {
+                XCTFail("no resume")
+                return ResumePoint.startAgain
+            }
+            XCTAssertEqual(decision, RestartSupervision.Decision.exit(status, message: nil), "status \(status)")
+        }
+        var supervision = RestartSupervision(restarts: 1, checkpoint: "ck", ranks: 2, hostfile: hosts, hostfilePath: "hosts")
+        let none = supervision.decide(status: 75, attempt: 1, answering: probe(dropping: ["h1", "h2", "h3", "10.0.0.4"]),
+                                      newHostfilePath: "w") { .startAgain }
+        XCTAssertEqual(none, .exit(75, message: "launch: restart 1 of 1: the job ended with status 75 (a rank died or stalled); "
+                                      + "no host of hosts answers; not restarting"))
+    }
+
+    /// The checkpoint counts only when this launch's job wrote it (another file at the path now)
+    /// and it reads; the restart replaces any --resume or --init-from with --resume PATH.
+    func testNewestCheckpointChoice() throws {
+        let directory = try temporaryDirectory(self)
+        let path = directory.appendingPathComponent("ck").path
+        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: nil, versionNow: nil) { _ in 5 }, .startAgain, "none written")
+        try Data("old".utf8).write(to: URL(fileURLWithPath: path))
+        let before = FileVersion(path: path)
+        XCTAssertNotNil(before)
+        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: FileVersion(path: path)) { _ in 5 }, .startAgain,
+                       "the file from before launch started is never resumed")
+        try Data("new checkpoint".utf8).write(to: URL(fileURLWithPath: path + ".tmp"))
+        XCTAssertEqual(rename(path + ".tmp", path), 0)
+        let now = FileVersion(path: path)
+        XCTAssertNotEqual(now, before)
+        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: now) { _ in 30 },
+                       .checkpoint(path: path, step: 30))
+        XCTAssertEqual(ResumePoint.choose(path: path, versionBefore: before, versionNow: now) { _ in nil }, .startAgain, "unreadable")
+        let first = ["train", "--train", "d.csv", "--resume", "old", "--init-from=m", "--checkpoint", "ck", "--resume=x"]
+        XCTAssertEqual(ResumePoint.checkpoint(path: "ck", step: 3).arguments(from: first),
+                       ["train", "--train", "d.csv", "--checkpoint", "ck", "--resume", "ck"])
+        XCTAssertEqual(ResumePoint.startAgain.arguments(from: first), first)
+    }
+
+    func testMPIRunFlags() {
+        let one = MPIRunJob(ranks: 2, hostfile: nil, cores: 2, progress: true, forwardsCoreType: false, asRoot: false, extraFlags: [])
+        XCTAssertEqual(one.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=1"])
+        let many = MPIRunJob(ranks: 3, hostfile: nil, cores: 2, progress: false, forwardsCoreType: true, asRoot: true,
+                             extraFlags: ["--mca", "a", "b"])
+        XCTAssertEqual(many.flags, ["-n", "3", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=0", "-x", "OPENBLAS_CORETYPE",
+                                    "--allow-run-as-root", "--oversubscribe", "--mca", "a", "b"])
+        let threaded = MPIRunJob(ranks: 2, hostfile: "h", cores: 8, progress: false, forwardsCoreType: false, asRoot: false, extraFlags: [])
+        XCTAssertEqual(threaded.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=4", "-x", "MLP_PROGRESS=0",
+                                        "--bind-to", "none", "--hostfile", "h"])
+    }
+
+    func testRemoteAgent() {
+        let job = MPIRunJob(ranks: 2, hostfile: "h", cores: 2, progress: false, forwardsCoreType: false, asRoot: false,
+                            extraFlags: ["--mca", "btl", "tcp,self", "--mca", "plm_rsh_agent", "/x/netns-rsh"])
+        XCTAssertEqual(job.remoteAgent(environment: [:], isInstalled: { _ in true }), ["/x/netns-rsh"])
+        var plain = job
+        plain.extraFlags = []
+        XCTAssertEqual(plain.remoteAgent(environment: [:], isInstalled: { $0 == "rsh" }), ["rsh"], "ssh : rsh, the first installed")
+        XCTAssertEqual(plain.remoteAgent(environment: [:], isInstalled: { $0 == "ssh" }),
+                       ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
+        XCTAssertEqual(plain.remoteAgent(environment: ["OMPI_MCA_plm_rsh_agent": "myrsh -q"], isInstalled: { _ in true }), ["myrsh", "-q"])
+        XCTAssertNil(plain.remoteAgent(environment: [:], isInstalled: { _ in false }))
+        XCTAssertTrue(MPIRunJob.isLocal("127.0.1.1", names: [], addresses: []))
+        XCTAssertTrue(MPIRunJob.isLocal("h1", names: ["h1"], addresses: []))
+        XCTAssertTrue(MPIRunJob.isLocal("10.99.0.1", names: ["h1"], addresses: ["10.99.0.1"]))
+        XCTAssertFalse(MPIRunJob.isLocal("10.99.0.3", names: ["h1"], addresses: ["10.99.0.1"]))
+    }
+
+    func testAbortStatusFromMPIRunsStderr() {
+        let notice = "mlp: error: collective timeout: rank 1 …\n--------\nMPI_ABORT was invoked on rank 0 in communicator MPI_COMM_WORLD\n"
+            + "with errorcode 75.\n\nNOTE: invoking MPI_ABORT causes Open MPI to kill all MPI processes.\n"
+        XCTAssertTrue(MPIRunJob.showsAbort(notice))
+        XCTAssertEqual(MPIRunJob.abortStatus(notice), 75)
+        XCTAssertEqual(MPIRunJob.abortStatus("MPI_ABORT was invoked on rank 1 with errorcode 4.\n"), 4)
+        // The notice lost (a host gone): the watchdog's line means its abort, 75; any other error line 1.
+        XCTAssertEqual(MPIRunJob.abortStatus("ORTE_ERROR_LOG: Data unpack\nmlp: error: collective timeout: rank 2\n"), 75)
+        XCTAssertEqual(MPIRunJob.abortStatus("mlp: error: ranks disagree\n"), 1)
+        XCTAssertTrue(MPIRunJob.showsAbort("x\nmlp: error: y\n"))
+        XCTAssertFalse(MPIRunJob.showsAbort("epoch 1 …\nrank 0: mlp: error: quoted\n"))
+    }
+}
