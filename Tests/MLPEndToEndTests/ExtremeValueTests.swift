@@ -78,4 +78,20 @@ final class ExtremeValueTests: ScratchFolderTestCase {
         let evaluated = try MLPProcess.run(["evaluate", "--model", save, "--data", data])
         XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
     }
+
+    /// `--chunk-rows` beyond the batch is one chunk of the batch: memory bounded by the batch and
+    /// the data evaluated (2³¹ − 1 rows allocated 34 GB and crashed), the bits of `--chunk-rows`
+    /// equal to the batch; `evaluate` likewise.
+    func testChunkRowsBeyondTheBatchAreTheBatch() throws {
+        let data = path("d.csv")
+        try writeClassificationCSV(URL(fileURLWithPath: data), rows: 203, seed: 3)
+        let recipe = ["train", "--train", data, "--test", data, "--hidden", "8", "--batch-size", "16", "--epochs", "1", "--reproducible"]
+        for rows in ["16", "2147483647"] {
+            let output = try MLPProcess.run(recipe + ["--chunk-rows", rows, "--save", path("c\(rows).st")])
+            XCTAssertEqual(output.status, 0, "--chunk-rows \(rows): \(output.stderr)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("c2147483647.st"))), try Data(contentsOf: URL(fileURLWithPath: path("c16.st"))))
+        let evaluated = try MLPProcess.run(["evaluate", "--model", path("c16.st"), "--data", data, "--reproducible", "--chunk-rows", "2147483647"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
+    }
 }

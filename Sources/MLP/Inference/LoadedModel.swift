@@ -84,7 +84,8 @@ final class LoadedModel<T: Scalar> {
     /// chunk's first row, its size and the workspace holding its inputs, targets and outputs.
     func forEachChunk(of data: Dataset<T>, rows: Range<Int>, evaluate: Bool, chunkRows: Int = 1024,
                       _ body: (_ firstRow: Int, _ count: Int, _ workspace: Workspace<T>, _ lossSum: Double) -> Void) {
-        let workspace = Workspace<T>(layout: network.layout, capacity: chunkRows)
+        // A chunk larger than the rows is those rows: memory bounded by what is evaluated.
+        let workspace = Workspace<T>(layout: network.layout, capacity: max(1, min(chunkRows, rows.count)))
         var start = rows.lowerBound
         while start < rows.upperBound {
             let count = min(workspace.capacity, rows.upperBound - start)

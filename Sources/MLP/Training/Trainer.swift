@@ -84,7 +84,9 @@ public final class Trainer<T: Scalar> {
         if settings.dropout.contains(where: { $0 > 0 }) {
             workspace.dropout = Dropout(rates: settings.dropout, seed: settings.seed, layout: network.layout, capacity: capacity)
         }
-        evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, exchange.chunkRows ?? 0))
+        // A chunk holds at most the rows evaluated: memory bounded by the data, whatever --chunk-rows.
+        let evaluatedRows = max(validation?.rowCount ?? 0, test?.rowCount ?? 0)
+        evaluationWorkspace = Workspace(layout: network.layout, capacity: max(1024, min(exchange.chunkRows ?? 0, evaluatedRows)))
         order = EpochOrder(rowCount: train.rowCount, seed: settings.seed, shuffle: settings.shuffle)
     }
 
