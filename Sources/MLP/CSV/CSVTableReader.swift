@@ -49,6 +49,17 @@ struct CSVTableReader {
             }
             weightName = weightColumn
         }
+        // A column is one of feature, target and weight: the weight is never the default target
+        // (the last column) nor a named one.
+        if let weightName, kind != .none {
+            if targetColumns?.contains(weightName) ?? false {
+                throw InputError("\(path):\(headerLine): --sample-weight \(weightName) is also a --target column: a column is a feature, a target or the weight")
+            }
+            if targetColumns == nil, columnNames.last == weightName {
+                throw InputError("\(path):\(headerLine): --sample-weight \(weightName) is the last column, the default target: "
+                                 + "name the target with --target COLUMN (or the weight column, if that is not it)")
+            }
+        }
         let targetNames = try chooseTargets(targetColumns, columnNames: columnNames.filter { $0 != weightName }, kind: kind)
         let roles = columnNames.map { name in
             name == weightName ? .weight : targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
@@ -58,7 +69,8 @@ struct CSVTableReader {
         table.featureNames = columnNames.filter { !targetNames.contains($0) && $0 != weightName }
         table.targetNames = kind == .none ? [] : targetNames
         guard !table.featureNames.isEmpty else {
-            throw InputError("\(path):\(headerLine): no feature columns: every column is a target")
+            let weight = weightName.map { ", \($0) the weight" } ?? ""
+            throw InputError("\(path):\(headerLine): no feature columns: \(listed(targetNames)) \(targetNames.count == 1 ? "is the target" : "are the targets")\(weight)")
         }
         guard try !scanner.restIsBlank() else { throw InputError("\(path): no data rows after the header") }
 

@@ -72,8 +72,12 @@ final class InputFile {
         return Array(peeked.prefix(count))
     }
 
-    /// Whether the file starts with gzip's magic bytes, 1f 8b.
-    func startsWithGzipMagic() throws -> Bool { Gzip.hasMagic(try peek(2)) }
+    /// Whether the file starts with gzip's magic bytes, 1f 8b, or is 1f alone: a gzip stream cut
+    /// after its first byte (no text starts with that control character).
+    func startsWithGzipMagic() throws -> Bool {
+        let head = try peek(2)
+        return Gzip.hasMagic(head) || head == [0x1f]
+    }
 
     /// Reads the next bytes into `buffer` (the peeked ones first) and returns how many: 0 only
     /// at the end of the file.
