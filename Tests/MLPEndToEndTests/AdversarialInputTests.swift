@@ -163,7 +163,7 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     /// A width past any sensible size overflowed the parameter count.
     func testHiddenWidthPastTheIndexRange() throws {
         try assertRefusedRun(train(path("good.csv"), ["--hidden", "9223372036854775807"]), status: ExitStatus.usage,
-                             ["--hidden widths must be at most 16777216"])
+                             ["--hidden must be at most 16777216 (got 9223372036854775807)"])
     }
 
     /// A memory-mapped `.npy` truncated while training read it killed the rank with SIGBUS.
