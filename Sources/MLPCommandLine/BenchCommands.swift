@@ -62,9 +62,9 @@ struct Bench: ParsableCommand {
         }
         _ = try reproducibility.resolvedChunkRows()   // checks the combination
         try OptimizerSettings(kind: optimizer, momentum: momentum).validate()
-        if shardedUpdate == .on, allreduce == .overlap {
-            throw ValidationError("--sharded-update on cannot be combined with --allreduce overlap")
-        }
+        do {
+            try TrainingOptions.checkExchange(reproducible: false, chunkRows: nil, allreduce: allreduce, shardedUpdate: shardedUpdate)
+        } catch let error as InputError { throw ValidationError(error.message) }
         let chunkRows = reproducibility.reproducible
             ? { [chunksPerBatch] (workload: Benchmark.Workload) in
                 reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1)
