@@ -1,7 +1,8 @@
 /// What the user asked `mlp train` for, as typed: nil is "not given". A value not given takes
 /// the checkpoint's when resuming, the starting model's for the model's shape, else its default;
 /// `resolve(resuming:startingModel:)` decides each one once and returns the
-/// `TrainingConfiguration` the run works from.
+/// `TrainingConfiguration` the run works from. Each field is the value of one option of
+/// `TrainOptionTable`, which declares its flag, range, default and where it goes.
 public struct TrainingOptions: Sendable {
     /// nil only when resuming: the checkpoint's data.
     public var train: DataSource?
