@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
     @Option(name: T.loss.long, help: T.loss.argumentHelp)
     var loss: Loss?
 
-    @Option(name: T.hidden.long, help: T.hidden.argumentHelp)
+    @Option(name: T.hidden.long, parsing: .unconditional, help: T.hidden.argumentHelp)
     var hidden: String?
 
     @Option(name: T.activation.long, help: T.activation.argumentHelp)
@@ -105,7 +105,7 @@ struct Train: ParsableCommand {
     @Option(name: T.classWeight.long, help: T.classWeight.argumentHelp)
     var classWeight: String?
 
-    @Option(name: T.dropout.long, help: T.dropout.argumentHelp)
+    @Option(name: T.dropout.long, parsing: .unconditional, help: T.dropout.argumentHelp)
     var dropout: String?
 
     @OptionGroup
@@ -193,8 +193,9 @@ func parseWidths(_ text: String) throws -> [Int] {
     let trimmed = text.trimmingWhitespace()
     guard !trimmed.isEmpty else { return [] }
     return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { part in
-        guard let width = Int(part.trimmingWhitespace()), width > 0 else {
-            throw InputError("--hidden: '\(part)' is not a positive integer (expected widths like 512,512, or \"\" for none)")
+        // Its range (positive, at most `largestWidth`) is `TrainOptionTable.hidden`'s, checked with the others.
+        guard let width = Int(part.trimmingWhitespace()) else {
+            throw InputError("--hidden: '\(part)' is not an integer (expected widths like 512,512, or \"\" for none)")
         }
         return width
     }

@@ -149,5 +149,13 @@ public enum TrainOptionTable {
         resume: .mustAgree,
         show: { $0.map { "--reproducible --chunk-rows \($0)" } ?? "no --reproducible" })
 
+    // The collective watchdog (train and evaluate); `WatchdogOptions` keeps it, `CollectiveTimeout` checks it.
+    public static let collectiveTimeout = TrainOption<Double>(
+        "--collective-timeout",
+        "Seconds a rank may wait in one collective of a training step before the job ends with one line naming the ranks it "
+            + "waits for (exit 75); start-up, evaluation and waiting for rank 0 to write get \(Int(CollectiveTimeout.aloneMultiple))×; "
+            + "0: no watchdog.",
+        valueName: "seconds", default: CollectiveTimeout.defaultSeconds, range: .nonNegative, given: nil, resume: .perRun)
+
     static func flag(_ name: String) -> (Bool?) -> String { { $0 == true ? name : "no \(name)" } }
 }
