@@ -48,6 +48,7 @@ public enum TrainOptionTable {
     public static let seed = TrainOption<UInt64>(
         "--seed", "Seed for initialization and shuffling. (default: 0)", default: 0,
         given: \.seed, setting: .value(\.seed, stored: \.seed), checkpointKey: Key.seed, resume: .mustAgree)
+    /// Its value is shuffling's (default on): the flag gives `false`.
     public static let noShuffle = TrainOption<Bool>(
         "--no-shuffle", "Keep file order instead of shuffling each epoch.", default: true,
         given: \.shuffle, setting: .value(\.shuffle, stored: \.shuffle), checkpointKey: Key.shuffle, resume: .mustAgree,
