@@ -63,11 +63,14 @@ struct Bench: ParsableCommand {
         let optimizer = OptimizerSettings(kind: optimizer, momentum: momentum)
         try optimizer.validate()
         var exchanges: [String: GradientExchange] = [:]
-        for workload in selected {
-            let chunkRows = reproducibility.reproducible
-                ? reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1) : nil
-            exchanges[workload.name] = try GradientExchange(allreduce: allreduce, sharded: shardedUpdate, chunkRows: chunkRows, optimizer: optimizer)
-        }
+        do {
+            for workload in selected {
+                let chunkRows = reproducibility.reproducible
+                    ? reproducibility.chunkRows ?? (workload.batchSize + chunksPerBatch - 1) / max(chunksPerBatch, 1) : nil
+                exchanges[workload.name] = try GradientExchange(allreduce: allreduce, sharded: shardedUpdate, chunkRows: chunkRows,
+                                                                optimizer: optimizer)
+            }
+        } catch let error as InputError { throw ValidationError(error.message) }
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {

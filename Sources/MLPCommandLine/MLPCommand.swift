@@ -51,13 +51,7 @@ public struct MLPCommand: ParsableCommand {
     }
 
     /// This process's rank as the launcher set it (before MPI is initialized), 0 without one.
-    static var launcherRank: Int {
-        let environment = ProcessInfo.processInfo.environment
-        for key in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"] {
-            if let value = environment[key], let rank = Int(value) { return rank }
-        }
-        return 0
-    }
+    static var launcherRank: Int { MPICommunicator.launcherRank ?? 0 }
 }
 
 extension Loss: ExpressibleByArgument {}

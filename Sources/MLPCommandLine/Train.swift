@@ -2,7 +2,8 @@ import ArgumentParser
 import MLP
 
 // Option declarations here look alike (`duplicates` pairs them by shape): each declares one flag, as
-// swift-argument-parser wants them; kept on purpose.
+// swift-argument-parser wants them; kept on purpose. Flags, help and defaults are `TrainOptionTable`'s.
+private typealias T = TrainOptionTable
 
 /// `mlp train`: the command line's names are the public contract; keep them.
 struct Train: ParsableCommand {
@@ -17,94 +18,94 @@ struct Train: ParsableCommand {
               mlp train --train data.csv --optimizer adamw --lr-schedule cosine --warmup-steps 200 --validation-split 0.1 --early-stopping 3
             """)
 
-    @Option(help: ArgumentHelp("Training data (required unless --resume).", valueName: "path"))
+    @Option(name: T.train.long, help: T.train.argumentHelp)
     var train: String?
 
-    @Option(help: ArgumentHelp("The labels of .npy --train features (a .npy of class indices or targets).", valueName: "path"))
+    @Option(name: T.trainLabels.long, help: T.trainLabels.argumentHelp)
     var trainLabels: String?
 
-    @Option(help: ArgumentHelp("Test data, evaluated after every epoch.", valueName: "path"))
+    @Option(name: T.test.long, help: T.test.argumentHelp)
     var test: String?
 
-    @Option(help: ArgumentHelp("The labels of .npy --test features.", valueName: "path"))
+    @Option(name: T.testLabels.long, help: T.testLabels.argumentHelp)
     var testLabels: String?
 
-    @Option(help: ArgumentHelp("Target column(s) of a CSV, comma-separated (default: the last column).", valueName: "columns"))
+    @Option(name: T.target.long, help: T.target.argumentHelp)
     var target: String?
 
-    @Option(help: "Loss: cross-entropy (classification) or squared-error (regression). (default: cross-entropy, or the --init-from model's)")
+    @Option(name: T.loss.long, help: T.loss.argumentHelp)
     var loss: Loss?
 
-    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated; \"\" for none. (default: 128,128, or the --init-from model's)", valueName: "widths"))
+    @Option(name: T.hidden.long, parsing: .unconditional, help: T.hidden.argumentHelp)
     var hidden: String?
 
-    @Option(help: "Hidden activation: relu, tanh or sigmoid. (default: relu, or the --init-from model's)")
+    @Option(name: T.activation.long, help: T.activation.argumentHelp)
     var activation: Activation?
 
-    @Option(help: "Global mini-batch size n_b, split over the ranks. (default: 64)")
+    @Option(name: T.batchSize.long, parsing: .unconditional, help: T.batchSize.argumentHelp)
     var batchSize: Int?
 
-    @Option(help: "Learning rate γ (the schedule's base). (default: 0.05 for sgd, 0.001 for adam and adamw, or the checkpoint's when resuming)")
+    @Option(name: T.learningRate.long, parsing: .unconditional, help: T.learningRate.argumentHelp)
     var learningRate: Double?
 
-    @Option(help: "Passes over the training data, counted from the start of training. (default: 10, or the checkpoint's when resuming)")
+    @Option(name: T.epochs.long, parsing: .unconditional, help: T.epochs.argumentHelp)
     var epochs: Int?
 
-    @Option(help: "Stop after this many steps in all.")
+    @Option(name: T.maxSteps.long, parsing: .unconditional, help: T.maxSteps.argumentHelp)
     var maxSteps: Int?
 
-    @Option(help: "Seed for initialization and shuffling. (default: 0)")
+    @Option(name: T.seed.long, parsing: .unconditional, help: T.seed.argumentHelp)
     var seed: UInt64?
 
-    @Flag(help: "Keep file order instead of shuffling each epoch.")
+    @Flag(name: T.noShuffle.long, help: T.noShuffle.argumentHelp)
     var noShuffle = false
 
-    @Option(help: "Arithmetic: float32 or float64. (default: float32)")
+    @Option(name: T.precision.long, help: T.precision.argumentHelp)
     var precision: Precision?
 
-    @Flag(help: "Standardize features with the training data's mean and standard deviation (stored in the model).")
+    @Flag(name: T.standardize.long, help: T.standardize.argumentHelp)
     var standardize = false
 
-    @Option(help: ArgumentHelp("Start from this safetensors model (ours, or any with layers.{i}.weight/bias).", valueName: "file"))
+    @Option(name: T.initFrom.long, help: T.initFrom.argumentHelp)
     var initFrom: String?
 
-    @Option(help: ArgumentHelp("Write the trained model here (safetensors).", valueName: "file"))
+    @Option(name: T.save.long, help: T.save.argumentHelp)
     var save: String?
 
-    @Option(help: ArgumentHelp("Write per-epoch metrics here as JSON lines.", valueName: "file"))
+    @Option(name: T.metrics.long, help: T.metrics.argumentHelp)
     var metrics: String?
 
-    @Option(help: "Check that all ranks hold identical parameters every this many steps (0: only at the end). (default: 1000)")
+    @Option(name: T.checksumEvery.long, parsing: .unconditional, help: T.checksumEvery.argumentHelp)
     var checksumEvery: Int?
 
-    @Option(help: ArgumentHelp("Write a checkpoint here at the end of every epoch (atomically).", valueName: "file"))
+    @Option(name: T.checkpoint.long, help: T.checkpoint.argumentHelp)
     var checkpoint: String?
 
-    @Option(help: ArgumentHelp("Also write the checkpoint every this many steps.", valueName: "steps"))
+    @Option(name: T.checkpointEvery.long, parsing: .unconditional, help: T.checkpointEvery.argumentHelp)
     var checkpointEvery: Int?
 
-    @Option(help: ArgumentHelp("Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file"))
+    @Option(name: T.resume.long, help: T.resume.argumentHelp)
     var resume: String?
 
-    @Option(help: "A non-finite loss or gradient: stop (at that step, before applying it) or skip-step (no update, go on).")
-    var onNonfinite: TrainingOptions.NonFinitePolicy = .stop
+    @Option(name: T.onNonFinite.long, help: T.onNonFinite.argumentHelp)
+    var onNonfinite: TrainingOptions.NonFinitePolicy = T.onNonFinite.declaredDefault
 
-    @Option(help: "How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce per layer as backward produces it). Same result.")
-    var allreduce: AllreduceMode = .single
+    @Option(name: T.allreduce.long, help: T.allreduce.argumentHelp)
+    var allreduce: AllreduceMode = T.allreduce.declaredDefault
 
-    @Option(help: "Update θ sharded across ranks: each rank applies the update to its slice of θ and keeps that slice's optimizer state, then the slices are gathered (ZeRO stage 1): on, off, or auto (on for Adam, AdamW and SGD with momentum). Same result; bit for bit at 2 ranks.")
-    var shardedUpdate: ShardedUpdateMode = .auto
+    @Option(name: T.shardedUpdate.long, help: T.shardedUpdate.argumentHelp)
+    var shardedUpdate: ShardedUpdateMode = T.shardedUpdate.declaredDefault
 
-    @Option(help: ArgumentHelp("The CSV column of each row's weight: the loss is Σ wᵢ Lᵢ / Σ wᵢ (scikit-learn's sample_weight). The column is neither feature nor target; --test data with it is weighted too.", valueName: "column"))
+    @Option(name: T.sampleWeight.long, help: T.sampleWeight.argumentHelp)
     var sampleWeight: String?
 
-    @Option(help: ArgumentHelp("The weights of .npy --train rows: a 1-D .npy, one per row.", valueName: "W.npy"))
+    @Option(name: T.trainWeights.long, help: T.trainWeights.argumentHelp)
     var trainWeights: String?
 
-    @Option(help: ArgumentHelp("Class weights: balanced (n / (classes · count), counted on the training rows) or LABEL:WEIGHT,… (others 1); they multiply any sample weights.", valueName: "balanced|label:w,…"))
+    @Option(name: T.classWeight.long, help: T.classWeight.argumentHelp)
     var classWeight: String?
 
-    @Option(help: ArgumentHelp("Inverted dropout on the hidden layers while training: one rate for all, or one per hidden layer (0.2 or 0.2,0.1). Masks depend on the seed, step, row and unit, never on the ranks.", valueName: "p[,p…]"))
+    @Option(name: T.dropout.long, parsing: .unconditional, help: T.dropout.argumentHelp)
     var dropout: String?
 
     @OptionGroup
@@ -155,7 +156,24 @@ struct Train: ParsableCommand {
         options.classWeight = try classWeight.map(TrainingOptions.ClassWeight.init)
         options.reproducible = reproducibility.reproducible ? true : nil
         options.chunkRows = reproducibility.chunkRows
-        optimization.apply(to: &options)
+        options.optimizer = optimization.optimizer
+        options.momentum = optimization.momentum
+        options.nesterov = optimization.nesterov ? true : nil
+        options.beta1 = optimization.beta1
+        options.beta2 = optimization.beta2
+        options.epsilon = optimization.eps
+        options.weightDecay = optimization.weightDecay
+        options.lrSchedule = optimization.lrSchedule
+        options.warmupSteps = optimization.warmupSteps
+        options.stepSize = optimization.stepSize
+        options.gamma = optimization.gamma
+        options.plateauPatience = optimization.plateauPatience
+        options.plateauFactor = optimization.plateauFactor
+        options.plateauThreshold = optimization.plateauThreshold
+        options.minimumRate = optimization.minLr
+        options.clipGradientNorm = optimization.clipGradNorm
+        options.validationSplit = optimization.validationSplit
+        options.earlyStopping = optimization.earlyStopping
         try options.validate()
         return options
     }
@@ -175,8 +193,9 @@ func parseWidths(_ text: String) throws -> [Int] {
     let trimmed = text.trimmingWhitespace()
     guard !trimmed.isEmpty else { return [] }
     return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { part in
-        guard let width = Int(part.trimmingWhitespace()), width > 0 else {
-            throw InputError("--hidden: '\(part)' is not a positive integer (expected widths like 512,512, or \"\" for none)")
+        // Its range (positive, at most `largestWidth`) is `TrainOptionTable.hidden`'s, checked with the others.
+        guard let width = Int(part.trimmingWhitespace()) else {
+            throw InputError("--hidden: '\(part)' is not an integer (expected widths like 512,512, or \"\" for none)")
         }
         return width
     }

@@ -3,10 +3,8 @@ import MLP
 
 /// `--collective-timeout` (train, evaluate): the collective watchdog's limit.
 struct WatchdogOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Seconds a rank may wait in one collective of a training step before the job ends with one line naming the ranks it waits for (exit 75); start-up, evaluation and waiting for rank 0 to write get \(Int(CollectiveTimeout.aloneMultiple))×; 0: no watchdog.",
-        valueName: "seconds"))
-    var collectiveTimeout: Double = CollectiveTimeout.defaultSeconds
+    @Option(name: TrainOptionTable.collectiveTimeout.long, parsing: .unconditional, help: TrainOptionTable.collectiveTimeout.argumentHelp)
+    var collectiveTimeout: Double = TrainOptionTable.collectiveTimeout.declaredDefault
 
     func validate() throws {
         do { _ = try CollectiveTimeout.fromOption(collectiveTimeout) } catch let error as InputError { throw ValidationError(error.message) }

@@ -211,8 +211,8 @@ public final class MPICommunicator: Communicator {
         return String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// This process's rank as the launcher set it, for messages before MPI can say.
-    static var launcherRank: Int? {
+    /// This process's rank as the launcher set it, for messages before MPI can say; nil without a launcher.
+    public static var launcherRank: Int? {
         let environment = ProcessInfo.processInfo.environment
         return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
     }

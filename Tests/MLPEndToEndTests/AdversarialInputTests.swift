@@ -163,7 +163,7 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     /// A width past any sensible size overflowed the parameter count.
     func testHiddenWidthPastTheIndexRange() throws {
         try assertRefusedRun(train(path("good.csv"), ["--hidden", "9223372036854775807"]), status: ExitStatus.usage,
-                             ["--hidden widths must be at most 16777216"])
+                             ["--hidden must be at most 16777216 (got 9223372036854775807)"])
     }
 
     /// A memory-mapped `.npy` truncated while training read it killed the rank with SIGBUS.
@@ -242,7 +242,7 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     /// Optimizer settings edited out of range (a β₂ of 1.5).
     func testCheckpointWithAnInvalidOptimizerSetting() throws {
         let checkpoint = try editedCheckpoint(["--optimizer", "adam"]) { $0.extraMetadata["checkpoint.optimizer.beta2"] = "1.5" }
-        try assertRefusedRun(["train", "--resume", checkpoint], ["checkpoint holds a setting that is not valid: --beta2 must be in [0, 1)"])
+        try assertRefusedRun(["train", "--resume", checkpoint], ["checkpoint metadata 'checkpoint.optimizer.beta2' is not valid: 1.5 (from 0 up to (not including) 1)"])
     }
 
     /// A NaN in the optimizer's state (Adam's second moment).

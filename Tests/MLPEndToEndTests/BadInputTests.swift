@@ -133,7 +133,11 @@ final class BadInputTests: ScratchFolderTestCase {
     func testOptions() throws {
         try assertFails(train("good.csv", ["--batch-size", "0"]), ["--batch-size must be at least 1"])
         try assertFails(train("good.csv", ["--learning-rate", "0"]), ["--learning-rate must be a positive number"])
-        try assertFails(train("good.csv", ["--learning-rate", "-1"]), ["--learning-rate"])
+        // A negative number is read as the option's value and refused by its range, not taken for a flag.
+        try assertFails(train("good.csv", ["--learning-rate", "-1"]), ["--learning-rate must be a positive number (got -1.0)"])
+        try assertFails(train("good.csv", ["--momentum", "-0.5"]), ["--momentum must be 0 or more (got -0.5)"])
+        try assertFails(train("good.csv", ["--checksum-every", "-1"]), ["--checksum-every must be 0 or more (got -1)"])
+        try assertFails(train("good.csv", ["--hidden", "-3"]), ["--hidden must be at least 1 (got -3)"])
         try assertFails(train("good.csv", ["--learning-rate", "nan"]), ["--learning-rate must be a positive number (got nan)"])
         try assertFails(["train", "--train", path("good.csv"), "--epochs", "0"], ["--epochs must be at least 1"])
         try assertFails(train("good.csv", ["--save", path("no-such-dir/model.safetensors")]), ["--save", "no-such-dir", "does not exist"])

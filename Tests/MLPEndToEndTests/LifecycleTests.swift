@@ -84,7 +84,7 @@ final class LifecycleTests: ScratchFolderTestCase {
         }
         // A given optimizer option must agree with the checkpoint's.
         let output = try MLPProcess.run(["train", "--resume", path("c-1-1"), "--epochs", "4", "--optimizer", "sgd"])
-        XCTAssertTrue(output.stderr.contains("--optimizer differs from the checkpoint"), output.stderr)
+        XCTAssertTrue(output.stderr.contains("--optimizer sgd differs from the checkpoint"), output.stderr)
     }
 
     /// Stopped on one rank count and resumed on another (float64): the same model within 1e-12.

@@ -87,7 +87,7 @@ final class ReproducibilityTests: ScratchFolderTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         let refused = try MLPProcess.run(["train", "--resume", path("plain.ckpt"), "--epochs", "2", "--reproducible"])
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("--reproducible --chunk-rows differs from the checkpoint"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--reproducible --chunk-rows 16 differs from the checkpoint"), refused.stderr)
     }
 
     /// A gradient that overflows on the last rank only (one row of huge features in its chunk)

@@ -88,7 +88,7 @@ final class CheckpointSchemaTests: XCTestCase {
             ("checkpoint.batch_size", "0", "'checkpoint.batch_size' is not valid: 0"),
             ("checkpoint.epochs", "9223372036854775807", "'checkpoint.epochs' is not valid"),
             ("checkpoint.optimizer_steps", "61", "'checkpoint.optimizer_steps' is not valid: 61"),
-            ("checkpoint.option--eps", "-1", "checkpoint holds a setting that is not valid: --eps must be a positive number"),
+            ("checkpoint.option--eps", "-1", "'checkpoint.optimizer.epsilon' is not valid: -1.0 (a positive number)"),
             ("checkpoint.option--clip-grad-norm", "-2", "'checkpoint.clip_gradient_norm' is not valid: -2.0"),
             ("checkpoint.option--validation-split", "1.5", "'checkpoint.validation_split' is not valid: 1.5"),
             ("checkpoint.option--early-stopping", "0", "'checkpoint.early_stopping.patience' is not valid: 0"),

@@ -51,7 +51,7 @@ public struct CollectiveTimeout: Sendable, Equatable {
 
     /// nil for 0 (the watchdog is off); an `InputError` for a negative or non-finite value.
     public static func fromOption(_ seconds: Double) throws -> CollectiveTimeout? {
-        guard seconds.isFinite, seconds >= 0 else {
+        guard TrainOptionTable.collectiveTimeout.range?.contains(seconds) == true else {
             throw InputError("--collective-timeout must be a number of seconds ≥ 0, 0 for no watchdog (got \(seconds))")
         }
         return seconds == 0 ? nil : CollectiveTimeout(seconds: seconds)

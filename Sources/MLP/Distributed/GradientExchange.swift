@@ -21,6 +21,7 @@ public enum GradientExchange: Equatable, Sendable {
     /// SGD's update is too cheap to pay for the reduce-scatter and allgather (docs/performance.md).
     /// Sharded with per-layer reductions cannot be built: they are allreduces.
     public init(allreduce: AllreduceMode, sharded: ShardedUpdateMode, chunkRows: Int?, optimizer: OptimizerSettings) throws {
+        try Self.check(allreduce: allreduce, sharded: sharded, reproducible: chunkRows != nil)
         let wantsShards: Bool
         switch sharded {
         case .on: wantsShards = true
@@ -28,14 +29,18 @@ public enum GradientExchange: Equatable, Sendable {
         case .auto: wantsShards = allreduce == .single && (optimizer.kind != .sgd || optimizer.momentum != 0)
         }
         switch (allreduce, chunkRows) {
-        case (.overlap, _) where wantsShards:
-            throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap")
-        case (.overlap, .some):
-            throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
-        case (.overlap, nil): self = .overlappedAllreduce
+        case (.overlap, _): self = .overlappedAllreduce
         case (.single, let chunkRows?): self = .exactSums(chunkRows: chunkRows, sharded: wantsShards)
         case (.single, nil): self = wantsShards ? .reduceScatter : .allreduce
         }
+    }
+
+    /// Refuses the combinations no exchange is: per-layer reductions are allreduces of floating-
+    /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
+    public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
+        guard allreduce == .overlap else { return }
+        if reproducible { throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap") }
+        if sharded == .on { throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap") }
     }
 
     /// Each rank updates only its slice of θ.

@@ -69,7 +69,7 @@ public struct Checkpoint {
                       epochs: configuration.epochs, optimizer: configuration.optimizer, schedule: configuration.schedule,
                       clipGradientNorm: configuration.clipGradientNorm, validationSplit: configuration.validationSplit,
                       earlyStopping: configuration.earlyStopping)
-            chunkRows = configuration.chunkRows
+            chunkRows = configuration.exchange.chunkRows
             dropout = configuration.dropout
             (sampleWeight, trainWeights, classWeight) = (configuration.sampleWeight, configuration.trainWeights, configuration.classWeight)
         }

@@ -140,8 +140,8 @@ enum CheckpointSchema {
         }
         if reader.version >= 2, let text = try reader.optional(Key.dropout, String.self) {
             let rates = text.split(separator: ",").map { Double($0) }
-            guard rates.allSatisfy({ $0.map { (0 ..< 1).contains($0) } ?? false }), rates.count == model.layerSizes.count - 2 else {
-                throw InputError("\(path): checkpoint metadata '\(Key.dropout)' is not valid: \(text) (a rate in [0, 1) per hidden layer)")
+            guard rates.allSatisfy({ $0 != nil }), rates.count == model.layerSizes.count - 2 else {
+                throw InputError("\(path): checkpoint metadata '\(Key.dropout)' is not valid: \(text) (a rate per hidden layer)")
             }
             settings.dropout = rates.map { $0! }
         }
@@ -183,12 +183,15 @@ enum CheckpointSchema {
         guard position.epochWeightSum.isFinite, position.epochWeightSum >= 0 else {
             throw refuse(Key.weightSum, position.epochWeightSum, "a finite sum of weights, 0 or more")
         }
-        guard (1 ... largest).contains(settings.batchSize) else { throw refuse(Key.batchSize, settings.batchSize, "from 1 to \(largest)") }
+        // The settings an option gives, each against its declared range.
+        for option in TrainOptionTable.all {
+            if let (value, requirement) = option.storedViolation(settings), let key = option.checkpointKey {
+                throw refuse(key, value, requirement)
+            }
+        }
         guard !settings.train.isEmpty else { throw refuse(Key.train, "\"\"", "a data path") }
         guard !settings.targetColumns.contains(where: \.isEmpty) else { throw refuse(Key.target, settings.targetColumns.joined(separator: ","), "column names") }
         guard settings.trainRows >= 1 else { throw refuse(Key.trainRows, settings.trainRows, "1 or more") }
-        guard settings.learningRate > 0, settings.learningRate.isFinite else { throw refuse(Key.learningRate, settings.learningRate, "a positive number") }
-        guard (1 ... largest).contains(settings.epochs) else { throw refuse(Key.epochs, settings.epochs, "from 1 to \(largest)") }
         guard (0 ... position.step).contains(checkpoint.optimizerSteps) else {
             throw refuse(Key.optimizerSteps, checkpoint.optimizerSteps, "from 0 to the steps taken, \(position.step)")
         }
@@ -198,9 +201,6 @@ enum CheckpointSchema {
         } catch let error as InputError {
             throw InputError("\(path): checkpoint holds a setting that is not valid: \(error.message)")
         }
-        if let clip = settings.clipGradientNorm, !(clip > 0 && clip.isFinite) { throw refuse(Key.clipGradientNorm, clip, "a positive number") }
-        if let split = settings.validationSplit, !(split > 0 && split < 1) { throw refuse(Key.validationSplit, split, "a fraction strictly between 0 and 1") }
-        if let patience = settings.earlyStopping, !(1 ... largest).contains(patience) { throw refuse(Key.patience, patience, "from 1 to \(largest)") }
         if let record = checkpoint.earlyStopping {
             if let best = record.bestEpoch {
                 guard (1 ..< position.epoch).contains(best) else { throw refuse(Key.bestEpoch, best, "an epoch before the current one, \(position.epoch)") }

@@ -34,35 +34,21 @@ public struct ScheduleSettings: Sendable, Equatable {
     }
 
     public func validate() throws {
-        guard warmupSteps >= 0 else { throw InputError("--warmup-steps must be 0 or more (got \(warmupSteps))") }
-        guard warmupSteps <= TrainingOptions.largestCount else {
-            throw InputError("--warmup-steps must be at most \(TrainingOptions.largestCount) (got \(warmupSteps))")
+        for (option, value) in [(TrainOptionTable.warmupSteps, warmupSteps), (TrainOptionTable.stepSize, stepSize),
+                                (TrainOptionTable.plateauPatience, plateauPatience)] {
+            try option.check(value)
+        }
+        for (option, value) in [(TrainOptionTable.gamma, gamma), (TrainOptionTable.plateauFactor, plateauFactor),
+                                (TrainOptionTable.plateauThreshold, plateauThreshold), (TrainOptionTable.minLr, minimumRate)] {
+            try option.check(value)
         }
         if kind == .step {
-            guard let stepSize else { throw InputError("--lr-schedule step needs --step-size (epochs between decays)") }
-            guard stepSize > 0 else { throw InputError("--step-size must be at least 1 (got \(stepSize))") }
-            guard stepSize <= TrainingOptions.largestCount else {
-                throw InputError("--step-size must be at most \(TrainingOptions.largestCount) (got \(stepSize))")
-            }
+            guard stepSize != nil else { throw InputError("--lr-schedule step needs --step-size (epochs between decays)") }
         } else {
             if stepSize != nil { throw InputError("--step-size applies to --lr-schedule step only") }
             if gamma != nil { throw InputError("--gamma applies to --lr-schedule step only") }
         }
-        if let gamma, !(gamma > 0 && gamma.isFinite) { throw InputError("--gamma must be a positive number (got \(gamma))") }
-        if kind == .plateau {
-            if let plateauPatience, !(0 ... TrainingOptions.largestCount).contains(plateauPatience) {
-                throw InputError("--plateau-patience must be from 0 to \(TrainingOptions.largestCount) epochs (got \(plateauPatience))")
-            }
-            if let plateauFactor, !(plateauFactor > 0 && plateauFactor < 1) {
-                throw InputError("--plateau-factor must be between 0 and 1 (got \(plateauFactor))")
-            }
-            if let plateauThreshold, !(plateauThreshold >= 0 && plateauThreshold < 1) {
-                throw InputError("--plateau-threshold must be from 0 up to 1 (got \(plateauThreshold))")
-            }
-            if let minimumRate, !(minimumRate >= 0 && minimumRate.isFinite) {
-                throw InputError("--min-lr must be 0 or a positive number (got \(minimumRate))")
-            }
-        } else {
+        if kind != .plateau {
             for (value, option) in [(plateauPatience.map(Double.init), "--plateau-patience"), (plateauFactor, "--plateau-factor"),
                                     (plateauThreshold, "--plateau-threshold"), (minimumRate, "--min-lr")] where value != nil {
                 throw InputError("\(option) applies to --lr-schedule plateau only (plateau replaces the other schedules)")

@@ -42,13 +42,11 @@ public struct OptimizerSettings: Sendable, Equatable {
 
     /// The checks PyTorch makes, and refusals of options that do not apply to the kind.
     public func validate() throws {
-        guard momentum >= 0, momentum.isFinite else { throw InputError("--momentum must be 0 or more (got \(momentum))") }
-        guard beta1 >= 0, beta1 < 1 else { throw InputError("--beta1 must be in [0, 1) (got \(beta1))") }
-        guard beta2 >= 0, beta2 < 1 else { throw InputError("--beta2 must be in [0, 1) (got \(beta2))") }
-        guard epsilon > 0, epsilon.isFinite else { throw InputError("--eps must be a positive number (got \(epsilon))") }
-        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) {
-            throw InputError("--weight-decay must be 0 or more (got \(weightDecay))")
+        for (option, value) in [(TrainOptionTable.momentum, momentum), (TrainOptionTable.beta1, beta1),
+                                (TrainOptionTable.beta2, beta2), (TrainOptionTable.eps, epsilon)] {
+            try option.check(value)
         }
+        try TrainOptionTable.weightDecay.check(weightDecay)
         switch kind {
         case .sgd:
             if nesterov && momentum <= 0 { throw InputError("--nesterov requires --momentum greater than 0 (Nesterov momentum requires a momentum)") }

@@ -42,11 +42,9 @@ public struct TrainingConfiguration: Sendable {
     public var checkpointEvery: Int
     public var checksumEvery: Int
     public var onNonFinite: TrainingOptions.NonFinitePolicy
-    public var allreduce: AllreduceMode
-    /// `--sharded-update`, resolved (`ShardedUpdateMode.resolved`).
-    public var shardedUpdate: Bool
-    /// `--reproducible`'s chunk rows (`ChunkGrid`); nil: off.
-    public var chunkRows: Int?
+    /// How the steps combine the ranks' sums: `--allreduce`, `--sharded-update` and
+    /// `--reproducible`'s chunk rows, resolved.
+    public var exchange: GradientExchange
     /// The dropout rate of each hidden layer; empty: none.
     public var dropout: [Double] = []
     /// The rows' weights: a CSV column, a .npy file, per class; nil: none.
@@ -67,11 +65,29 @@ public struct TrainingConfiguration: Sendable {
     }
 }
 
+extension TrainingConfiguration {
+    /// A new run's settings before any option is applied: the declared defaults
+    /// (`TrainOptionTable`); what has none is off, or decided by `resolve` from other settings.
+    static func defaults(train: DataSource) -> TrainingConfiguration {
+        typealias Table = TrainOptionTable
+        return TrainingConfiguration(
+            train: train, test: nil, targetColumns: nil, standardize: Table.standardize.declaredDefault,
+            loss: Table.loss.declaredDefault, activation: Table.activation.declaredDefault, hidden: Table.hidden.declaredDefault,
+            precision: Table.precision.declaredDefault, batchSize: Table.batchSize.declaredDefault, epochs: Table.epochs.declaredDefault,
+            maxSteps: nil, seed: Table.seed.declaredDefault, shuffle: Table.noShuffle.declaredDefault,
+            learningRate: OptimizerSettings.defaults.defaultLearningRate, optimizer: OptimizerSettings(), schedule: ScheduleSettings(),
+            clipGradientNorm: nil, validationSplit: nil, earlyStopping: nil,
+            resume: nil, initFrom: nil, save: nil, metrics: nil, checkpoint: nil, checkpointEvery: 0,
+            checksumEvery: Table.checksumEvery.declaredDefault, onNonFinite: Table.onNonFinite.declaredDefault,
+            exchange: .allreduce)
+    }
+}
+
 extension TrainingOptions {
     /// Decides every setting once: what was given, else the checkpoint's when resuming (given
-    /// values must agree with it: they would silently change the run; the learning rate,
-    /// epochs, steps, test data and outputs may change), else the starting model's for the
-    /// model's shape (given values must agree with it), else the default.
+    /// values must agree with it where they would silently change the run, see `ResumeRule`),
+    /// else the starting model's for the model's shape (given values must agree with it), else
+    /// the default. One path for every option: `TrainOptionTable` says where each one goes.
     ///
     /// - Parameters:
     ///   - checkpoint: the checkpoint read from `resume`.
@@ -80,19 +96,48 @@ extension TrainingOptions {
         let shape = try modelShape(of: checkpoint?.model ?? startingModel)
         let rates = try dropoutRates(hidden: shape.hidden)
         if classWeight != nil, shape.loss != .crossEntropy { throw InputError("--class-weight needs classes: --loss cross-entropy") }
-        guard let checkpoint, let path = resume else {
-            var configuration = try fresh(shape)
+        var configuration: TrainingConfiguration
+        let chunkRows: Int?
+        if let checkpoint, let path = resume {
+            configuration = try given(over: stored(in: checkpoint, path: path), resuming: path)
+            let saved = checkpoint.settings
+            if let rates { try agree(rates, saved.dropout, show: TrainOptionTable.dropout.show, checkpoint: path) }
+            configuration.dropout = saved.dropout
+            if reproducible == true {
+                let rows = self.chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows(batchSize: saved.batchSize)
+                try agree(rows, saved.chunkRows, show: TrainOptionTable.chunkRows.show, checkpoint: path)
+            }
+            chunkRows = saved.chunkRows
+        } else {
+            guard let train else { preconditionFailure("validate() refuses a new run without --train") }
+            configuration = try given(over: .defaults(train: train), resuming: nil)
+            configuration.learningRate = learningRate ?? configuration.optimizer.defaultLearningRate
             configuration.dropout = rates ?? []
-            (configuration.sampleWeight, configuration.trainWeights, configuration.classWeight) = (sampleWeight, trainWeights, classWeight)
-            return configuration
+            chunkRows = reproducible == true ? self.chunkRows ?? Self.defaultChunkRows(batchSize: configuration.batchSize) : nil
         }
-        var configuration = try resumed(from: checkpoint, path: path, shape)
-        let stored = CheckpointAgreement(path: path), saved = checkpoint.settings
-        configuration.dropout = try stored.setting(
-            rates, saved.dropout, "--dropout", { $0.isEmpty ? "0" : $0.map { "\($0)" }.joined(separator: ",") })
-        configuration.sampleWeight = try stored.setting(sampleWeight.map { Optional($0) }, saved.sampleWeight, "--sample-weight", stored.text)
-        configuration.trainWeights = trainWeights ?? saved.trainWeights
-        configuration.classWeight = try stored.setting(classWeight.map { Optional($0) }, saved.classWeight, "--class-weight", stored.text)
+        (configuration.loss, configuration.activation, configuration.hidden) = shape
+        configuration.exchange = try GradientExchange(allreduce: allreduce ?? TrainOptionTable.allreduce.declaredDefault,
+                                                      sharded: shardedUpdate ?? TrainOptionTable.shardedUpdate.declaredDefault,
+                                                      chunkRows: chunkRows, optimizer: configuration.optimizer)
+        return configuration
+    }
+
+    /// `base` with every option given put in its place; resuming from `checkpoint`, one whose
+    /// `ResumeRule` is `mustAgree` must equal `base`'s (the checkpoint's) value.
+    func given(over base: TrainingConfiguration, resuming checkpoint: String?) throws -> TrainingConfiguration {
+        var configuration = base
+        for option in TrainOptionTable.all { try option.apply(self, &configuration, checkpoint) }
+        return configuration
+    }
+
+    /// The checkpoint's settings over the defaults: what a resumed run starts from.
+    private func stored(in checkpoint: Checkpoint, path: String) throws -> TrainingConfiguration {
+        let saved = checkpoint.settings
+        var configuration = TrainingConfiguration.defaults(train: try train ?? storedTrainingData(saved, checkpointPath: path))
+        for option in TrainOptionTable.all { option.restore(saved, &configuration) }
+        configuration.targetColumns = saved.targetColumns.isEmpty ? nil : saved.targetColumns
+        configuration.precision = checkpoint.model.precision
+        configuration.resume = path
         return configuration
     }
 
@@ -111,78 +156,15 @@ extension TrainingOptions {
     /// what was given, else the defaults.
     private func modelShape(of model: ModelFile?) throws -> (loss: Loss, activation: Activation, hidden: [Int]) {
         let path = resume ?? initFrom ?? "the model"
-        let loss = try agreeWithModel(loss, model?.loss, "--loss", path, trainedWith: \.rawValue) ?? .crossEntropy
-        let activation = try agreeWithModel(activation, model?.activation, "--activation", path, trainedWith: \.rawValue) ?? .relu
+        let loss = try agreeWithModel(loss, model?.loss, "--loss", path, trainedWith: \.rawValue) ?? TrainOptionTable.loss.declaredDefault
+        let activation = try agreeWithModel(activation, model?.activation, "--activation", path, trainedWith: \.rawValue)
+            ?? TrainOptionTable.activation.declaredDefault
         let fileHidden = model.map { Array($0.layerSizes.dropFirst().dropLast()) }
         if let hidden, let fileHidden, hidden != fileHidden {
             let has = fileHidden.isEmpty ? "which has no hidden layer" : "whose hidden layers are " + widths(fileHidden)
             throw InputError("--hidden \(widths(hidden)) disagrees with \(path), \(has)")
         }
-        return (loss, activation, fileHidden ?? hidden ?? Self.defaultHidden)
-    }
-
-    /// A new run: what was given, else the defaults.
-    private func fresh(_ shape: (loss: Loss, activation: Activation, hidden: [Int])) throws -> TrainingConfiguration {
-        guard let train else { throw InputError("--train is required (unless --resume gives it)") }
-        let optimizer = optimizerSettings(basedOn: OptimizerSettings(kind: optimizer ?? .sgd))
-        return TrainingConfiguration(
-            train: train, test: test, targetColumns: targetColumns, standardize: standardize ?? false,
-            loss: shape.loss, activation: shape.activation, hidden: shape.hidden, precision: precision ?? .float32,
-            batchSize: batchSize ?? Self.defaultBatchSize, epochs: epochs ?? Self.defaultEpochs, maxSteps: maxSteps,
-            seed: seed ?? 0, shuffle: shuffle ?? true,
-            learningRate: learningRate ?? optimizer.defaultLearningRate, optimizer: optimizer,
-            schedule: scheduleSettings(basedOn: ScheduleSettings(kind: lrSchedule ?? .constant)),
-            clipGradientNorm: clipGradientNorm, validationSplit: validationSplit, earlyStopping: earlyStopping,
-            resume: nil, initFrom: initFrom, save: save, metrics: metrics, checkpoint: checkpoint,
-            checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
-            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            shardedUpdate: try GradientExchange(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, chunkRows: nil, optimizer: optimizer).isSharded,
-            chunkRows: reproducible == true ? chunkRows ?? Self.defaultChunkRows(batchSize: batchSize ?? Self.defaultBatchSize) : nil)
-    }
-
-    /// A resumed run: the checkpoint's settings, which given values must agree with; the
-    /// learning rate, epochs, steps, test data and outputs may change.
-    private func resumed(from checkpoint: Checkpoint, path: String,
-                         _ shape: (loss: Loss, activation: Activation, hidden: [Int])) throws -> TrainingConfiguration {
-        let saved = checkpoint.settings, stored = CheckpointAgreement(path: path)
-        let optimizer = OptimizerSettings(
-            kind: try stored.setting(optimizer, saved.optimizer.kind, "--optimizer", \.rawValue),
-            momentum: try stored.setting(momentum, saved.optimizer.momentum, "--momentum", { "\($0)" }),
-            nesterov: try stored.setting(nesterov, saved.optimizer.nesterov, "--nesterov", { "\($0)" }),
-            beta1: try stored.setting(beta1, saved.optimizer.beta1, "--beta1", { "\($0)" }),
-            beta2: try stored.setting(beta2, saved.optimizer.beta2, "--beta2", { "\($0)" }),
-            epsilon: try stored.setting(epsilon, saved.optimizer.epsilon, "--eps", { "\($0)" }),
-            weightDecay: try stored.setting(weightDecay.map { Optional($0) }, saved.optimizer.weightDecay, "--weight-decay", stored.text))
-        let schedule = ScheduleSettings(
-            kind: try stored.setting(lrSchedule, saved.schedule.kind, "--lr-schedule", \.rawValue),
-            warmupSteps: try stored.setting(warmupSteps, saved.schedule.warmupSteps, "--warmup-steps", { "\($0)" }),
-            stepSize: try stored.setting(stepSize.map { Optional($0) }, saved.schedule.stepSize, "--step-size", stored.text),
-            gamma: try stored.setting(gamma.map { Optional($0) }, saved.schedule.gamma, "--gamma", stored.text),
-            plateauPatience: try stored.setting(plateauPatience.map { Optional($0) }, saved.schedule.plateauPatience, "--plateau-patience", stored.text),
-            plateauFactor: try stored.setting(plateauFactor.map { Optional($0) }, saved.schedule.plateauFactor, "--plateau-factor", stored.text),
-            plateauThreshold: try stored.setting(plateauThreshold.map { Optional($0) }, saved.schedule.plateauThreshold, "--plateau-threshold", stored.text),
-            minimumRate: try stored.setting(minimumRate.map { Optional($0) }, saved.schedule.minimumRate, "--min-lr", stored.text))
-        let storedTarget: [String]? = saved.targetColumns.isEmpty ? nil : saved.targetColumns
-        return TrainingConfiguration(
-            train: try train ?? storedTrainingData(saved, checkpointPath: path), test: test,
-            targetColumns: try stored.same(targetColumns, storedTarget, "--target", { $0?.joined(separator: ",") ?? "(the last column)" }),
-            standardize: try stored.same(standardize, saved.standardize, "--standardize", { $0 ? "on" : "off" }),
-            loss: shape.loss, activation: shape.activation, hidden: shape.hidden,
-            precision: try stored.same(precision, checkpoint.model.precision, "--precision", \.rawValue),
-            batchSize: try stored.same(batchSize, saved.batchSize, "--batch-size", { "\($0)" }),
-            epochs: epochs ?? saved.epochs, maxSteps: maxSteps,
-            seed: try stored.same(seed, saved.seed, "--seed", { "\($0)" }),
-            shuffle: try stored.same(shuffle, saved.shuffle, "shuffling", { $0 ? "on" : "off (--no-shuffle)" }),
-            learningRate: learningRate ?? saved.learningRate, optimizer: optimizer, schedule: schedule,
-            clipGradientNorm: try stored.setting(clipGradientNorm.map { Optional($0) }, saved.clipGradientNorm, "--clip-grad-norm", stored.text),
-            validationSplit: try stored.setting(validationSplit.map { Optional($0) }, saved.validationSplit, "--validation-split", stored.text),
-            earlyStopping: try stored.setting(earlyStopping.map { Optional($0) }, saved.earlyStopping, "--early-stopping", stored.text),
-            resume: path, initFrom: nil, save: save, metrics: metrics, checkpoint: self.checkpoint,
-            checkpointEvery: checkpointEvery ?? 0, checksumEvery: checksumEvery ?? Self.defaultChecksumEvery,
-            onNonFinite: onNonFinite ?? .stop, allreduce: allreduce ?? .single,
-            shardedUpdate: try GradientExchange(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, chunkRows: nil, optimizer: optimizer).isSharded,
-            chunkRows: try stored.setting(reproducible == true ? Optional(chunkRows ?? saved.chunkRows ?? Self.defaultChunkRows(batchSize: saved.batchSize)) : nil,
-                                          saved.chunkRows, "--reproducible --chunk-rows", stored.text))
+        return (loss, activation, fileHidden ?? hidden ?? TrainOptionTable.hidden.declaredDefault)
     }
 
     /// The training data a checkpoint names, when `--train` is not given: its paths as given to
@@ -215,30 +197,6 @@ extension TrainingOptions {
         }
         return option ?? fromFile
     }
-}
-
-/// A given value against the checkpoint's: resuming must not change what decides the run.
-private struct CheckpointAgreement {
-    let path: String
-
-    /// The stored value; a given value that differs is refused.
-    func same<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
-        if let given, given != stored {
-            throw InputError("\(name) \(show(given)) differs from the checkpoint \(path), which was trained with \(show(stored)); resuming must not change it")
-        }
-        return stored
-    }
-
-    /// `same` for an optimization setting, whose message names the stored value with its option.
-    func setting<Value: Equatable>(_ given: Value?, _ stored: Value, _ name: String, _ show: (Value) -> String) throws -> Value {
-        if let given, given != stored {
-            throw InputError("\(name) differs from the checkpoint \(path), which was trained with \(name) \(show(stored)); resuming must not change it")
-        }
-        return stored
-    }
-
-    /// An optional setting as the message shows it.
-    func text<Value>(_ value: Value?) -> String { value.map { "\($0)" } ?? "none" }
 }
 
 func widths(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }

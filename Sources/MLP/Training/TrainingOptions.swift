@@ -1,7 +1,8 @@
 /// What the user asked `mlp train` for, as typed: nil is "not given". A value not given takes
 /// the checkpoint's when resuming, the starting model's for the model's shape, else its default;
 /// `resolve(resuming:startingModel:)` decides each one once and returns the
-/// `TrainingConfiguration` the run works from.
+/// `TrainingConfiguration` the run works from. Each field is the value of one option of
+/// `TrainOptionTable`, which declares its flag, range, default and where it goes.
 public struct TrainingOptions: Sendable {
     /// nil only when resuming: the checkpoint's data.
     public var train: DataSource?
@@ -103,10 +104,6 @@ public struct TrainingOptions: Sendable {
         case skipStep = "skip-step"
     }
 
-    public static let defaultHidden = [128, 128]
-    public static let defaultBatchSize = 64
-    public static let defaultEpochs = 10
-    public static let defaultChecksumEvery = 1000
     /// `--reproducible`'s chunk when `--chunk-rows` is not given: a quarter of the batch (at
     /// least 8 rows), so up to 4 ranks share every batch; fewer, larger chunks run faster
     /// (sgemm at 64 rows is slower than at 128), more let more ranks work.
@@ -121,95 +118,37 @@ public struct TrainingOptions: Sendable {
 
     public init(train: DataSource?) { self.train = train }
 
-    /// The checks that need no file: each value given, and the combinations of given values.
-    /// The command line runs them once, before any work; `resolve` checks what needs the
-    /// checkpoint or the starting model.
+    /// The checks that need no file: each value given against its declared range
+    /// (`TrainOptionTable`), and the combinations of given values. The command line runs them
+    /// once, before any work; `resolve` checks what needs the checkpoint or the starting model.
     public func validate() throws {
-        func positive(_ value: Int?, _ name: String, _ what: String = "at least 1") throws {
-            guard let value else { return }
-            if value <= 0 { throw InputError("\(name) must be \(what) (got \(value))") }
-            if value > Self.largestCount { throw InputError("\(name) must be at most \(Self.largestCount) (got \(value))") }
-        }
-        try positive(batchSize, "--batch-size")
-        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
-            throw InputError("--learning-rate must be a positive number (got \(learningRate))")
-        }
-        try positive(epochs, "--epochs")
-        try positive(maxSteps, "--max-steps")
-        if let hidden, let bad = hidden.first(where: { $0 <= 0 }) { throw InputError("--hidden widths must be positive (got \(bad))") }
-        if let hidden, let bad = hidden.first(where: { $0 > Self.largestWidth }) {
-            throw InputError("--hidden widths must be at most \(Self.largestWidth) (got \(bad))")
-        }
-        if let checksumEvery, !(0 ... Self.largestCount).contains(checksumEvery) {
-            throw InputError("--checksum-every must be from 0 to \(Self.largestCount) (got \(checksumEvery))")
-        }
-        if let checkpointEvery {
-            try positive(checkpointEvery, "--checkpoint-every")
-            guard checkpoint != nil else { throw InputError("--checkpoint-every needs --checkpoint FILE") }
-        }
+        for option in TrainOptionTable.all { try option.checkGiven(self) }
+        if checkpointEvery != nil, checkpoint == nil { throw InputError("--checkpoint-every needs --checkpoint FILE") }
         guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
-        try positive(chunkRows, "--chunk-rows")
-        if let dropout, let bad = dropout.first(where: { !(0 ..< 1).contains($0) }) {
-            throw InputError("--dropout rates must be from 0 up to (not including) 1 (got \(bad))")
-        }
-        if chunkRows != nil, reproducible != true { throw InputError("--chunk-rows needs --reproducible") }
-        if reproducible == true, allreduce == .overlap {
-            throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
-        }
-        if shardedUpdate == .on, allreduce == .overlap {
-            throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap")
-        }
+        try Self.checkExchange(reproducible: reproducible == true, chunkRows: chunkRows, allreduce: allreduce, shardedUpdate: shardedUpdate)
         if sampleWeight != nil, trainWeights != nil {
             throw InputError("--sample-weight (a CSV column) and --train-weights (a .npy file) exclude each other")
         }
         if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
-
-        if let clipGradientNorm, !(clipGradientNorm > 0 && clipGradientNorm.isFinite) {
-            throw InputError("--clip-grad-norm must be a positive number (got \(clipGradientNorm))")
-        }
-        if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
-            throw InputError("--validation-split must be a fraction strictly between 0 and 1 (got \(validationSplit))")
-        }
-        if let earlyStopping {
-            guard earlyStopping >= 1 else { throw InputError("--early-stopping must be at least 1 epoch (got \(earlyStopping))") }
-            try positive(earlyStopping, "--early-stopping")
-            guard validationSplit != nil else {
-                throw InputError("--early-stopping needs --validation-split (it watches the validation loss)")
-            }
+        if earlyStopping != nil, validationSplit == nil {
+            throw InputError("--early-stopping needs --validation-split (it watches the validation loss)")
         }
         // A resumed run takes the optimizer and schedule from its checkpoint (given values must
         // agree with it, see `resolve`); a new run's are checked here, defaults filled in.
-        if resume == nil {
-            try optimizerSettings(basedOn: OptimizerSettings(kind: optimizer ?? .sgd)).validate()
-            try scheduleSettings(basedOn: ScheduleSettings(kind: lrSchedule ?? .constant)).validate()
+        if resume == nil, let train {
+            let configuration = try given(over: .defaults(train: train), resuming: nil)
+            try configuration.optimizer.validate()
+            try configuration.schedule.validate()
         }
     }
 
-    /// `stored` with the optimizer options given here put in its place.
-    func optimizerSettings(basedOn stored: OptimizerSettings) -> OptimizerSettings {
-        var settings = stored
-        settings.kind = optimizer ?? settings.kind
-        settings.momentum = momentum ?? settings.momentum
-        settings.nesterov = nesterov ?? settings.nesterov
-        settings.beta1 = beta1 ?? settings.beta1
-        settings.beta2 = beta2 ?? settings.beta2
-        settings.epsilon = epsilon ?? settings.epsilon
-        settings.weightDecay = weightDecay ?? settings.weightDecay
-        return settings
-    }
-
-    /// `stored` with the schedule options given here put in its place. (The same shape as
-    /// `optimizerSettings(basedOn:)`, kept apart: one field list per settings type.)
-    func scheduleSettings(basedOn stored: ScheduleSettings) -> ScheduleSettings {
-        var settings = stored
-        settings.kind = lrSchedule ?? settings.kind
-        settings.warmupSteps = warmupSteps ?? settings.warmupSteps
-        settings.stepSize = stepSize ?? settings.stepSize
-        settings.gamma = gamma ?? settings.gamma
-        settings.plateauPatience = plateauPatience ?? settings.plateauPatience
-        settings.plateauFactor = plateauFactor ?? settings.plateauFactor
-        settings.plateauThreshold = plateauThreshold ?? settings.plateauThreshold
-        settings.minimumRate = minimumRate ?? settings.minimumRate
-        return settings
+    /// The rules of how the gradient is exchanged, which `train`, `evaluate` and `bench` share:
+    /// `--chunk-rows` needs `--reproducible`; `--allreduce overlap` combines per layer, which
+    /// neither `--reproducible`'s exact sums nor `--sharded-update on`'s reduce-scatter can.
+    public static func checkExchange(reproducible: Bool, chunkRows: Int?, allreduce: AllreduceMode? = nil,
+                                     shardedUpdate: ShardedUpdateMode? = nil) throws {
+        try TrainOptionTable.chunkRows.check(chunkRows)
+        if chunkRows != nil, !reproducible { throw InputError("--chunk-rows needs --reproducible") }
+        try GradientExchange.check(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, reproducible: reproducible)
     }
 }

@@ -225,11 +225,3 @@ extension Trainer.Settings {
         dropout = configuration.dropout
     }
 }
-
-extension TrainingConfiguration {
-    /// How the run's steps combine the ranks' sums (the options were checked: this cannot fail).
-    var exchange: GradientExchange {
-        // swiftlint:disable:next force_try
-        try! GradientExchange(allreduce: allreduce, sharded: shardedUpdate ? .on : .off, chunkRows: chunkRows, optimizer: optimizer)
-    }
-}
