@@ -54,7 +54,8 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
 /// user did not name, such as a default file name. Atomic like `writeFileAtomically`, and safe
 /// against another process taking the same name at the same moment.
 public func writeNewFileAtomically(_ bytes: [UInt8], namedLike path: String) throws -> String {
-    let staged = try StagedFile(bytes, for: path)
+    // Beside the name itself: a link of that name is never written through, only passed over.
+    let staged = try StagedFile(bytes, for: path, followingLinks: false)
     for number in 0 ... 9_999 {
         let candidate = number == 0 ? path : numbered(path, number)
         if try staged.commitAsNew(at: candidate) {
@@ -107,10 +108,10 @@ struct StagedFile {
 
     /// Creates the empty temporary file for `destination` (through symbolic links), with the mode
     /// of the file it will replace (0666 less the umask for a new one), open for reading and writing.
-    static func create(for destination: String) throws -> (StagedFile, descriptor: Int32) {
-        let path = finalTarget(of: destination)
+    static func create(for destination: String, followingLinks: Bool = true) throws -> (StagedFile, descriptor: Int32) {
+        let path = followingLinks ? finalTarget(of: destination) : destination
         var existing = stat()
-        let exists = stat(path, &existing) == 0
+        let exists = followingLinks && stat(path, &existing) == 0
         if exists && existing.st_mode & S_IFMT != S_IFREG {
             throw WriteError(path: destination, reason: "it is no longer a regular file, and is not replaced", code: EEXIST)
         }
@@ -132,8 +133,8 @@ struct StagedFile {
     }
 
     /// Writes `bytes` to the temporary file of `path` and syncs it; on failure removes it.
-    init(_ bytes: [UInt8], for path: String) throws {
-        let (staged, descriptor) = try Self.create(for: path)
+    init(_ bytes: [UInt8], for path: String, followingLinks: Bool = true) throws {
+        let (staged, descriptor) = try Self.create(for: path, followingLinks: followingLinks)
         self = staged
         var isOpen = true
         do {

@@ -62,7 +62,8 @@ struct FileIdentity: Hashable {
 ///     continuing the `--resume` checkpoint in place.
 /// - Throws: an `InputError` naming both options and paths.
 public func refuseOverlappingFiles(reads: [NamedFile], writes: [NamedFile], allowed: [(write: String, read: String)] = []) throws {
-    let readIdentities = reads.map { FileIdentity($0.path) }
+    // `-` as an input is no file (it is refused when read); as an output it is standard output.
+    let readIdentities = reads.map { $0.path == "-" ? nil : FileIdentity($0.path) }
     let writeIdentities = writes.map { FileIdentity($0.path) }
     for (index, write) in writes.enumerated() {
         guard let identity = writeIdentities[index] else { continue }   // no directory: OutputPath says so
