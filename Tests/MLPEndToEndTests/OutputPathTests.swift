@@ -109,6 +109,31 @@ final class OutputPathTests: ScratchFolderTestCase {
         try assertRefusedBeforeWork(["train", "--train", "d.csv", "--checkpoint", "ro/c"] + quick, "read-only file system", "write to another one")
     }
 
+    /// A file system that turns read-only mid-run (EROFS) fails the next checkpoint with advice for
+    /// that cause, not "free space".
+    func testAWriteThatFailsMidRunGivesAdviceThatFitsItsCause() throws {
+        guard MLPProcess.isRoot else { throw XCTSkip("remounting a tmpfs read-only needs root") }
+        let disk = try readOnlyFolder()
+        guard (try? MLPProcess.launch("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]))?.status == 0 else {
+            throw XCTSkip("mount -t tmpfs failed")
+        }
+        addTeardownBlock { _ = try? MLPProcess.launch("umount", [disk]) }
+        try writeClassificationCSV(directory.appendingPathComponent("big.csv"), rows: 3000, seed: 3)
+        let run = try MLPProcess.start(["train", "--train", path("big.csv"), "--hidden", "16", "--batch-size", "8", "--epochs", "500",
+                                        "--checkpoint", disk + "/c"])
+        try run.waitForFile(disk + "/c")
+        // EBUSY while the checkpoint's temporary file is open for writing: try again.
+        var remounted = false
+        for _ in 0 ..< 200 where !remounted {
+            remounted = (try MLPProcess.launch("mount", ["-o", "remount,ro", disk])).status == 0
+            if !remounted { usleep(10_000) }
+        }
+        XCTAssertTrue(remounted, "mount -o remount,ro kept failing")
+        let message = assertRefused(run.wait(), status: ExitStatus.writeFailed, "Read-only file system", "write to a writable file system")
+        XCTAssertFalse(message.contains("free space"), message)
+        print(message.replacingOccurrences(of: directory.path, with: "DIR"))
+    }
+
     func readOnlyFolder() throws -> String {
         try FileManager.default.createDirectory(atPath: path("ro"), withIntermediateDirectories: true)
         return path("ro")
