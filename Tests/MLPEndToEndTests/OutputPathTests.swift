@@ -103,10 +103,13 @@ final class OutputPathTests: ScratchFolderTestCase {
         try assertRefusedBeforeWork(["train", "--train", "d.csv", "--save", "none/m"] + quick, "directory none does not exist")
         try assertRefusedBeforeWork(["train", "--train", "d.csv", "--save", "d.csv/m"] + quick, "not a directory", "fix the path")
         // A read-only file system: root may write anywhere else, so a read-only tmpfs shows it.
-        guard MLPProcess.isRoot, (try? MLPProcess.launch("mount", ["-t", "tmpfs", "-o", "ro,size=65536", "tmpfs", try readOnlyFolder()]))?.status == 0
-        else { throw XCTSkip("a read-only tmpfs needs root and mount") }
+        let mount = ["-t", "tmpfs", "-o", "ro,size=65536", "tmpfs", try readOnlyFolder()]
+        guard MLPProcess.isRoot, (try? MLPProcess.launch("mount", mount))?.status == 0 else {
+            throw XCTSkip("a read-only tmpfs needs root and mount")
+        }
         addTeardownBlock { [directory] in _ = try? MLPProcess.launch("umount", [directory!.appendingPathComponent("ro").path]) }
-        try assertRefusedBeforeWork(["train", "--train", "d.csv", "--checkpoint", "ro/c"] + quick, "read-only file system", "write to another one")
+        try assertRefusedBeforeWork(["train", "--train", "d.csv", "--checkpoint", "ro/c"] + quick,
+                                    "read-only file system", "write to another one")
     }
 
     /// A file system that turns read-only mid-run (EROFS) fails the next checkpoint with advice for
@@ -143,7 +146,8 @@ final class OutputPathTests: ScratchFolderTestCase {
     func testStreamsAreRefusedForSaveAndCheckpoint() throws {
         XCTAssertEqual(mkfifo(path("f"), 0o644), 0)
         for option in ["--save", "--checkpoint"] {
-            try assertRefusedBeforeWork(["train", "--train", "d.csv", option, "f"] + quick, "\(option) f: is a named pipe (FIFO)", "give a file path")
+            try assertRefusedBeforeWork(["train", "--train", "d.csv", option, "f"] + quick,
+                                        "\(option) f: is a named pipe (FIFO)", "give a file path")
             try assertRefusedBeforeWork(["train", "--train", "d.csv", option, "-"] + quick, "\(option) -: standard output is a stream")
             try assertRefusedBeforeWork(["train", "--train", "d.csv", option, "/dev/null"] + quick, "is a character device")
         }
@@ -199,8 +203,8 @@ final class OutputPathTests: ScratchFolderTestCase {
         try writeClassificationCSV(directory.appendingPathComponent("big.csv"), rows: 3000, seed: 3)
         let command = try MLPProcess.command(ranks: nil, executable: "mlp", ["train", "--train", "big.csv", "--hidden", "64,64",
                                                                             "--batch-size", "8", "--epochs", "50", "--save", "m"])
-        let run = try MLPProcess.start(program: "/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", directory.path, command.path] + command.arguments,
-                                       ranksRun: "mlp")
+        let here = ["-c", "cd \"$0\" && exec \"$@\"", directory.path, command.path]
+        let run = try MLPProcess.start(program: "/bin/sh", here + command.arguments, ranksRun: "mlp")
         try run.waitUntil("training began") { run.stdout.contains("learning rate") }
         run.signal(SIGINT)
         assertRefused(run.wait(), status: ExitStatus.interrupted(by: SIGINT), "checkpoint written to mlp-interrupted.safetensors")
@@ -237,7 +241,9 @@ struct EntrySnapshot: Equatable {
             guard lstat(path, &info) == 0 else { continue }
             var entry = String(info.st_mode, radix: 8)
             if info.st_mode & S_IFMT == S_IFLNK { entry += " -> " + (try FileManager.default.destinationOfSymbolicLink(atPath: path)) }
-            if info.st_mode & S_IFMT == S_IFREG { entry += " " + (FileManager.default.contents(atPath: path)?.base64EncodedString() ?? "?") }
+            if info.st_mode & S_IFMT == S_IFREG {
+                entry += " " + (FileManager.default.contents(atPath: path)?.base64EncodedString() ?? "?")
+            }
             entries[name] = entry
         }
         self.entries = entries
