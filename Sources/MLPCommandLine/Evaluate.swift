@@ -81,11 +81,15 @@ struct Predict: ParsableCommand {
         try withCommunicator(collectiveTimeout: nil) { communicator in
             // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome
             // (a failed write: `ExitStatus.writeFailed` on every rank).
-            let rows = try communicator.agreeSharingExitStatus { () -> Int in
-                guard communicator.rank == 0 else { return 0 }
-                return try runPrediction(model: model, input: input, output: output, loss: foreign.loss, activation: foreign.activation)
+            let rows = try communicator.agreeSharingExitStatus { () -> Int? in
+                guard communicator.rank == 0 else { return nil }
+                var rows: Int?
+                try stoppingQuietlyIfTheReaderLeft {
+                    rows = try runPrediction(model: model, input: input, output: output, loss: foreign.loss, activation: foreign.activation)
+                }
+                return rows
             }
-            if communicator.rank == 0 { standardOutput.line("wrote \(rows) predictions to \(output)") }
+            if communicator.rank == 0, let rows { standardOutput.line("wrote \(rows) predictions to \(output)") }
         }
     }
 }

@@ -25,7 +25,11 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try withoutCommunicator {
-            let summary = try runONNXExport(model: model, output: output, loss: foreign.loss, activation: foreign.activation)
+            var written: ONNXExport.Summary?
+            try stoppingQuietlyIfTheReaderLeft {
+                written = try runONNXExport(model: model, output: output, loss: foreign.loss, activation: foreign.activation)
+            }
+            guard let summary = written else { return }
             var details = ["input [\(ONNXExport.batchDimension), \(summary.layerSizes[0])]"]
             if summary.standardized { details.append("standardized") }
             details.append("\(summary.layerSizes.map(String.init).joined(separator: "-")) \(summary.activation.rawValue)")

@@ -34,6 +34,7 @@ public struct MLPCommand: ParsableCommand {
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
     public static func main() {
+        StandardStreams.ignoreBrokenPipes()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -44,7 +45,7 @@ public struct MLPCommand: ParsableCommand {
                     exit(withError: error)
                 }
                 let message = MLPCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-                FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
+                StandardStreams.writeError("mlp: error: \(message)\n")
             }
             Foundation.exit(code.rawValue)
         }
@@ -106,7 +107,14 @@ func withoutCommunicator(_ body: () throws -> Void) throws {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("mlp: error: \(message)\n".utf8))
+    StandardStreams.writeError("mlp: error: \(message)\n")
+}
+
+/// Runs `body`, whose product is an output that may be a stream: if that stream's reader has gone
+/// (`mlp predict --output - | head -1`), stops quietly as `head`'s producers do, and the command
+/// ends with status 0: the reader took what it wanted.
+func stoppingQuietlyIfTheReaderLeft(_ body: () throws -> Void) throws {
+    do { try body() } catch is OutputStreamClosed {}
 }
 
 /// Rank 0's output: whole lines, flushed, so progress shows under mpirun and in logs; on a
@@ -114,7 +122,8 @@ func printError(_ message: String) {
 ///
 /// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's output goes to a file,
 /// so there the launcher decides: `MLP_PROGRESS=1` (`./launch` sets it when its own output is a
-/// terminal). `MLP_PROGRESS=0` turns the bar off anywhere.
+/// terminal). `MLP_PROGRESS=0` turns the bar off anywhere. While stdout carries an output (`-`)
+/// the lines go to stderr; a reader that has gone stops them, not the command (`StandardStreams`).
 // Written once, before any thread starts; the commands run on the main thread only.
 nonisolated(unsafe) let standardOutput: TrainingOutput = {
     let environment = ProcessInfo.processInfo.environment
@@ -122,12 +131,6 @@ nonisolated(unsafe) let standardOutput: TrainingOutput = {
         ?? (!MPICommunicator.isLaunchedByMPI && isatty(STDOUT_FILENO) == 1 && environment["TERM"] != "dumb")
     let clearLine = "\r\u{1B}[2K"
     return TrainingOutput(
-        line: { line in
-            print(isTerminal ? clearLine + line : line)
-            fflush(nil)   // every output stream, stdout among them (Swift 6 refuses the C global)
-        },
-        progress: isTerminal ? { text in
-            print(clearLine + text, terminator: "")
-            fflush(nil)   // every output stream, stdout among them (Swift 6 refuses the C global)
-        } : nil)
+        line: { line in StandardStreams.writeStatus((isTerminal ? clearLine + line : line) + "\n") },
+        progress: isTerminal ? { text in StandardStreams.writeStatus(clearLine + text) } : nil)
 }()

@@ -16,10 +16,12 @@ struct Plot: ParsableCommand {
     func run() throws {
         try withoutCommunicator {
             try refuseOverlappingFiles(reads: [NamedFile("--metrics", metrics)], writes: [NamedFile("--output", output)])
-            try checkWritable(output, option: "--output")
+            let destination = try OutputPath(output, for: .plotOutput)
             let svg = try LearningCurves(metricsPath: metrics).svg
-            try writeFileAtomically(Array(svg.utf8), to: output)
-            standardOutput.line("wrote \(output)")
+            try stoppingQuietlyIfTheReaderLeft {
+                try destination.write(Array(svg.utf8))
+                standardOutput.line("wrote \(output)")
+            }
         }
     }
 }

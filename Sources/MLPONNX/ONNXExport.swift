@@ -234,13 +234,14 @@ extension Activation {
 /// (temporary file, fsync, rename).
 ///
 /// Throws an `InputError` before reading anything if `output` is the model file (by device and
-/// inode) or its directory cannot be written, and for a model file that cannot be read or
-/// exported; a `WriteError` if writing fails.
-public func runONNXExport(model path: String, output: String, loss: Loss?, activation: Activation?) throws -> ONNXExport.Summary {
-    try refuseOverlappingFiles(reads: [NamedFile("--model", path)], writes: [NamedFile("--output", output)])
-    try checkWritable(output, option: "--output")
+/// inode) or a path `export --output` does not accept (`OutputPath`), and for a model file that
+/// cannot be read or exported; a `WriteError` if writing fails; `OutputStreamClosed` if a
+/// stream's reader has gone.
+public func runONNXExport(model path: String, output given: String, loss: Loss?, activation: Activation?) throws -> ONNXExport.Summary {
+    try refuseOverlappingFiles(reads: [NamedFile("--model", path)], writes: [NamedFile("--output", given)])
+    let output = try OutputPath(given, for: .exportOutput)
     let file = try ModelFile.read(path: path)
     let (bytes, summary) = try ONNXExport.encode(file, path: path, loss: loss, activation: activation)
-    try writeFileAtomically(bytes, to: output)
+    try output.write(bytes)
     return summary
 }

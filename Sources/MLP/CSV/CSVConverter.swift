@@ -32,12 +32,16 @@ public enum CSVConverter {
     }
 
     /// Refuses, before any work, outputs that are `input` or another file read (`alsoReads`),
-    /// or one another (by device and inode), and an output directory that cannot be written.
+    /// or one another (by device and inode), and outputs that are not files in a writable
+    /// directory (`OutputPath`; a prefix ending in '/' would write hidden files).
     public static func refuseUnsafeOutputs(input: String, prefix: String, alsoReads: [NamedFile] = []) throws {
+        if prefix.isEmpty || prefix.hasSuffix("/") { _ = try OutputPath(prefix, for: .convertOutput) }
         let output = paths(prefix: prefix)
         try refuseOverlappingFiles(reads: [NamedFile("--input", input)] + alsoReads,
                                    writes: [output.features, output.labels, output.names].map { NamedFile("--output", $0, given: prefix) })
-        try checkWritable(output.features, option: "--output")
+        for path in [output.features, output.labels, output.names] {
+            _ = try OutputPath(path, for: .convertOutput, shown: "--output \(prefix) (\(path))")
+        }
     }
 
     /// Streams `input` into the `.npy` files of `prefix`, one row at a time. The three files
@@ -141,7 +145,8 @@ public enum CSVConverter {
             names.discard()
             throw error
         }
-        try syncDirectory(of: output.names)
+        // Links may put the three in different directories.
+        for path in Set([features.path, labels.path, names.path]) { try syncDirectory(of: path) }
         return Summary(rows: rows, featureNames: featureNames, targetNames: targetNames, classNames: classNames,
                        featuresPath: output.features, labelsPath: output.labels, namesPath: output.names)
     }

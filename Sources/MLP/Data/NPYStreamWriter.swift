@@ -16,10 +16,10 @@ struct NPYStreamWriter {
     static let headerLength = 128
 
     init(path: String) throws {
-        self.path = path
-        temporaryPath = StagedFile.temporaryPath(for: path)
-        descriptor = open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw WriteError(path: path, reason: "\(errnoDescription()) (creating \(temporaryPath))") }
+        let (staged, descriptor) = try StagedFile.create(for: path)
+        self.path = staged.path
+        temporaryPath = staged.temporaryPath
+        self.descriptor = descriptor
         // The header's place, filled by `finish`.
         buffer = [UInt8](repeating: UInt8(ascii: " "), count: Self.headerLength)
         buffer.reserveCapacity(1 << 20)

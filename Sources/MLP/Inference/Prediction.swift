@@ -4,15 +4,16 @@ import Foundation
 /// (as in the training data) and the class probabilities, or the regression outputs.
 /// Input columns are matched to the training features by name; columns named like the
 /// model's targets are ignored. Runs on one process (rank 0 under mpirun); the output file is
-/// written atomically.
+/// written atomically, a stream (`-`, a FIFO) in place.
 ///
 /// Throws an `InputError` before reading anything if `output` is `input` or the model (by
-/// device and inode) or its directory cannot be written; a `WriteError` if writing fails.
-public func runPrediction(model path: String, input: String, output: String,
+/// device and inode) or a path `predict --output` does not accept (`OutputPath`); a `WriteError`
+/// if writing fails; `OutputStreamClosed` if a stream's reader has gone.
+public func runPrediction(model path: String, input: String, output given: String,
                           loss: Loss?, activation: Activation?) throws -> Int {
     try refuseOverlappingFiles(reads: [NamedFile("--input", input), NamedFile("--model", path)],
-                               writes: [NamedFile("--output", output)])
-    try checkWritable(output, option: "--output")
+                               writes: [NamedFile("--output", given)])
+    let output = try OutputPath(given, for: .predictOutput)
     let file = try ModelFile.read(path: path)
     switch file.precision {
     case .float32: return try predict(Float.self, file, path, input, output, loss, activation)
@@ -20,7 +21,7 @@ public func runPrediction(model path: String, input: String, output: String,
     }
 }
 
-private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: String,
+private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: OutputPath,
                                 _ loss: Loss?, _ activation: Activation?) throws -> Int {
     let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
     let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none,
@@ -53,7 +54,7 @@ private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ 
             text += "\n"
         }
     }
-    try writeFileAtomically(Array(text.utf8), to: output)
+    try output.write(Array(text.utf8))
     return data.rowCount
 }
 

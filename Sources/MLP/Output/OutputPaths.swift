@@ -29,14 +29,19 @@ struct FileIdentity: Hashable {
     /// The identity of the file at `path` (following symbolic links); for a path where no file
     /// is yet, that of its directory and its name. nil if the directory does not exist either.
     init?(_ path: String) {
+        // Standard output is one stream, whatever file it may be redirected to.
+        if path == "-" {
+            self.init(device: 0, inode: 0, name: path)
+            return
+        }
         var info = stat()
         if stat(path, &info) == 0 {
             self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), name: nil)
             return
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        guard stat(directory.isEmpty ? "." : directory, &info) == 0 else { return nil }
-        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), name: (path as NSString).lastPathComponent)
+        let (directory, name) = splitPath(path)
+        guard stat(directoryOrDot(directory), &info) == 0 else { return nil }
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), name: name)
     }
 
     init(device: UInt64, inode: UInt64, name: String?) {
@@ -57,10 +62,11 @@ struct FileIdentity: Hashable {
 ///     continuing the `--resume` checkpoint in place.
 /// - Throws: an `InputError` naming both options and paths.
 public func refuseOverlappingFiles(reads: [NamedFile], writes: [NamedFile], allowed: [(write: String, read: String)] = []) throws {
-    let readIdentities = reads.map { FileIdentity($0.path) }
+    // `-` as an input is no file (it is refused when read); as an output it is standard output.
+    let readIdentities = reads.map { $0.path == "-" ? nil : FileIdentity($0.path) }
     let writeIdentities = writes.map { FileIdentity($0.path) }
     for (index, write) in writes.enumerated() {
-        guard let identity = writeIdentities[index] else { continue }   // no directory: checkWritable says so
+        guard let identity = writeIdentities[index] else { continue }   // no directory: OutputPath says so
         for (readIndex, read) in reads.enumerated() where readIdentities[readIndex] == identity {
             if allowed.contains(where: { $0.write == write.option && $0.read == read.option }) { continue }
             throw InputError("\(write.shown) is the same file as \(read.shown): writing it would destroy an input; write to another path")
@@ -85,7 +91,7 @@ extension DataSource {
         case .mnist(let directory):
             let names = ["train", "t10k"].flatMap { ["\($0)-images-idx3-ubyte", "\($0)-labels-idx1-ubyte"] }
             return names.flatMap { [$0, $0 + ".gz"] }
-                .map { (directory as NSString).appendingPathComponent($0) }
+                .map { joinPath(directory, $0) }
                 .filter { access($0, F_OK) == 0 }
                 .map { NamedFile(option, $0, given: text) }
         case .spirals:
@@ -107,4 +113,12 @@ extension TrainingConfiguration {
             .compactMap { option, path in path.map { NamedFile(option, $0) } }
         try MLP.refuseOverlappingFiles(reads: reads, writes: writes, allowed: [(write: "--checkpoint", read: "--resume")])
     }
+}
+
+/// Checks `--save`, `--checkpoint` and `--metrics` (`OutputPath`), before any work: each must be a
+/// kind of path its option accepts, in a directory that can be written.
+public func checkTrainingOutputs(save: String?, checkpoint: String?, metrics: String?) throws {
+    if let save { _ = try OutputPath(save, for: .save) }
+    if let checkpoint { _ = try OutputPath(checkpoint, for: .checkpoint) }
+    if let metrics { _ = try OutputPath(metrics, for: .metrics) }
 }

@@ -1,18 +1,5 @@
 import Foundation
 
-/// Fails now, before any work, if `path`'s directory does not exist or cannot be written
-/// (an `InputError` naming `option`).
-public func checkWritable(_ path: String?, option: String) throws {
-    guard let path else { return }
-    let directory = (path as NSString).deletingLastPathComponent
-    let target = directory.isEmpty ? "." : directory
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw InputError("\(option) \(path): directory \(target) does not exist")
-    }
-    guard access(target, W_OK) == 0 else { throw InputError("\(option) \(path): directory \(target) is not writable") }
-}
-
 /// `--metrics`: one JSON object per epoch and line, each line complete or absent.
 ///
 /// The file the user named stays as it was until this run finishes its first epoch, so a run
@@ -23,8 +10,16 @@ public func checkWritable(_ path: String?, option: String) throws {
 /// the last complete line if the write fails, so the file never ends in half a line and stays
 /// the same file (`tail -f` follows it). A resumed run keeps the complete lines of epochs up to
 /// the checkpoint's step and drops the rest, which it runs again: no epoch appears twice.
+///
+/// A stream (`-`, a FIFO, a device) gets each line as its epoch ends and is never replaced; when
+/// its reader has gone (EPIPE) the lines stop and training goes on.
 final class MetricsWriter {
-    let path: String
+    let output: OutputPath
+    /// The file written: a symbolic link's target.
+    var path: String { output.destination }
+    /// A stream's open descriptor, after its first line; nil after its reader has gone.
+    private var stream: OutputStream?
+    private var streamClosed = false
     /// The kept lines of a resumed run, written with the first epoch's line; then empty.
     private var pending: [UInt8]
     /// The file, open for appending after the first epoch; -1 before.
@@ -36,11 +31,10 @@ final class MetricsWriter {
     ///   - resumingAt: the step of the checkpoint a resumed run starts from: the existing file's
     ///     lines of epochs up to it are kept. nil: a new run, whose lines replace the file.
     init(path: String, resumingAt step: Int?) throws {
-        try checkWritable(path, option: "--metrics")
-        self.path = path
+        output = try OutputPath(path, for: .metrics)
         pending = []
-        if let step, access(path, F_OK) == 0 {
-            pending = Self.completeLines(of: try readFileBytes(path), upToStep: step)
+        if let step, !output.isStream, access(output.destination, F_OK) == 0 {
+            pending = Self.completeLines(of: try readFileBytes(output.destination), upToStep: step)
         }
     }
 
@@ -63,12 +57,13 @@ final class MetricsWriter {
 
     func append(_ report: EpochReport) throws {
         let line = Array(Self.line(report).utf8)
+        if output.isStream { return try appendToStream(line) }
         if descriptor < 0 {
             let bytes = pending + line
             try writeFileAtomically(bytes, to: path)
             pending = []
             descriptor = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard descriptor >= 0 else { throw WriteError(path: path, reason: errnoDescription()) }
+            guard descriptor >= 0 else { throw WriteError(path: path, code: errno) }
             length = bytes.count
             return
         }
@@ -79,6 +74,17 @@ final class MetricsWriter {
             // No half-written line: back to the end of the last complete one.
             _ = ftruncate(descriptor, off_t(length))
             throw error
+        }
+    }
+
+    private func appendToStream(_ line: [UInt8]) throws {
+        guard !streamClosed else { return }
+        do {
+            if stream == nil { stream = try OutputStream(output) }
+            try stream?.write(line)
+        } catch is OutputStreamClosed {
+            streamClosed = true
+            stream = nil
         }
     }
 

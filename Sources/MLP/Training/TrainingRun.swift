@@ -7,6 +7,10 @@ import Foundation
 @discardableResult
 public func runTraining(_ options: TrainingOptions, communicator: Communicator,
                         output: TrainingOutput) throws -> [EpochReport] {
+    // Rank 0 writes the outputs: it checks their paths before any work (the others' may differ).
+    try communicator.agree {
+        if communicator.rank == 0 { try checkTrainingOutputs(save: options.save, checkpoint: options.checkpoint, metrics: options.metrics) }
+    }
     // Every rank reads the files itself; they agree on whether that worked.
     let (checkpoint, startingModel) = try communicator.agree {
         (try options.resume.map { try Checkpoint.read(path: $0) }, try options.initFrom.map { try ModelFile.read(path: $0) })
@@ -63,8 +67,8 @@ final class TrainingRun<T: Scalar> {
         let network = Network<T>(layerSizes: data.layerSizes, activation: configuration.activation, loss: configuration.loss)
         let metrics: MetricsWriter? = try communicator.agree {
             guard isRoot else { return nil }
-            try checkWritable(configuration.save, option: "--save")
-            try checkWritable(configuration.checkpoint, option: "--checkpoint")
+            // Again after reading the data, which may take long: a directory may have gone meanwhile.
+            try checkTrainingOutputs(save: configuration.save, checkpoint: configuration.checkpoint, metrics: nil)
             return try configuration.metrics.map { try MetricsWriter(path: $0, resumingAt: start.checkpoint?.position.step) }
         }
         if let model = start.model { model.load(into: network) } else { network.initialize(seed: configuration.seed) }
@@ -85,7 +89,7 @@ final class TrainingRun<T: Scalar> {
             try communicator.agreeSharingExitStatus {
                 guard isRoot else { return }
                 do { try modelFile(trainer, data).write(to: save) } catch let error as WriteError {
-                    throw WriteError("--save: \(error.message): the trained model is not saved" + checkpointAdvice)
+                    throw WriteError("--save: \(error.message): the trained model is not saved" + advice(error), code: error.code)
                 }
                 output.line("saved \(save)")
             }
@@ -130,7 +134,8 @@ final class TrainingRun<T: Scalar> {
                     progress?.clear()
                     output.line(format(report))
                     do { try metrics?.append(report) } catch let error as WriteError {
-                        throw WriteError("--metrics: \(error.message) (epoch \(report.epoch)); its earlier lines are intact" + checkpointAdvice)
+                        let message = "--metrics: \(error.message) (epoch \(report.epoch)); its earlier lines are intact"
+                        throw WriteError(message + advice(error), code: error.code)
                     }
                 }
             }
@@ -185,7 +190,7 @@ final class TrainingRun<T: Scalar> {
                 record?.checkpointWritten(CheckpointFile(path: written, step: position.step))
                 return written
             } catch let error as WriteError {
-                throw WriteError("checkpoint at step \(position.step): \(error.message)" + checkpointAdvice)
+                throw WriteError("checkpoint at step \(position.step): \(error.message)" + advice(error), code: error.code)
             }
         }
         // Rank 0 recorded it as soon as it was written.
@@ -201,17 +206,16 @@ final class TrainingRun<T: Scalar> {
         return (path, checkpoint.position.step)
     }()
 
-    /// What a failed write leaves to continue from, for its message.
-    var checkpointAdvice: String {
-        guard let (path, step) = lastCheckpoint else { return "; no checkpoint was written: free space, then run again" }
-        return "; \(path) (step \(step)) is intact: free space, then continue with: mlp train --resume \(path)"
+    /// What to do about a failed write (its cause's remedy) and what it leaves to continue from.
+    func advice(_ error: WriteError) -> String {
+        guard let (path, step) = lastCheckpoint else { return "; no checkpoint was written: \(error.remedy), then run again" }
+        return "; \(path) (step \(step)) is intact: \(error.remedy), then continue with: mlp train --resume \(path)"
     }
 
     /// Where an interrupted run without `--checkpoint` keeps its work: beside `--save`, else here;
     /// when a file has that name, `mlp-interrupted-1.safetensors` and so on.
     var interruptionCheckpointPath: String {
-        let directory = configuration.save.map { ($0 as NSString).deletingLastPathComponent } ?? ""
-        return (directory.isEmpty ? "" : directory + "/") + "mlp-interrupted.safetensors"
+        return joinPath(configuration.save.map { splitPath($0).directory } ?? "", "mlp-interrupted.safetensors")
     }
 }
 
