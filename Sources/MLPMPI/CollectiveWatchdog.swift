@@ -181,8 +181,9 @@ final class CollectiveWatchdog: @unchecked Sendable {
         }
     }
 
-    /// Answers every question that has arrived with this rank's record now.
-    private func answerQuestions(_ record: CollectiveRecord) {
+    /// Answers every question that has arrived with this rank's record now (nil: no answers, the
+    /// job is ending); the question that says the job is ending silences this rank's signal line.
+    private func answerQuestions(_ record: CollectiveRecord?) {
         while true {
             var done: Int32 = 0
             var status = MPI_Status()
@@ -190,6 +191,8 @@ final class CollectiveWatchdog: @unchecked Sendable {
             guard done != 0 else { return }
             let asker = Int(status.MPI_SOURCE), round = Int(question.pointee)
             postQuestionReceive()
+            if Int64(round) == Self.endingRound { Interruption.exiting(); continue }
+            guard let record else { continue }
             guard (0 ..< size).contains(asker), asker != rank, isComplete(&answersOutRequests[asker]) else { continue }
             let answer = answersOut + asker * Self.answerCount
             answer[0] = Int64(round)
@@ -230,11 +233,24 @@ final class CollectiveWatchdog: @unchecked Sendable {
         }
     }
 
-    /// Prints the report's line and ends every rank of the job.
+    /// Prints the report's line and ends every rank of the job. First it tells every other rank's
+    /// watchdog that the job is ending (a question of round `endingRound`), so that a rank the
+    /// abort's SIGTERM finds before training prints no line of its own: one line for the job.
     private func end(_ report: StallReport) -> Never {
+        for other in 0 ..< size where other != rank && isComplete(&questionsOutRequests[other]) {
+            questionsOut[other] = Self.endingRound
+            check(MPI_Isend(questionsOut + other, 1, cmpi_int64(), Int32(other), Self.questionTag, channel,
+                            &questionsOutRequests[other]), "MPI_Isend")
+        }
+        // Live watchdogs look at their messages every poll interval; a stopped rank prints nothing anyway.
+        let deadline = Self.now() + 3 * Self.pollInterval
+        while Self.now() < deadline { answerQuestions(nil); usleep(10_000) }
         FileHandle.standardError.write(Data("mlp: error: \(report.message)\n".utf8))
         MPICommunicator.abort(cmpi_comm_world(), exitCode: ExitStatus.rankLost)
     }
+
+    /// The round of the question that says the job is ending (rounds count from 1).
+    private static let endingRound: Int64 = -1
 
     private func cancelAnswerReceives() {
         for other in 0 ..< size { cancel(&answersInRequests[other]) }

@@ -69,6 +69,19 @@ final class WatchdogTests: ScratchFolderTestCase {
         }
     }
 
+    /// Rank 0 blocked at start-up (opening a FIFO nobody writes), rank 1 waiting for it: rank
+    /// 1's watchdog ends the job after 10 × the timeout with one line naming rank 0; rank 0,
+    /// told the job is ending before mpirun's SIGTERM reaches it, prints no "interrupted" line.
+    func testAbortAtStartUpIsOneLine() throws {
+        let fifo = path("never-written")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let common = ["train", "--hidden", "4", "--epochs", "1", "--collective-timeout", "0.3"]
+        let output = try MLPProcess.mpirun([MLPProcess.MPIProgram(ranks: 1, common + ["--train", fifo]),
+                                            MLPProcess.MPIProgram(ranks: 1, common + ["--train", data.path])])
+        assertRefused(output, status: ExitStatus.rankLost, "rank 0 (pid ", "start-up", "rank 1 waited")
+        XCTAssertFalse(output.stderr.contains("interrupted by"), output.stderr)
+    }
+
     /// A rank busy in its step for longer than the timeout (`mlp-faults`: rank 0 sleeps 4 s
     /// before step 5's allreduce, the timeout is 1 s) that then finishes it: the job goes on and
     /// saves the model an undisturbed run saves.
