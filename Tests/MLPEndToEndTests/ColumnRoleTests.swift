@@ -41,4 +41,21 @@ final class ColumnRoleTests: ScratchFolderTestCase {
         let file = try write("one.csv.gz", "\u{1F}")
         assertRefused(try MLPProcess.run(["train", "--train", file, "--epochs", "1"]), status: ExitStatus.badInput, "\(file): corrupted gzip stream", "truncated")
     }
+
+    /// `--class-weight` gives each label once; resuming compares the weights they mean (a label
+    /// not listed weighs 1), not their spelling.
+    func testClassWeightLabelsOnceAndComparedByMeaning() throws {
+        let data = path("d.csv")
+        try writeClassificationCSV(URL(fileURLWithPath: data), rows: 60, seed: 3)
+        let twice = try MLPProcess.run(["train", "--train", data, "--class-weight", "0:2,0:3", "--epochs", "1", "--save", path("m.st")])
+        assertRefused(twice, status: ExitStatus.usage, "--class-weight gives label 0 twice")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("m.st")))
+        let first = try MLPProcess.run(["train", "--train", data, "--class-weight", "cat:2", "--epochs", "2", "--max-steps", "3",
+                                        "--checkpoint", path("c.ckpt")])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let same = try MLPProcess.run(["train", "--resume", path("c.ckpt"), "--class-weight", "cat:2,dog:1", "--save", path("m.st")])
+        XCTAssertEqual(same.status, 0, same.stderr)
+        let other = try MLPProcess.run(["train", "--resume", path("c.ckpt"), "--class-weight", "cat:2,dog:3"])
+        assertRefused(other, status: ExitStatus.badInput, "--class-weight")
+    }
 }

@@ -52,4 +52,25 @@ final class PlateauScheduleTests: XCTestCase {
         XCTAssertThrowsError(try ScheduleSettings(kind: .plateau, plateauFactor: 1).validate())
         XCTAssertThrowsError(try ScheduleSettings(kind: .plateau, minimumRate: -1).validate())
     }
+
+    /// A NaN loss is a bad epoch for the plateau schedule and never the best, and early stopping
+    /// never keeps it: a later finite loss is compared with the last finite best.
+    func testNaNLossIsNeverAnImprovement() {
+        let settings = ScheduleSettings(kind: .plateau, plateauPatience: 1, plateauFactor: 0.5)
+        var schedule = LearningRateSchedule(baseRate: 0.2, settings: settings, stepsPerEpoch: 10, totalSteps: 1000)
+        schedule.epochEnded(loss: 1, steps: 10)
+        schedule.epochEnded(loss: .nan, steps: 20)
+        XCTAssertEqual(schedule.plateau, PlateauState(rate: 0.2, best: 1, badEpochs: 1))
+        schedule.epochEnded(loss: .nan, steps: 30)
+        XCTAssertEqual(schedule.plateau?.rate, 0.1, "two bad epochs past a patience of 1")
+        XCTAssertEqual(schedule.plateau?.best, 1)
+
+        let layout = ParameterLayout(layerSizes: [1, 1])
+        let stopping = EarlyStopping<Double>(patience: 2, layout: layout), parameters = FlatBuffer<Double>(layout: layout)
+        XCTAssertFalse(stopping.observe(epoch: 1, validationLoss: 0.5, parameters: parameters))
+        XCTAssertFalse(stopping.observe(epoch: 2, validationLoss: .nan, parameters: parameters))
+        XCTAssertEqual(stopping.bestEpoch, 1)
+        XCTAssertTrue(stopping.observe(epoch: 3, validationLoss: .nan, parameters: parameters))
+        XCTAssertEqual(stopping.bestLoss, 0.5)
+    }
 }

@@ -77,9 +77,9 @@ public struct PlateauState: Sendable, Equatable {
         self.badEpochs = badEpochs
     }
 
-    /// One epoch's loss: PyTorch's `step(metrics)`.
+    /// One epoch's loss: PyTorch's `step(metrics)`. A NaN loss is a bad epoch, never the best.
     mutating func observe(_ loss: Double, settings: ScheduleSettings) {
-        if loss < best * (1 - settings.threshold) {
+        if !loss.isNaN, loss < best * (1 - settings.threshold) {
             best = loss
             badEpochs = 0
         } else {

@@ -74,6 +74,16 @@ public struct TrainingOptions: Sendable {
         case balanced
         case given([String: Double])
 
+        /// The same weights: a label not listed weighs 1, so `a:2` and `a:2,b:1` are equal.
+        public static func == (left: ClassWeight, right: ClassWeight) -> Bool {
+            switch (left, right) {
+            case (.balanced, .balanced): return true
+            case let (.given(a), .given(b)):
+                return Set(a.keys).union(b.keys).allSatisfy { (a[$0] ?? 1) == (b[$0] ?? 1) }
+            default: return false
+            }
+        }
+
         public init(_ text: String) throws {
             if text == "balanced" { self = .balanced; return }
             var weights: [String: Double] = [:]
@@ -82,7 +92,10 @@ public struct TrainingOptions: Sendable {
                       weight.isFinite, weight >= 0, colon > item.startIndex else {
                     throw InputError("--class-weight takes balanced or LABEL:WEIGHT,… with weights of 0 or more (got \(text))")
                 }
-                weights[String(item[..<colon])] = weight
+                let label = String(item[..<colon])
+                guard weights.updateValue(weight, forKey: label) == nil else {
+                    throw InputError("--class-weight gives label \(label) twice (got \(text)): give each label once")
+                }
             }
             guard !weights.isEmpty else { throw InputError("--class-weight takes balanced or LABEL:WEIGHT,… (got nothing)") }
             self = .given(weights)

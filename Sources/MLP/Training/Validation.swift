@@ -72,9 +72,10 @@ public final class EarlyStopping<T: Scalar> {
         bestParameters = FlatBuffer(layout: layout)
     }
 
-    /// Records an epoch's validation loss and θ; returns true when training should stop.
+    /// Records an epoch's validation loss and θ; returns true when training should stop. A NaN
+    /// loss is never an improvement (nor compared: it would be, by accident of IEEE's rules).
     public func observe(epoch: Int, validationLoss: Double, parameters: FlatBuffer<T>) -> Bool {
-        if validationLoss < bestLoss {
+        if !validationLoss.isNaN, validationLoss < bestLoss {
             bestLoss = validationLoss
             bestEpoch = epoch
             epochsWithoutImprovement = 0
