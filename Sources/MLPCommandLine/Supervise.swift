@@ -26,6 +26,16 @@ struct Supervise: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "mlp's arguments (after --).") var arguments: [String] = []
 
     func run() throws {
+        // launch's own checks: one `launch:` line and status 2, as launch's bash refuses its arguments.
+        do {
+            guard cores > 0, ranks.map({ $0 > 0 }) ?? true, restarts >= 0, abortGrace.isFinite, abortGrace >= 0 else {
+                throw InputError("supervise: --cores, --ranks must be positive, --restarts and --abort-grace 0 or more")
+            }
+            _ = try hostfile.map { try Hostfile.read(path: $0) }
+        } catch let error as InputError {
+            printLine("launch: \(error.message)")
+            throw ExitCode(2)
+        }
         try withoutCommunicator { try supervise() }
     }
 

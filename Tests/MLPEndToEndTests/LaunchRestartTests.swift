@@ -177,6 +177,35 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         }
     }
 
+    /// Every launch argument and environment value is checked: one `launch:` line, exit 2, no
+    /// job; a hostfile is read whole or refused (empty, only comments, slots=0 or abc, a directory).
+    func testBadArgumentsAndHostfilesAreOneLaunchLine() throws {
+        let files = ["empty": "", "comments": "# none\n\n", "zero": "localhost slots=0\n", "abc": "localhost slots=abc\n"]
+        for (name, text) in files { try Data(text.utf8).write(to: URL(fileURLWithPath: path(name))) }
+        let train = ["train", "--train", data.path, "--epochs", "1"]
+        let cases: [([String], [String: String], String)] = [
+            (["-n", ""] + train, [:], "launch: -n needs a value"),
+            (["--restarts", ""] + train, [:], "launch: --restarts needs a value"),
+            (["--restarts", "9223372036854775808"] + train, [:], "launch: --restarts must be a whole number from 0 to 1000"),
+            (["-n", "0"] + train, [:], "launch: -n must be a whole number"),
+            (["--hostfile", directory.path] + train, [:], "is a directory, not a hostfile"),
+            (["--hostfile", path("empty")] + train, [:], "no hosts"),
+            (["--hostfile", path("comments")] + train, [:], "no hosts"),
+            (["--hostfile", path("zero")] + train, [:], ":1: slots=0: slots must be a positive integer"),
+            (["--hostfile", path("abc")] + train, [:], ":1: slots=abc: slots must be a positive integer"),
+            (["--restarts", "1"] + train + ["--checkpoint", path("c")], ["MLP_LAUNCH_ABORT_GRACE": "1e3"], "MLP_LAUNCH_ABORT_GRACE must be seconds"),
+        ]
+        for (arguments, environment, message) in cases {
+            let output = try MLPProcess.launch(launchScript, arguments,
+                                               environment: environment.merging(["MLP_BINARY": try MLPProcess.executable("mlp").path]) { a, _ in a })
+            XCTAssertEqual(output.status, 2, "\(arguments): \(output.stderr)")
+            let lines = output.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(arguments): \(output.stderr)")
+            XCTAssertTrue(lines.first?.hasPrefix("launch: ") ?? false, output.stderr)
+            XCTAssertTrue(output.stderr.contains(message), "\(arguments): '\(message)' not in \(output.stderr)")
+        }
+    }
+
     /// SIGTERM to launch while the job trains: launch forwards it to mpirun once, the ranks
     /// write their checkpoint and stop, and launch exits 128 + SIGTERM without restarting.
     func testSignalToLaunchIsForwardedAndNotRestarted() throws {

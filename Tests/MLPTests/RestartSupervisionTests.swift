@@ -6,14 +6,25 @@ import XCTest
 /// `launch --restarts`' decisions without mpirun: hostfiles, dropping hosts, the checkpoint a
 /// restart resumes from, mpirun's flags and what its stderr says after an abort.
 final class RestartSupervisionTests: XCTestCase {
-    let hosts = Hostfile(text: "# the cluster\nh1 slots=2\n\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=x\n")
+    let hosts = try! Hostfile(text: "# the cluster\nh1 slots=2\n\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=1\n")
 
     func testHostfileParsing() {
         XCTAssertEqual(hosts.entries.map(\.host), ["h1", "h2", "h3", "10.0.0.4"])
-        XCTAssertEqual(hosts.entries.map(\.slots), [2, 3, 1, 0], "no slots= counts 1; a value that is not a number 0, as awk reads it")
-        XCTAssertEqual(hosts.slots, 6)
-        XCTAssertEqual(hosts.text, "h1 slots=2\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=x\n", "the lines as written")
-        XCTAssertEqual(Hostfile(text: "").slots, 0)
+        XCTAssertEqual(hosts.entries.map(\.slots), [2, 3, 1, 1], "no slots= counts 1")
+        XCTAssertEqual(hosts.slots, 7)
+        XCTAssertEqual(hosts.text, "h1 slots=2\n  h2 slots=3 max_slots=4\nh3\t\n10.0.0.4 slots=1\n", "the lines as written")
+    }
+
+    /// A hostfile is read whole or refused, naming the line: never a host dropped or a job run
+    /// here without it.
+    func testHostfileRefusals() {
+        for (text, message) in [("", "h: no hosts"), ("# only a comment\n\n", "h: no hosts"), ("a slots=0\n", "h:1: slots=0"),
+                                ("a\nb slots=abc\n", "h:2: slots=abc"), ("a slots=-1\n", "h:1: slots=-1"),
+                                ("a slots=99999999999999999999\n", "h:1: slots=99999999999999999999")] {
+            XCTAssertThrowsError(try Hostfile(text: text, path: "h"), text) { error in
+                XCTAssertTrue("\(error)".hasPrefix(message), "\(text): \(error)")
+            }
+        }
     }
 
     func probe(dropping dropped: Set<String>) -> (Hostfile) -> HostProbe {
@@ -29,9 +40,9 @@ final class RestartSupervisionTests: XCTestCase {
             .checkpoint(path: "ck", step: 20)
         }
         let line = "launch: restart 1 of 2: the job ended with status 137 (a rank was killed); "
-            + "host h2 dropped (no answer: No route to host); 3 ranks now; resuming from step 20 of checkpoint ck"
+            + "host h2 dropped (no answer: No route to host); 4 ranks now; resuming from step 20 of checkpoint ck"
         XCTAssertEqual(decision, .restart(line: line, resume: .checkpoint(path: "ck", step: 20)))
-        XCTAssertEqual(supervision.ranks, 3)
+        XCTAssertEqual(supervision.ranks, 4)
         XCTAssertEqual(supervision.hostfile?.entries.map(\.host), ["h1", "h3", "10.0.0.4"])
         XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
         // Every host answers the second time: the same hostfile, the same ranks.
@@ -39,7 +50,7 @@ final class RestartSupervisionTests: XCTestCase {
             .startAgain
         }
         let againLine = "launch: restart 2 of 2: the job ended with status 75 (a rank died or stalled); every host answers; "
-            + "3 ranks now; no checkpoint written yet: starting again with the same command"
+            + "4 ranks now; no checkpoint written yet: starting again with the same command"
         XCTAssertEqual(again, .restart(line: againLine, resume: .startAgain))
         XCTAssertEqual(supervision.hostfilePath, "work/hosts-1")
         let last = supervision.decide(status: 205, attempt: 3, answering: probe(dropping: []), newHostfilePath: "w") { .startAgain }

@@ -86,7 +86,9 @@ public struct HostProbe: Equatable {
 }
 
 /// An OpenMPI hostfile: one host per line, `host slots=K` (a host without `slots=` counts 1);
-/// blank lines and `#` comments are skipped.
+/// blank lines and `#` comments are skipped. Read whole or refused: a file without hosts, or a
+/// `slots=` that is not a positive integer, is an error naming the line (never a host dropped,
+/// nor a job run here without it).
 public struct Hostfile: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         /// The line as written, kept for the restart's hostfile.
@@ -99,18 +101,27 @@ public struct Hostfile: Equatable, Sendable {
 
     public init(entries: [Entry]) { self.entries = entries }
 
-    public init(text: String) {
-        entries = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line in
+    /// `path` names the file in messages.
+    public init(text: String, path: String = "the hostfile") throws {
+        entries = try text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             guard let host = fields.first, !host.hasPrefix("#") else { return nil }
             var slots = 1
-            for field in fields.dropFirst() where field.hasPrefix("slots=") { slots = Int(field.dropFirst("slots=".count)) ?? 0 }
+            for field in fields.dropFirst() where field.hasPrefix("slots=") {
+                guard let value = Int(field.dropFirst("slots=".count)), (1 ... 1_000_000).contains(value) else {
+                    throw InputError("\(path):\(index + 1): \(field): slots must be a positive integer (host slots=K)")
+                }
+                slots = value
+            }
             return Entry(line: String(line), host: String(host), slots: slots)
         }
+        guard !entries.isEmpty else { throw InputError("\(path): no hosts (one per line: host slots=K)") }
     }
 
     public static func read(path: String) throws -> Hostfile {
-        Hostfile(text: String(decoding: try readFileBytes(path), as: UTF8.self))
+        var kind = stat()
+        if stat(path, &kind) == 0, kind.st_mode & S_IFMT == S_IFDIR { throw InputError("\(path): is a directory, not a hostfile") }
+        return try Hostfile(text: String(decoding: try readFileBytes(path), as: UTF8.self), path: path)
     }
 
     /// The ranks it holds: the sum of its slots.
