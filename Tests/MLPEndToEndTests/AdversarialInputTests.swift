@@ -254,6 +254,24 @@ final class AdversarialInputTests: ScratchFolderTestCase {
         try assertRefusedRun(["train", "--resume", checkpoint], ["checkpoint tensor optimizer.exp_avg_sq holds nan at element 0"])
     }
 
+    /// Optimizer state of the wrong length: the line names the checkpoint.
+    func testCheckpointWithShortOptimizerStateNamesTheFile() throws {
+        let checkpoint = try editedCheckpoint(["--optimizer", "adam"]) { file in
+            let index = file.extraTensors.firstIndex { $0.name == "optimizer.exp_avg" }!
+            file.extraTensors[index].bytes.removeLast(4)
+            file.extraTensors[index].shape = [file.extraTensors[index].shape[0] - 1]
+        }
+        try assertRefusedRun(["train", "--resume", checkpoint], ["\(checkpoint): tensor optimizer.exp_avg holds"])
+    }
+
+    /// A version-1 checkpoint carrying a key only version 2 has (its value would be dropped).
+    func testCheckpointWhoseVersionCannotHoldASetting() throws {
+        let checkpoint = try editedCheckpoint { file in
+            file.extraMetadata["checkpoint.version"] = "1"
+        }
+        try assertRefusedRun(["train", "--resume", checkpoint], ["\(checkpoint): checkpoint version 1 cannot hold 'checkpoint."])
+    }
+
     /// Regression targets in another column order than the model's: evaluate matches them by
     /// name (it paired them by position with `--target y2,y1`).
     func testEvaluateMatchesTargetsByName() throws {

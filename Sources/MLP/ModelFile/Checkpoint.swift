@@ -137,12 +137,13 @@ extension Checkpoint {
         }
     }
 
-    /// Puts the stored state back into freshly made optimizer and early-stopping objects.
+    /// Puts the stored state back into freshly made optimizer and early-stopping objects; an
+    /// error's message leaves naming the file to the caller.
     func restore<T: Scalar>(optimizer: Optimizer<T>, earlyStopping: EarlyStopping<T>?) throws {
         optimizer.stepCount = optimizerSteps
         for (name, values) in optimizer.stateBuffers { try load(name, slice: optimizer.slice, into: values) }
         if let earlyStopping {
-            guard let record = self.earlyStopping else { throw InputError("checkpoint: early stopping state is missing or not valid") }
+            guard let record = self.earlyStopping else { throw InputError("early stopping state is missing or not valid") }
             try load(Self.bestParametersTensor, slice: 0 ..< model.parameters.count, into: earlyStopping.bestParameters.values)
             earlyStopping.restore(bestLoss: record.bestLoss, bestEpoch: record.bestEpoch,
                                   epochsWithoutImprovement: record.epochsWithoutImprovement)
@@ -159,11 +160,11 @@ extension Checkpoint {
     /// θ[slice]'s part of a stored tensor of all of θ.
     private func load<T: Scalar>(_ name: String, slice: Range<Int>, into target: UnsafeMutableBufferPointer<T>) throws {
         guard let tensor = model.extraTensors.first(where: { $0.name == name }) else {
-            throw InputError("checkpoint: no tensor \(name) for the optimizer state")
+            throw InputError("no tensor \(name) for the optimizer state")
         }
         let values = try tensor.floats()
         guard values.count == model.parameters.count else {
-            throw InputError("checkpoint: tensor \(name) holds \(values.count) values, θ has \(model.parameters.count)")
+            throw InputError("tensor \(name) holds \(values.count) values, θ has \(model.parameters.count)")
         }
         for i in slice { target[i - slice.lowerBound] = T(values[i]) }
     }

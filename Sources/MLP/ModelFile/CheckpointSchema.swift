@@ -239,7 +239,17 @@ enum CheckpointSchema {
                 throw InputError("\(path): checkpoint version \(version) was written by a newer mlp (this one reads up to version \(CheckpointSchema.version))")
             }
             self.version = version
+            // A setting its version cannot express would be silently dropped: refused instead.
+            if version < 2, let key = Self.keysOfVersion2.sorted().first(where: { metadata[$0] != nil }) {
+                throw InputError("\(path): checkpoint version \(version) cannot hold '\(key)' (version 2 keeps it): the file was edited or mixed")
+            }
         }
+
+        /// The keys version 2 added (weights, dropout, `--reproducible`, the plateau schedule).
+        static let keysOfVersion2: Set<String> = [
+            Key.weightSum, Key.plateauPatience, Key.plateauFactor, Key.plateauThreshold, Key.minimumRate, Key.chunkRows,
+            Key.sampleWeight, Key.trainWeights, Key.classWeight, Key.dropout,
+        ]
 
         private func text(_ key: String) throws -> String {
             let stored = version == 0 ? unversionedKeys[key] ?? key : key

@@ -111,7 +111,11 @@ final class TrainingRun<T: Scalar> {
         if let checkpoint = start.checkpoint {
             trainer.position = checkpoint.position
             if let plateau = checkpoint.plateau { trainer.schedule.plateau = plateau }
-            try communicator.agree { try checkpoint.restore(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping) }
+            try communicator.agree {
+                do { try checkpoint.restore(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping) } catch let error as InputError {
+                    throw InputError("\(configuration.resume ?? "the checkpoint"): \(error.message)")
+                }
+            }
         }
         // Until a checkpoint is written, a stalled job continues from the one it resumed.
         communicator.collectiveRecord?.trainingStarted(from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
