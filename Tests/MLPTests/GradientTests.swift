@@ -13,6 +13,17 @@ final class GradientTests: XCTestCase {
         return workspace
     }
 
+    /// A 4-6-5-3 classifier, seeded, with non-zero biases so that every parameter's path is exercised.
+    func classifier(_ activation: Activation) -> Network<Double> {
+        let network = Network<Double>(layerSizes: [4, 6, 5, 3], activation: activation, loss: .crossEntropy)
+        network.initialize(seed: 7)
+        var generator = SplitMix64(seed: 11)
+        for l in 1 ... network.layout.layerCount {
+            for j in 0 ..< network.layout.layerSizes[l] { network.parameters.biases(l)[j] = 0.3 * (2 * generator.nextUniform() - 1) }
+        }
+        return network
+    }
+
     /// J(θ) = (1/n_b) Σ L_i at the current parameters.
     func cost(_ network: Network<Double>, _ workspace: Workspace<Double>, rows: Int) -> Double {
         network.forwardAndLoss(workspace, rows: rows).sum / Double(rows)
@@ -66,13 +77,8 @@ final class GradientTests: XCTestCase {
     /// masks are fixed by (seed, step, row), so J(θ ± h) sees the same ones.
     func testDropoutGradientsMatchFiniteDifferences() {
         for activation in Activation.allCases {
-            let network = Network<Double>(layerSizes: [4, 6, 5, 3], activation: activation, loss: .crossEntropy)
-            network.initialize(seed: 7)
             // Non-zero biases: a row whose inputs to a layer are all dropped would sit on ReLU's kink.
-            var generator = SplitMix64(seed: 11)
-            for l in 1 ... network.layout.layerCount {
-                for j in 0 ..< network.layout.layerSizes[l] { network.parameters.biases(l)[j] = 0.3 * (2 * generator.nextUniform() - 1) }
-            }
+            let network = classifier(activation)
             let rows = 6
             let workspace = makeWorkspace(network, rows: rows, seed: 3)
             for i in 0 ..< rows { workspace.rowIndices[i] = 100 + 7 * i }
@@ -104,12 +110,7 @@ final class GradientTests: XCTestCase {
     /// and each chunk's gradient matches finite differences of the loss over that chunk's rows.
     func testChunkedBackwardEqualsWholeAndFiniteDifferences() {
         for activation in Activation.allCases {
-            let network = Network<Double>(layerSizes: [4, 6, 5, 3], activation: activation, loss: .crossEntropy)
-            network.initialize(seed: 7)
-            var generator = SplitMix64(seed: 11)
-            for l in 1 ... network.layout.layerCount {
-                for j in 0 ..< network.layout.layerSizes[l] { network.parameters.biases(l)[j] = 0.3 * (2 * generator.nextUniform() - 1) }
-            }
+            let network = classifier(activation)
             let rows = 11, chunks = [0 ..< 4, 4 ..< 8, 8 ..< 11]
             let workspace = makeWorkspace(network, rows: rows, seed: 3)
             let whole = FlatBuffer<Double>(layout: network.layout)
