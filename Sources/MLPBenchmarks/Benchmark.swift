@@ -211,9 +211,13 @@ extension Benchmark.Result {
     public var line: String {
         let rates = samplesPerSecond.sorted()
         let net = workload.layerSizes.map(String.init).joined(separator: "-")
-        let split = [self.split.gather, self.split.forward, self.split.backward, self.split.allreduce, self.split.update, self.split.allgather]
+        let split = [self.split.gather, self.split.forward, self.split.backward,
+                     self.split.allreduce, self.split.update, self.split.allgather]
             .map { String(format: "%.3f", $0 * 1e3) }.joined(separator: " / ")
-        return String(format: "%@ %@ batch %d, %@%@: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; ms per step gather / forward / backward / reduction wait / update / allgather: %@; optimizer state %.1f MiB per rank; peak RSS %.0f MiB",
+        return String(format: "%@ %@ batch %d, %@%@: %.0f samples/s (%.0f–%.0f), %.1f GFLOP/s = %.2f of the %.1f GFLOP/s sgemm peak; "
+            + "the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; "
+            + "ms per step gather / forward / backward / reduction wait / update / allgather: "
+            + "%@; optimizer state %.1f MiB per rank; peak RSS %.0f MiB",
                       workload.name, net, workload.batchSize, optimizer.rawValue, shardedUpdate ? " sharded" : "",
                       medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
                       gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsFractionOfPeak, fractionOfProducts,

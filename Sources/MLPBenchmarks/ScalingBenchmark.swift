@@ -69,7 +69,8 @@ public enum ScalingBenchmark {
             network.initialize(seed: 1)
             let settings = Trainer<T>.Settings(batchSize: shard, epochs: 1, seed: 1, shuffle: true, checksumEvery: 0)
             let trainer = Trainer(network: network, optimizer: OptimizerSettings(),
-                                  schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(), stepsPerEpoch: 1, totalSteps: 1),
+                                  schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(),
+                                                                 stepsPerEpoch: 1, totalSteps: 1),
                                   train: data, test: nil, settings: settings, communicator: SingleProcessCommunicator())
             trainer.prepareEpoch(1)
             let fullBatches = data.rowCount / shard

@@ -11,7 +11,10 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput on fixed workloads (W1–W4) against the sgemm peak measured in the same run.",
         discussion: "Run it as you train: ./launch -n N bench. Rank 0 prints one line per workload (or JSON with --json).")
 
-    @Option(help: "Workloads, comma-separated: W1 (784-512-512-10, batch 256), W2 (same, 1024), W3 (784-128-10, 64), W4 (784-2048-2048-10, 512), W5 (784-512-512-10, 64).")
+    @Option(help: """
+        Workloads, comma-separated: W1 (784-512-512-10, batch 256), W2 (same, 1024), W3 (784-128-10, 64), \
+        W4 (784-2048-2048-10, 512), W5 (784-512-512-10, 64).
+        """)
     var workloads = "W1,W2,W3,W4"
 
     @Option(help: "Steps per timed repeat.")
@@ -74,7 +77,9 @@ struct Bench: ParsableCommand {
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
             if communicator.rank == 0, !json {
-                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), core type \(BLASInfo.coreName), allreduce \(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
+                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), "
+                    + "core type \(BLASInfo.coreName), allreduce "
+                    + "\(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }
             Benchmark.run(selected, steps: steps, repeats: repeats, warmup: warmup, optimizer: optimizer,
                           exchange: { exchanges[$0.name]! }, communicator: communicator) { result in
@@ -135,7 +140,8 @@ struct BenchAllreduce: ParsableCommand {
 struct BenchStep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-step",
-        abstract: "Time one training step without communication (gather, forward, backward, SGD update) for each shard size. See Benchmarks/SCALING.md.",
+        abstract: "Time one training step without communication (gather, forward, backward, "
+            + "SGD update) for each shard size. See Benchmarks/SCALING.md.",
         shouldDisplay: false)
 
     @Option(help: ArgumentHelp("Layer sizes U_0…U_L, comma-separated.", valueName: "sizes"))
@@ -155,7 +161,8 @@ struct BenchStep: ParsableCommand {
         guard sizes.count >= 2 else { throw ValidationError("--layers needs at least inputs and outputs") }
         guard (1 ... Bench.largestCount).contains(steps), sizes.allSatisfy({ $0 <= TrainingOptions.largestWidth }),
               shards.allSatisfy({ $0 <= TrainingOptions.largestWidth }) else {
-            throw ValidationError("--steps must be from 1 to \(Bench.largestCount), --layers and --rows at most \(TrainingOptions.largestWidth) each")
+            throw ValidationError("--steps must be from 1 to \(Bench.largestCount), "
+                + "--layers and --rows at most \(TrainingOptions.largestWidth) each")
         }
         let timings = ScalingBenchmark.step(precision: precision, layerSizes: sizes, shardRows: shards, steps: steps)
         standardOutput.line("layers \(layers) \(precision.rawValue)")

@@ -6,7 +6,8 @@ import MLP
 /// `mlp convert`: a CSV to the `.npy` pair, the format for data larger than memory.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a CSV (header row) to PREFIX.X.npy (features), PREFIX.y.npy (labels or targets) and PREFIX.y.json (names), streaming.",
+        abstract: "Convert a CSV (header row) to PREFIX.X.npy (features), "
+            + "PREFIX.y.npy (labels or targets) and PREFIX.y.json (names), streaming.",
         discussion: """
             Class labels become int64 class indices (integer labels keep their value, other labels are sorted and numbered, \
             as mlp train does with a CSV); their names go to PREFIX.y.json. Convert test data with --classes-from TRAIN.y.json \

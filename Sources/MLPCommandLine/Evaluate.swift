@@ -15,13 +15,15 @@ struct ForeignModelOptions: ParsableArguments {
 /// `mlp evaluate`: a model's loss and metrics on labelled data, data-parallel under mpirun.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a model file on labelled data: loss, accuracy, per-class precision/recall and the confusion matrix, or MSE, MAE and R².",
+        abstract: "Evaluate a model file on labelled data: loss, accuracy, per-class precision/recall and the confusion matrix, "
+            + "or MSE, MAE and R².",
         discussion: "mnist:DIR evaluates on the t10k pair. Under mpirun each rank evaluates a shard; the sums are combined exactly.")
 
     @Option(help: ArgumentHelp("The model (safetensors, as written by --save or --checkpoint).", valueName: "file"))
     var model: String
 
-    @Option(help: ArgumentHelp("Labelled data: a CSV (gzip-compressed too) with the model's feature and target columns, mnist:DIR, or X.npy with --labels.", valueName: "path"))
+    @Option(help: ArgumentHelp("Labelled data: a CSV (gzip-compressed too) with the model's feature and target columns, mnist:DIR, "
+        + "or X.npy with --labels.", valueName: "path"))
     var data: String
 
     @Option(help: ArgumentHelp("The labels of .npy --data features.", valueName: "path"))
@@ -61,7 +63,8 @@ struct Evaluate: ParsableCommand {
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model's predictions for each row of a CSV: the class label and class probabilities, or the regression outputs.",
-        discussion: "Input columns are matched by name to the model's features (columns named like its targets are ignored); a missing or unknown column is an error.")
+        discussion: "Input columns are matched by name to the model's features (columns named like its targets are ignored); "
+            + "a missing or unknown column is an error.")
 
     @Option(help: ArgumentHelp("The model (safetensors).", valueName: "file"))
     var model: String

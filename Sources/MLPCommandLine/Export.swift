@@ -5,7 +5,8 @@ import MLPONNX
 /// `mlp export`: a model file as an ONNX model, for ONNX Runtime and other runtimes.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model file as an ONNX model (opset \(ONNXExport.opsetVersion), IR version \(ONNXExport.irVersion)) that ONNX Runtime runs.",
+        abstract: "Write a model file as an ONNX model (opset \(ONNXExport.opsetVersion), "
+            + "IR version \(ONNXExport.irVersion)) that ONNX Runtime runs.",
         discussion: """
             The graph takes "input", float32 [batch, inputs], and gives "logits" and, for cross-entropy models, \
             "probabilities" (softmax along axis 1). The model's standardization (--standardize) is inside the graph \

@@ -10,7 +10,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an MLP with mini-batch SGD, Adam or AdamW on the exact (allreduced) mini-batch gradient.",
         discussion: """
-            PATH is a CSV file with a header row (gzip-compressed too, whatever its name), mnist:DIR (the four standard IDX files, .gz or raw), \
+            PATH is a CSV file with a header row (gzip-compressed too, whatever its name), \
+            mnist:DIR (the four standard IDX files, .gz or raw), \
             synthetic:spirals (a built-in 3-class demo), or X.npy features (memory-mapped) with --train-labels y.npy.
             Examples:
               mlp train --train synthetic:spirals --test synthetic:spirals --epochs 20
@@ -147,7 +148,9 @@ struct Train: ParsableCommand {
         options.shardedUpdate = shardedUpdate
         options.dropout = try dropout.map { text in
             try text.split(separator: ",", omittingEmptySubsequences: false).map {
-                guard let rate = Double(String($0).trimmingWhitespace()) else { throw InputError("--dropout takes rates like 0.2 or 0.2,0.1 (got \(text))") }
+                guard let rate = Double(String($0).trimmingWhitespace()) else {
+                    throw InputError("--dropout takes rates like 0.2 or 0.2,0.1 (got \(text))")
+                }
                 return rate
             }
         }

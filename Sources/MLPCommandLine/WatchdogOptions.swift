@@ -7,7 +7,11 @@ struct WatchdogOptions: ParsableArguments {
     var collectiveTimeout: Double = TrainOptionTable.collectiveTimeout.declaredDefault
 
     func validate() throws {
-        do { _ = try CollectiveTimeout.fromOption(collectiveTimeout) } catch let error as InputError { throw ValidationError(error.message) }
+        do {
+            _ = try CollectiveTimeout.fromOption(collectiveTimeout)
+        } catch let error as InputError {
+            throw ValidationError(error.message)
+        }
     }
 
     /// The watchdog's limit; nil: off.

@@ -72,7 +72,8 @@ public final class MPICommunicator: Communicator {
                 record = CollectiveRecord()
                 watchdog.start(record: record!, timeout: collectiveTimeout)
             } else if rank == 0, !isGroup {
-                FileHandle.standardError.write(Data("mlp: warning: this MPI library provides thread level \(provided), not MPI_THREAD_MULTIPLE (\(cmpi_thread_multiple())): the collective watchdog (--collective-timeout) is off\n".utf8))
+                FileHandle.standardError.write(Data(("mlp: warning: this MPI library provides thread level \(provided), "
+                    + "not MPI_THREAD_MULTIPLE (\(cmpi_thread_multiple())): the collective watchdog (--collective-timeout) is off\n").utf8))
             }
         }
         self.watchdog = watchdog
@@ -107,19 +108,23 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
-        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world) }, "MPI_Allreduce")
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), datatype(T.self), cmpi_sum(), world) },
+              "MPI_Allreduce")
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {
-        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_int64(), cmpi_sum(), world) }, "MPI_Allreduce")
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_int64(), cmpi_sum(), world) },
+              "MPI_Allreduce")
     }
 
     public func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) {
-        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, datatype(T.self), cmpi_sum(), world) }, "MPI_Reduce_scatter")
+        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, datatype(T.self), cmpi_sum(), world) },
+              "MPI_Reduce_scatter")
     }
 
     public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) {
-        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, cmpi_int64(), cmpi_sum(), world) }, "MPI_Reduce_scatter")
+        check(watched { MPI_Reduce_scatter(cmpi_in_place(), buffer.baseAddress, counts, cmpi_int64(), cmpi_sum(), world) },
+              "MPI_Reduce_scatter")
     }
 
     public func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {
@@ -142,7 +147,8 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {
-        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_double(), cmpi_max(), world) }, "MPI_Allreduce")
+        check(watched { MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer), cmpi_double(), cmpi_max(), world) },
+              "MPI_Allreduce")
     }
 
     public func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {

@@ -52,7 +52,8 @@ public struct LearningCurves {
         let panels = accuracy.isEmpty ? [(loss, "loss")] : [(loss, "loss"), (accuracy, "accuracy (%)")]
         let width = panelWidth * Double(panels.count)
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
             <text x="\(Int(width / 2))" y="18" text-anchor="middle" font-size="14">\(escape(title))</text>
 
@@ -86,7 +87,8 @@ public struct LearningCurves {
         out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x1))\" y2=\"\(f(y0))\" stroke=\"black\"/>\n"
         out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x0))\" y2=\"\(f(y1))\" stroke=\"black\"/>\n"
         out += "<text x=\"\(f((x0 + x1) / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">epoch</text>\n"
-        out += "<text x=\"\(f(left + 16))\" y=\"\(f((y0 + y1) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(left + 16)) \(f((y0 + y1) / 2)))\">\(escape(yLabel))</text>\n"
+        out += "<text x=\"\(f(left + 16))\" y=\"\(f((y0 + y1) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(left + 16)) "
+            + "\(f((y0 + y1) / 2)))\">\(escape(yLabel))</text>\n"
         for s in series {
             let path = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
@@ -95,7 +97,8 @@ public struct LearningCurves {
         // Legend, top right of the plot area.
         for (index, s) in series.enumerated() {
             let y = y1 + 8 + Double(index) * 16
-            out += "<line x1=\"\(f(x1 - 90))\" y1=\"\(f(y))\" x2=\"\(f(x1 - 70))\" y2=\"\(f(y))\" stroke=\"\(s.color)\" stroke-width=\"2\"/>\n"
+            out += "<line x1=\"\(f(x1 - 90))\" y1=\"\(f(y))\" x2=\"\(f(x1 - 70))\" y2=\"\(f(y))\" stroke=\"\(s.color)\" "
+                + "stroke-width=\"2\"/>\n"
             out += "<text x=\"\(f(x1 - 64))\" y=\"\(f(y + 4))\">\(escape(s.name))</text>\n"
         }
         return out + "</g>\n"
@@ -132,5 +135,7 @@ private func label(_ value: Double, ticks: [Double]) -> String {
 }
 
 private func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    text.replacingOccurrences(of: "&", with: "&amp;")
+        .replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;")
 }

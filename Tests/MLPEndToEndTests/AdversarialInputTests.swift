@@ -155,7 +155,8 @@ final class AdversarialInputTests: ScratchFolderTestCase {
 
     /// `--hidden 100000,100000` aborted on a failed allocation with a backtrace.
     func testNetworkTooLargeForMemory() throws {
-        try XCTSkipIf(MemoryEstimate.physicalMemory > 200 << 30, "this host has memory for the network: the case needs a host under 200 GiB")
+        try XCTSkipIf(MemoryEstimate.physicalMemory > 200 << 30, "this host has memory for the network: "
+            + "the case needs a host under 200 GiB")
         try assertRefusedRun(train(path("good.csv"), ["--hidden", "100000,100000"]),
                              ["2-100000-100000-2 has 10000600002 parameters", "more than this host's", "use smaller --hidden widths"])
     }
@@ -242,7 +243,8 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     /// Optimizer settings edited out of range (a β₂ of 1.5).
     func testCheckpointWithAnInvalidOptimizerSetting() throws {
         let checkpoint = try editedCheckpoint(["--optimizer", "adam"]) { $0.extraMetadata["checkpoint.optimizer.beta2"] = "1.5" }
-        try assertRefusedRun(["train", "--resume", checkpoint], ["checkpoint metadata 'checkpoint.optimizer.beta2' is not valid: 1.5 (from 0 up to (not including) 1)"])
+        try assertRefusedRun(["train", "--resume", checkpoint], ["checkpoint metadata 'checkpoint.optimizer.beta2' is not valid: "
+            + "1.5 (from 0 up to (not including) 1)"])
     }
 
     /// A NaN in the optimizer's state (Adam's second moment).
@@ -367,7 +369,8 @@ final class AdversarialInputTests: ScratchFolderTestCase {
         let refused = try MLPProcess.launch("bash", ["-c", "cd '\(second.path)' && exec '\(mlp)' train --resume ../first/c.checkpoint --epochs 2"],
                                             timeLimit: Self.timeLimit)
         try check(refused, status: ExitStatus.badInput,
-                  ["../first/c.checkpoint was trained on d.csv (relative to the directory that run started in", "give its path: --train PATH"],
+                  ["../first/c.checkpoint was trained on d.csv (relative to the directory that run started in",
+                   "give its path: --train PATH"],
                   before: before)
         let resumed = try MLPProcess.launch("bash", ["-c", "cd '\(second.path)' && exec '\(mlp)' train --resume ../first/c.checkpoint --epochs 2 --train ../first/d.csv --save m.safetensors"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
@@ -383,7 +386,8 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     /// UTF-16 with a byte order mark (as Windows' "Unicode" text is saved).
     func testUTF16WithAByteOrderMark() throws {
         try write("utf16.csv", bytes: [0xFF, 0xFE] + Array("a,b,label\n1,2,0\n".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
-        try assertRefusedRun(train(path("utf16.csv")), ["utf16.csv: looks like UTF-16 (it starts with the byte order mark FF FE): save it as UTF-8"])
+        try assertRefusedRun(train(path("utf16.csv")), ["utf16.csv: looks like UTF-16 (it starts with the byte order mark FF FE): "
+            + "save it as UTF-8"])
     }
 
     /// UTF-16 big-endian without a byte order mark.

@@ -28,9 +28,12 @@ final class BadInputTests: ScratchFolderTestCase {
             let context = "\(ranks) rank(s), \(arguments.joined(separator: " ")): \(output.stderr)"
             XCTAssertNotEqual(output.status, 0, context, file: file, line: line)
             XCTAssertEqual(lines.count, 1, "one line, not one per rank: \(context)", file: file, line: line)
-            for part in expected { XCTAssertTrue(lines.first?.contains(part) ?? false, "expected '\(part)': \(context)", file: file, line: line) }
+            for part in expected {
+                XCTAssertTrue(lines.first?.contains(part) ?? false, "expected '\(part)': \(context)", file: file, line: line)
+            }
             XCTAssertFalse(output.timedOut, "still running after 60 s: \(context)", file: file, line: line)
-            XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: model))), before, "model file replaced: \(context)", file: file, line: line)
+            XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: model))), before, "model file replaced: \(context)",
+                           file: file, line: line)
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".tmp") }
             XCTAssertEqual(leftovers, [], context, file: file, line: line)
             print("[\(ranks) rank\(ranks == 1 ? "" : "s"), \(String(format: "%.2f", seconds)) s] \(lines.first ?? "")")

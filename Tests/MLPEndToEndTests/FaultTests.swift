@@ -78,7 +78,8 @@ final class FaultTests: ScratchFolderTestCase {
         while ranks.contains(where: MLPProcess.isAlive), Date() < deadline { usleep(100_000) }
         for rank in ranks { XCTAssertFalse(MLPProcess.isAlive(rank), "rank process \(rank) still running 15 s after mpirun exited") }
         let stopped = try Checkpoint.read(path: checkpoint)
-        print("[SIGKILL of one rank, \(String(format: "%.2f", seconds)) s until mpirun exited; checkpoint at step \(stopped.position.step)]")
+        print("[SIGKILL of one rank, \(String(format: "%.2f", seconds)) s until mpirun exited; "
+            + "checkpoint at step \(stopped.position.step)]")
         let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", checkpoint, "--save", path("resumed")])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed"))), try Data(contentsOf: URL(fileURLWithPath: full)))
@@ -121,7 +122,8 @@ final class FaultTests: ScratchFolderTestCase {
         let output = try MLPProcess.mpirun(ranks: 2, arguments, executable: "mlp-faults", environment: ["MLP_TEST_DRIFT_AT_STEP": "3"])
         XCTAssertNotEqual(output.status, 0)
         let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
-        XCTAssertEqual(lines, ["mlp: error: parameters differ between ranks at step 5 (checksum mismatch): the ranks drifted apart"], output.stderr)
+        XCTAssertEqual(lines, ["mlp: error: parameters differ between ranks at step 5 (checksum mismatch): "
+            + "the ranks drifted apart"], output.stderr)
         // Without the fault the same run passes its checks.
         XCTAssertEqual(try MLPProcess.mpirun(ranks: 2, arguments).status, 0)
     }

@@ -87,7 +87,8 @@ final class LaunchRestartTests: ScratchFolderTestCase {
                 XCTAssertTrue(line.contains(part), "\"\(line)\" does not contain \"\(part)\"")
             }
             if killStep == 33 { XCTAssertTrue(line.hasSuffix("step 30 of checkpoint \(checkpoint)"), line) }
-            XCTAssertEqual(try bytes(name), expected.model, "kill at step \(killStep): the restarted model differs from the uninterrupted one")
+            XCTAssertEqual(try bytes(name), expected.model, "kill at step \(killStep): "
+                + "the restarted model differs from the uninterrupted one")
             let metrics = try metricsWithoutTimes(name)
             XCTAssertEqual(metrics, expected.metrics, "kill at step \(killStep): metrics")
             XCTAssertEqual(Set(metrics.compactMap { $0["step"] }).count, metrics.count, "a step's line appears twice")
@@ -128,7 +129,8 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         XCTAssertEqual(lines.count, 1, output.stderr)
         XCTAssertTrue(lines.first?.contains("status 75 (a rank died or stalled)") ?? false, output.stderr)
         XCTAssertTrue(lines.first?.contains("resuming from step 5 of checkpoint \(checkpoint)") ?? false, output.stderr)
-        XCTAssertTrue(output.stderr.contains("launch: the job ended with status 75 (a rank died or stalled); no restart left (--restarts 1)"),
+        XCTAssertTrue(output.stderr.contains("launch: the job ended with status 75 (a rank died or stalled); "
+            + "no restart left (--restarts 1)"),
                       output.stderr)
         XCTAssertEqual(output.stderr.components(separatedBy: "mlp: error: collective timeout").count - 1, 2, "two runs: \(output.stderr)")
     }
@@ -159,7 +161,8 @@ final class LaunchRestartTests: ScratchFolderTestCase {
             let output = try launch(["--restarts", "3", "-n", "2"] + arguments, executable: "mlp")
             XCTAssertFalse(output.timedOut)
             XCTAssertEqual(output.status, status, "\(what): \(output.stderr)")
-            XCTAssertEqual(output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp: error:") }.count, 1, "\(what): one run: \(output.stderr)")
+            XCTAssertEqual(output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp: error:") }.count, 1,
+                           "\(what): one run: \(output.stderr)")
             XCTAssertEqual(restartLines(output), [], "\(what): \(output.stderr)")
         }
     }

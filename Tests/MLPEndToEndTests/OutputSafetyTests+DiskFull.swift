@@ -17,7 +17,8 @@ extension OutputSafetyTests {
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
         let mount = try MLPProcess.launch("mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", mountPoint.path])
         guard mount.status == 0 else {
-            throw XCTSkip("mount -t tmpfs -o size=\(bytes) failed (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines))): skipping the disk-full case")
+            throw XCTSkip("mount -t tmpfs -o size=\(bytes) failed (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines))): "
+                + "skipping the disk-full case")
         }
         // Teardown blocks run last-in first-out: unmounted before the scratch folder is removed.
         addTeardownBlock { _ = try? MLPProcess.launch("umount", [mountPoint.path]) }

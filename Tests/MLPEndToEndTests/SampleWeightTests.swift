@@ -37,7 +37,8 @@ final class SampleWeightTests: ScratchFolderTestCase {
                                                                "--save", path("weighted-\(ranks).safetensors")] + common)
                 XCTAssertEqual(output.status, 0, output.stderr)
                 let difference = maxRelativeDifference(try ModelFile.read(path: path("weighted-\(ranks).safetensors")), repeated, floor: 1e-6)
-                print("integer weights, \(classification ? "classification" : "regression"), \(ranks) rank(s): max relative difference to repeated rows \(difference)")
+                print("integer weights, \(classification ? "classification" : "regression"), \(ranks) rank(s): "
+                    + "max relative difference to repeated rows \(difference)")
                 XCTAssertLessThanOrEqual(difference, 1e-12)
             }
         }

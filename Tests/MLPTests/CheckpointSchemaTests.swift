@@ -118,7 +118,8 @@ final class CheckpointSchemaTests: XCTestCase {
         let checkpoint = try Checkpoint.read(path: Self.unversioned)
         XCTAssertNoThrow(try checkpoint.checkPosition(batchesPerEpoch: 45, batchSize: 100, path: "c"))
         assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 15, batchSize: 100, path: "c"),
-                         contains: ["c: checkpoint position (epoch 2, batch 15, step 60) does not fit the data: an epoch of this data has 15 batches of 100"])
+                         contains: ["c: checkpoint position (epoch 2, batch 15, step 60) does not fit the data: "
+                             + "an epoch of this data has 15 batches of 100"])
         assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 40, batchSize: 100, path: "c"),
                          contains: ["with 40 batches per epoch the step would be (epoch − 1) × 40 + batch"])
         var edited = checkpoint

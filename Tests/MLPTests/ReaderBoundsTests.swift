@@ -57,8 +57,10 @@ extension DataReaderTests {
         XCTAssertEqual(problem([0xFE, 0xFF] + text.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }),
                        "looks like UTF-16 (it starts with the byte order mark FE FF): save it as UTF-8")
         XCTAssertEqual(problem(text.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }), "looks like UTF-16 (little-endian, no byte order mark): save it as UTF-8")
-        XCTAssertEqual(problem(text.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }), "looks like UTF-16 (big-endian, no byte order mark): save it as UTF-8")
-        XCTAssertEqual(problem([0xFF, 0xFE, 0, 0, 0x61, 0, 0, 0]), "looks like UTF-32 (it starts with a UTF-32 byte order mark): save it as UTF-8")
+        XCTAssertEqual(problem(text.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }), "looks like UTF-16 (big-endian, no byte order mark): "
+            + "save it as UTF-8")
+        XCTAssertEqual(problem([0xFF, 0xFE, 0, 0, 0x61, 0, 0, 0]), "looks like UTF-32 (it starts with a UTF-32 byte order mark): "
+            + "save it as UTF-8")
         XCTAssertEqual(problem(Array("a,b\n1,".utf8) + [0, 7, 7, 7, 1, 2]), "holds a NUL byte at offset 6: a binary file, not CSV text")
         XCTAssertNil(problem([0xEF, 0xBB, 0xBF] + Array("a,b\n1,2\n".utf8)), "UTF-8 with its byte order mark is CSV")
     }

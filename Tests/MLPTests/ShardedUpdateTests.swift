@@ -18,7 +18,9 @@ final class ShardedUpdateTests: XCTestCase {
                     next = range.upperBound
                 }
                 XCTAssertEqual(next, count)
-                let blocks = (0 ..< size).map { (shards.range(rank: $0).count + ParameterShards.blockLength - 1) / ParameterShards.blockLength }
+                let blocks = (0 ..< size).map {
+                    (shards.range(rank: $0).count + ParameterShards.blockLength - 1) / ParameterShards.blockLength
+                }
                 XCTAssertLessThanOrEqual(blocks.max()! - blocks.min()!, 1, "count \(count), P \(size): \(blocks)")
             }
         }
@@ -40,7 +42,8 @@ final class ShardedUpdateTests: XCTestCase {
                                       train: data, test: nil, settings: settings, exchange: .reduceScatter,
                                       communicator: RankOfMany(rank: rank, size: size))
                 let values = trainer.optimizer.stateBytes / MemoryLayout<Float>.stride
-                XCTAssertLessThanOrEqual(abs(values - 2 * count / size), 2 * ParameterShards.blockLength, "P \(size), rank \(rank): \(values)")
+                XCTAssertLessThanOrEqual(abs(values - 2 * count / size), 2 * ParameterShards.blockLength,
+                                         "P \(size), rank \(rank): \(values)")
                 print("ShardedUpdateTests: Adam state, P = \(size), rank \(rank): \(values) values (2|θ|/P = \(2 * count / size))")
                 total += values
             }
@@ -90,7 +93,9 @@ private final class RankOfMany: Communicator {
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) { fatalError("no collectives here") }
     func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) { fatalError("no collectives here") }
     func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) { fatalError("no collectives here") }
-    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) { fatalError("no collectives here") }
+    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {
+        fatalError("no collectives here")
+    }
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { fatalError("no collectives here") }
     func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { fatalError("no collectives here") }
     func waitForReductions() { fatalError("no collectives here") }

@@ -170,7 +170,9 @@ public enum MLPProcess {
             process.environment = environment
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlp-process-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            for name in ["stdout", "stderr"] { _ = FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: nil) }
+            for name in ["stdout", "stderr"] {
+                _ = FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: nil)
+            }
             process.standardOutput = try FileHandle(forWritingTo: directory.appendingPathComponent("stdout"))
             process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("stderr"))
             process.standardInput = FileHandle.nullDevice

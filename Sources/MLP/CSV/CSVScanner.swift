@@ -88,7 +88,8 @@ struct CSVScanner {
             }
             if bytesReachTheEnd { return true }
             if bytes.count - position > maximumRecordBytes {
-                throw InputError("\(path):\(line): more than \(describeSize(maximumRecordBytes)) of blank lines: mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+                throw InputError("\(path):\(line): more than \(describeSize(maximumRecordBytes)) of blank lines: "
+                    + "mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
             }
             index = try readMore()   // what was read is blank: go on after it
         }
@@ -133,7 +134,8 @@ struct CSVScanner {
     }
 
     private func recordTooLong(line: Int) -> InputError {
-        InputError("\(path):\(line): a record longer than \(describeSize(maximumRecordBytes)) (no line break): mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+        InputError("\(path):\(line): a record longer than \(describeSize(maximumRecordBytes)) (no line break): "
+            + "mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
     }
 
     /// One record from `position`, as `nextRecord`; nil when it runs past the end of `bytes`
@@ -151,7 +153,8 @@ struct CSVScanner {
             // Checked once per field, not per byte: a field ends at the latest at the end of the file.
             if index - recordStart > maximumRecordBytes { throw recordTooLong(line: recordLine) }
             if fields.count >= maximumFieldCount {
-                throw InputError("\(path):\(recordLine): more than \(maximumFieldCount) fields in one record: mlp reads at most \(maximumFieldCount) columns")
+                throw InputError("\(path):\(recordLine): more than \(maximumFieldCount) fields in one record: "
+                    + "mlp reads at most \(maximumFieldCount) columns")
             }
             while index < count && (bytes[index] == Self.space || bytes[index] == Self.tab) { index += 1 }
             if index < count && bytes[index] == Self.quote {
@@ -184,7 +187,8 @@ struct CSVScanner {
                 while index < count && (bytes[index] == Self.space || bytes[index] == Self.tab) { index += 1 }
                 if index < count && bytes[index] != Self.comma && bytes[index] != Self.lineFeed
                     && bytes[index] != Self.carriageReturn {
-                    throw InputError("\(path):\(line): unexpected \(describe(bytes[index])) after a closing quote (a quote inside a quoted field is written \"\")")
+                    throw InputError("\(path):\(line): unexpected \(describe(bytes[index])) "
+                        + "after a closing quote (a quote inside a quoted field is written \"\")")
                 }
             } else {
                 let start = index
@@ -239,7 +243,8 @@ struct CSVScanner {
         let raw = UnsafeBufferPointer(rebasing: bytes[field.start ..< field.end])
         guard let text = String(validating: raw, as: UTF8.self) else {
             let shown = raw.prefix(16).map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }
-            throw InputError("\(path):\(line): \(what) is not valid UTF-8 (bytes \(shown.joined(separator: " "))\(raw.count > 16 ? " …" : "")): save the file as UTF-8")
+            throw InputError("\(path):\(line): \(what) is not valid UTF-8 (bytes "
+                + "\(shown.joined(separator: " "))\(raw.count > 16 ? " …" : "")): save the file as UTF-8")
         }
         return field.hasDoubledQuotes ? text.replacingOccurrences(of: "\"\"", with: "\"") : text
     }
@@ -280,8 +285,12 @@ func csvEncodingProblem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if index % 2 == 0 { nulsAtEven += 1 } else { nulsAtOdd += 1 }
     }
     let pairs = prefix.count / 2
-    if pairs >= 2, nulsAtOdd >= pairs / 2, nulsAtEven <= pairs / 16 { return "looks like UTF-16 (little-endian, no byte order mark): save it as UTF-8" }
-    if pairs >= 2, nulsAtEven >= pairs / 2, nulsAtOdd <= pairs / 16 { return "looks like UTF-16 (big-endian, no byte order mark): save it as UTF-8" }
+    if pairs >= 2, nulsAtOdd >= pairs / 2, nulsAtEven <= pairs / 16 {
+        return "looks like UTF-16 (little-endian, no byte order mark): save it as UTF-8"
+    }
+    if pairs >= 2, nulsAtEven >= pairs / 2, nulsAtOdd <= pairs / 16 {
+        return "looks like UTF-16 (big-endian, no byte order mark): save it as UTF-8"
+    }
     return "holds a NUL byte at offset \(firstNul): a binary file, not CSV text"
 }
 
@@ -302,7 +311,8 @@ struct CSVStreamCheck {
         guard let start = new.baseAddress else { return }
         // memchr: this runs on every 64 KiB a pipe delivers.
         if let nul = memchr(start, 0, new.count) {
-            throw InputError("\(path): holds a NUL byte at offset \(newBytesStart + (UnsafeRawPointer(nul) - UnsafeRawPointer(start))): a binary file, not CSV text")
+            throw InputError("\(path): holds a NUL byte at offset \(newBytesStart + (UnsafeRawPointer(nul) - UnsafeRawPointer(start))): "
+                + "a binary file, not CSV text")
         }
         if memchr(start, Int32(UInt8(ascii: "\n")), new.count) == nil && memchr(start, Int32(UInt8(ascii: "\r")), new.count) == nil {
             runWithoutLineBreak += new.count
@@ -313,7 +323,8 @@ struct CSVStreamCheck {
             runWithoutLineBreak = new.count - 1 - lastBreak
         }
         if runWithoutLineBreak > maximumRecordBytes {
-            throw InputError("\(path): more than \(describeSize(maximumRecordBytes)) without a line break: mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
+            throw InputError("\(path): more than \(describeSize(maximumRecordBytes)) without a line break: "
+                + "mlp reads CSV records of at most \(describeSize(maximumRecordBytes))")
         }
     }
 }

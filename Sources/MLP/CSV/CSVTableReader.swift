@@ -53,7 +53,8 @@ struct CSVTableReader {
         // (the last column) nor a named one.
         if let weightName, kind != .none {
             if targetColumns?.contains(weightName) ?? false {
-                throw InputError("\(path):\(headerLine): --sample-weight \(weightName) is also a --target column: a column is a feature, a target or the weight")
+                throw InputError("\(path):\(headerLine): --sample-weight \(weightName) is also a --target column: "
+                    + "a column is a feature, a target or the weight")
             }
             if targetColumns == nil, columnNames.last == weightName {
                 throw InputError("\(path):\(headerLine): --sample-weight \(weightName) is the last column, the default target: "
@@ -70,7 +71,8 @@ struct CSVTableReader {
         table.targetNames = kind == .none ? [] : targetNames
         guard !table.featureNames.isEmpty else {
             let weight = weightName.map { ", \($0) the weight" } ?? ""
-            throw InputError("\(path):\(headerLine): no feature columns: \(listed(targetNames)) \(targetNames.count == 1 ? "is the target" : "are the targets")\(weight)")
+            throw InputError("\(path):\(headerLine): no feature columns: \(listed(targetNames)) "
+                + "\(targetNames.count == 1 ? "is the target" : "are the targets")\(weight)")
         }
         guard try !scanner.restIsBlank() else { throw InputError("\(path): no data rows after the header") }
 
@@ -89,7 +91,9 @@ struct CSVTableReader {
                     table.features.append(try number(fields[column], line: line, role: "feature", column: column))
                 case .weight:
                     let weight = try number(fields[column], line: line, role: "sample weight", column: column)
-                    guard weight >= 0 else { throw InputError("\(path):\(line): sample weight \(weight) is negative (weights must be 0 or more)") }
+                    guard weight >= 0 else {
+                        throw InputError("\(path):\(line): sample weight \(weight) is negative (weights must be 0 or more)")
+                    }
                     table.weights!.append(weight)
                 case .target(let target):
                     switch kind {
@@ -102,7 +106,9 @@ struct CSVTableReader {
             if case .values = kind { for value in rowTargets { table.targetValues.append(value) } }
             table.rowCount += 1
             if table.features.count + table.targetValues.count > valueLimit {
-                throw InputError("\(path):\(line): the values read so far take more than \(describeSize(maximumValueBytes)) (8 bytes each), half of this host's memory, more than mlp reads into memory: convert the file with mlp convert (which streams) and train on the .npy files")
+                throw InputError("\(path):\(line): the values read so far take more than \(describeSize(maximumValueBytes)) "
+                    + "(8 bytes each), half of this host's memory, more than mlp reads into memory: "
+                    + "convert the file with mlp convert (which streams) and train on the .npy files")
             }
         }
         if case .classes = kind {
@@ -118,8 +124,10 @@ struct CSVTableReader {
         if let problem = csvEncodingProblem(scanner.bytes) { throw InputError("\(path): \(problem)") }
         guard try !scanner.restIsBlank() else { throw InputError("\(path): file is empty") }
         let headerLine = try scanner.nextRecord(into: &fields)
-        if fields.count == 1, let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[scanner.recordStart ..< scanner.position])) {
-            throw InputError("\(path):\(headerLine): no commas in the header; the file seems to use \(delimiter) as its delimiter: mlp reads comma-separated values (save it with commas)")
+        if fields.count == 1,
+           let delimiter = likelyDelimiter(UnsafeBufferPointer(rebasing: scanner.bytes[scanner.recordStart ..< scanner.position])) {
+            throw InputError("\(path):\(headerLine): no commas in the header; the file seems to use \(delimiter) as its delimiter: "
+                + "mlp reads comma-separated values (save it with commas)")
         }
         columnNames = try fields.map { try scanner.validString($0, line: headerLine, what: "a column name") }
         try checkColumnNames(columnNames, line: headerLine)
@@ -129,7 +137,8 @@ struct CSVTableReader {
     /// The delimiter a header without commas most likely uses: ';' (spreadsheets where the comma
     /// is the decimal mark), tab or '|', described for a message; nil if none appears.
     private func likelyDelimiter(_ header: UnsafeBufferPointer<UInt8>) -> String? {
-        let candidates: [(byte: UInt8, name: String)] = [(UInt8(ascii: ";"), "';'"), (UInt8(ascii: "\t"), "tabs"), (UInt8(ascii: "|"), "'|'")]
+        let candidates: [(byte: UInt8, name: String)] = [(UInt8(ascii: ";"), "';'"), (UInt8(ascii: "\t"), "tabs"),
+                                                         (UInt8(ascii: "|"), "'|'")]
         let counts = candidates.map { candidate in header.reduce(0) { $0 + ($1 == candidate.byte ? 1 : 0) } }
         guard let best = counts.indices.max(by: { counts[$0] < counts[$1] }), counts[best] > 0 else { return nil }
         return candidates[best].name
@@ -198,7 +207,8 @@ struct CSVTableReader {
 /// What `CSVTableReader` makes of `text`: the whole file (`chunkSize` nil) or a stream through a
 /// window that reads `firstReadSize` bytes first and at least `chunkSize` bytes on each refill.
 /// For the fuzzers and the tests that compare the two ways of reading.
-func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096, path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
+func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize: Int = 4096,
+              path: String = "fuzz.csv") -> Result<CSVTable, InputError> {
     Result {
         guard let chunkSize else {
             return try text.withUnsafeBufferPointer { bytes in
@@ -206,7 +216,9 @@ func csvTable(_ text: [UInt8], kind: TargetKind, chunkSize: Int?, firstReadSize:
                 return try reader.read(targetColumns: nil, kind: kind)
             }
         }
-        var reader = try CSVTableReader(window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)), path: path, singlePrecision: false)
+        var reader = try CSVTableReader(
+            window: CSVStreamWindow(chunkSize: chunkSize, firstReadSize: firstReadSize, source: bytesSource(text)),
+            path: path, singlePrecision: false)
         return try reader.read(targetColumns: nil, kind: kind)
     }.mapError { $0 as? InputError ?? InputError("\($0)") }
 }

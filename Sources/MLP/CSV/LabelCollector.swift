@@ -25,7 +25,8 @@ struct LabelCollector {
         guard !label.isEmpty else { throw InputError("\(path):\(line): class label is empty") }
         if let givenClasses {
             guard let index = givenClasses[label] else {
-                throw InputError("\(path):\(line): class label \(quoted(label)) is not one of the training classes (\(listed(givenClassNames, limit: 20)))")
+                throw InputError("\(path):\(line): class label \(quoted(label)) "
+                    + "is not one of the training classes (\(listed(givenClassNames, limit: 20)))")
             }
             rowLabels.append(index)
             return
@@ -55,7 +56,8 @@ struct LabelCollector {
         if integerLabels {
             let largest = distinct.max { Int($0.key)! < Int($1.key)! }!
             guard Int(largest.key)! <= CSVReader.largestIntegerLabel else {
-                throw InputError("\(path):\(largest.value.line): class label \(quoted(largest.key)) is too large: integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
+                throw InputError("\(path):\(largest.value.line): class label \(quoted(largest.key)) is too large: "
+                    + "integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
             }
         }
         let classNames = integerLabels ? (0 ... Int(distinct.keys.max { Int($0)! < Int($1)! }!)!).map(String.init)

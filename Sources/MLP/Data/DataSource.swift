@@ -62,7 +62,10 @@ public enum DataSource: Equatable, Sendable {
     /// `weightColumnIfPresent`: read it only where the file has it (test data).
     public func load<T: Scalar>(role: Role, targetColumns: [String]?, kind: TargetKind, seed: UInt64,
                                 weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> Dataset<T> {
-        if weightColumn != nil, !isCSV { throw InputError("--sample-weight names a CSV column: \(text) is not a CSV (give .npy data its weights with --train-weights W.npy)") }
+        if weightColumn != nil, !isCSV {
+            throw InputError("--sample-weight names a CSV column: "
+                + "\(text) is not a CSV (give .npy data its weights with --train-weights W.npy)")
+        }
         switch self {
         case .csv(let path):
             return try CSVReader.read(path: path, targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,

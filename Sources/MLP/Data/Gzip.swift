@@ -21,13 +21,16 @@ public enum Gzip {
                     // Full at the bound: refused unless the stream ends exactly here.
                     var byte: UInt8 = 0
                     guard try withUnsafeMutableBytes(of: &byte, { try reader.read(into: $0) }) == 0 else {
-                        throw InputError("\(path): decompresses to more than \(describeSize(limit)), more than mlp reads from one gzip file")
+                        throw InputError("\(path): decompresses to more than \(describeSize(limit)), "
+                            + "more than mlp reads from one gzip file")
                     }
                     break
                 }
                 output.append(contentsOf: repeatElement(0, count: min(output.count, limit - output.count)))
             }
-            let count = try output.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[produced...])) }
+            let count = try output.withUnsafeMutableBytes {
+                try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[produced...]))
+            }
             if count == 0 { break }
             produced += count
         }

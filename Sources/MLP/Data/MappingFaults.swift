@@ -41,7 +41,8 @@ enum MappingFaults {
         let environment = ProcessInfo.processInfo.environment
         let rank = environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0"
         let prefix = rank == "0" ? "" : "rank \(rank): "
-        let message = "mlp: error: \(prefix)\(path): the file became shorter while mlp was reading it (truncated or rewritten by another program?): its data can no longer be read; restore the file and run again\n"
+        let message = "mlp: error: \(prefix)\(path): the file became shorter while mlp was reading it (truncated or rewritten by another "
+            + "program?): its data can no longer be read; restore the file and run again\n"
         entries[slot].message = strdup(message)
         entries[slot].end = UInt(bitPattern: base) + UInt(bytes.count)
         entries[slot].start = UInt(bitPattern: base)

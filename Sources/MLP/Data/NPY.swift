@@ -135,7 +135,9 @@ public struct NPYHeader: Equatable, Sendable {
             switch body[index] {
             case "'", "\"":
                 let quote = body[index]
-                guard let end = body[body.index(after: index)...].firstIndex(of: quote) else { throw fail("unterminated value of '\(key)'") }
+                guard let end = body[body.index(after: index)...].firstIndex(of: quote) else {
+                    throw fail("unterminated value of '\(key)'")
+                }
                 index = body.index(after: end)
             case "(":
                 guard let end = body[index...].firstIndex(of: ")") else { throw fail("unterminated tuple for '\(key)'") }

@@ -20,7 +20,8 @@ public enum NPYDataset {
         let names = try Sidecar(path: sidecarPath(labels: labels))
         let featureNames = names.featureNames ?? (0 ..< mapped.columns).map { "x\($0)" }
         guard featureNames.count == mapped.columns else {
-            throw InputError("\(sidecarPath(labels: labels)): \(featureNames.count) feature_names for the \(mapped.columns) columns of \(features)")
+            throw InputError("\(sidecarPath(labels: labels)): \(featureNames.count) feature_names for the \(mapped.columns) "
+                + "columns of \(features)")
         }
 
         let bytes = try readInputBytes(labels, checkStream: checkingFirstBytes(6, path: labels) { first in
@@ -34,7 +35,8 @@ public enum NPYDataset {
             throw InputError("\(labels): labels must be 1-D (rows) or 2-D (rows, targets), not shape \(header.shape)")
         }
         guard bytes.count >= header.dataOffset + header.elementCount * header.elementType.size else {
-            throw InputError("\(labels): truncated: shape \(header.shape) needs \(header.dataOffset + header.elementCount * header.elementType.size) bytes, the file has \(bytes.count)")
+            throw InputError("\(labels): truncated: shape \(header.shape) needs "
+                + "\(header.dataOffset + header.elementCount * header.elementType.size) bytes, the file has \(bytes.count)")
         }
         let values = bytes.withUnsafeBytes { raw in
             (0 ..< header.elementCount).map { element(raw.baseAddress! + header.dataOffset, $0, header.elementType) }
@@ -43,7 +45,8 @@ public enum NPYDataset {
         switch kind {
         case .classes(let given):
             guard !header.elementType.isFloatingPoint else {
-                throw InputError("\(labels): labels are \(header.elementType) numbers: classification (--loss cross-entropy) needs integer class indices; for regression targets use --loss squared-error")
+                throw InputError("\(labels): labels are \(header.elementType) numbers: "
+                    + "classification (--loss cross-entropy) needs integer class indices; for regression targets use --loss squared-error")
             }
             guard header.shape.count == 1 || header.shape[1] == 1 else {
                 throw InputError("\(labels): classification takes one label per row, not shape \(header.shape)")
@@ -56,14 +59,16 @@ public enum NPYDataset {
             let classNames: [String]
             if let given {
                 if let stored = names.classNames, stored != given {
-                    throw InputError("\(sidecarPath(labels: labels)): class_names \(listed(stored)) differ from the training data's \(listed(given))")
+                    throw InputError("\(sidecarPath(labels: labels)): class_names \(listed(stored)) "
+                        + "differ from the training data's \(listed(given))")
                 }
                 classNames = given
             } else if let stored = names.classNames {
                 classNames = stored
             } else {
                 guard largest <= Double(CSVReader.largestIntegerLabel) else {
-                    throw InputError("\(labels): class index \(integerText(largest)) is too large: integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
+                    throw InputError("\(labels): class index \(integerText(largest)) is too large: "
+                        + "integer labels are class indices, at most \(CSVReader.largestIntegerLabel)")
                 }
                 classNames = (0 ... Int(largest)).map(String.init)
             }
@@ -82,8 +87,11 @@ public enum NPYDataset {
             }
             // Non-finite targets are refused as in a CSV (and as they would be in the precision used).
             if let index = values.firstIndex(where: { !T($0).isFinite }) {
-                let problem = values[index].isFinite ? "\(values[index]) is too large for \(T.precision.rawValue)" : "\(values[index]) is not finite"
-                throw InputError("\(labels): row \(index / targets), target \(index % targets) ('\(targetNames[index % targets])'): \(problem); mlp trains on finite numbers only")
+                let problem = values[index].isFinite
+                    ? "\(values[index]) is too large for \(T.precision.rawValue)"
+                    : "\(values[index]) is not finite"
+                throw InputError("\(labels): row \(index / targets), target \(index % targets) ('\(targetNames[index % targets])'): "
+                    + "\(problem); mlp trains on finite numbers only")
             }
             return Dataset(mapped: mapped, featureNames: featureNames, targetValues: values.map { T($0) }, targetNames: targetNames)
         case .none:
@@ -108,7 +116,8 @@ public enum NPYDataset {
             throw InputError("\(path): weights must be one per training row, shape (\(rows),), not \(header.shape)")
         }
         guard bytes.count >= header.dataOffset + header.elementCount * header.elementType.size else {
-            throw InputError("\(path): truncated: shape \(header.shape) needs \(header.dataOffset + header.elementCount * header.elementType.size) bytes, the file has \(bytes.count)")
+            throw InputError("\(path): truncated: shape \(header.shape) needs "
+                + "\(header.dataOffset + header.elementCount * header.elementType.size) bytes, the file has \(bytes.count)")
         }
         let values = bytes.withUnsafeBytes { raw in
             (0 ..< header.elementCount).map { element(raw.baseAddress! + header.dataOffset, $0, header.elementType) }

@@ -58,7 +58,9 @@ struct NPYStreamWriter {
             let read = block.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, count * 8, off_t(offset)) }
             guard read == count * 8 else { throw WriteError(path: path, reason: "\(errnoDescription()) (reading back \(temporaryPath))") }
             for i in 0 ..< count { block[i] = Int64(transform(block[i])) }
-            try block.withUnsafeBytes { try writeAll(descriptor, UnsafeRawBufferPointer(rebasing: $0.prefix(count * 8)), path: path, at: offset) }
+            try block.withUnsafeBytes {
+                try writeAll(descriptor, UnsafeRawBufferPointer(rebasing: $0.prefix(count * 8)), path: path, at: offset)
+            }
             offset += count * 8
         }
     }

@@ -37,7 +37,9 @@ public struct Standardization: Equatable, Sendable {
                 }
             }
         }
-        let scales = largest.map { $0 > 0x1p480 || ($0 > 0 && $0 < 0x1p-480) ? Double(sign: .plus, exponent: -$0.exponent, significand: 1) : 1 }
+        let scales = largest.map {
+            $0 > 0x1p480 || ($0 > 0 && $0 < 0x1p-480) ? Double(sign: .plus, exponent: -$0.exponent, significand: 1) : 1
+        }
         if scales.contains(where: { $0 != 1 }) {
             sum = sum.indices.map { scales[$0] == 1 ? sum[$0] : 0 }
             chunks { x, rows in

@@ -39,8 +39,12 @@ public enum GradientExchange: Equatable, Sendable {
     /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
     public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
         guard allreduce == .overlap else { return }
-        if reproducible { throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap") }
-        if sharded == .on { throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap") }
+        if reproducible {
+            throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
+        }
+        if sharded == .on {
+            throw InputError("--sharded-update on reduce-scatters the gradient: it cannot be combined with --allreduce overlap")
+        }
     }
 
     /// Each rank updates only its slice of θ.

@@ -151,7 +151,9 @@ final class GradientReduction<T: Scalar> {
             var whole = [T](repeating: 0, count: count)
             for i in 0 ..< values.count { whole[slice.lowerBound + i] = values[i] }
             if let shards {
-                whole.withUnsafeMutableBufferPointer { communicator.allgather($0, counts: shards.counts, displacements: shards.displacements) }
+                whole.withUnsafeMutableBufferPointer {
+                    communicator.allgather($0, counts: shards.counts, displacements: shards.displacements)
+                }
             }
             return (name, whole)
         }

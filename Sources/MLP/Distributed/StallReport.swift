@@ -77,12 +77,14 @@ public struct StallReport: Sendable {
         let place = own.phase.describe(step: own.step)
         let limit = self.limit == timeout.seconds ? "--collective-timeout \(seconds(self.limit)) s"
             : extendsBudget
-            ? "\(seconds(self.limit)) s, \(Int(CollectiveTimeout.aloneMultiple)) × --collective-timeout for a rank that answers but does not finish its step"
+            ? "\(seconds(self.limit)) s, \(Int(CollectiveTimeout.aloneMultiple)) "
+                + "× --collective-timeout for a rank that answers but does not finish its step"
             : "\(seconds(self.limit)) s, \(Int(CollectiveTimeout.aloneMultiple)) × --collective-timeout in this phase"
         let waited = "\(list(waitingRanks)) waited \(seconds(own.seconds)) s"
         let behind = behindRanks
         guard !behind.isEmpty else {
-            return "collective timeout: every rank answered and none is busy elsewhere, yet \(waited) in \(place) (collective \(own.sequence); limit \(limit)): "
+            return "collective timeout: every rank answered and none is busy elsewhere, "
+                + "yet \(waited) in \(place) (collective \(own.sequence); limit \(limit)): "
                 + "the collective itself does not complete (the network or MPI); " + next
         }
         return "collective timeout: " + behind.map(describe).joined(separator: "; ")
@@ -96,7 +98,8 @@ public struct StallReport: Sendable {
             return "\(name) did not answer (stopped, hung or unreachable) and never finished \(own.phase.describe(step: own.step))"
         }
         let unfinished = extendsBudget ? " without finishing it" : ""
-        return "\(name) is alive but has been busy for \(seconds(record.seconds)) s in \(record.phase.describe(step: record.step))\(unfinished)"
+        return "\(name) is alive but has been busy for \(seconds(record.seconds)) s "
+            + "in \(record.phase.describe(step: record.step))\(unfinished)"
     }
 
     /// How the job goes on: the newest checkpoint and the command that continues from it.
@@ -110,12 +113,15 @@ public struct StallReport: Sendable {
         // Rank 0 was writing; this rank cannot know whether it finished.
         let ifFinished = "if rank 0 finished writing it"
         guard let known else {
-            return "newest checkpoint: \(writing.path) (after step \(writing.step)) \(ifFinished), else none; continue with: mlp train --resume \(writing.path)"
+            return "newest checkpoint: \(writing.path) (after step \(writing.step)) \(ifFinished), else none; continue with: "
+                + "mlp train --resume \(writing.path)"
         }
         if known.path == writing.path {
-            return "newest checkpoint: \(known.path) (after step \(writing.step) \(ifFinished), else after step \(known.step)); continue with: mlp train --resume \(known.path)"
+            return "newest checkpoint: \(known.path) (after step \(writing.step) \(ifFinished), else after step \(known.step)); "
+                + "continue with: mlp train --resume \(known.path)"
         }
-        return "newest checkpoint: \(writing.path) (after step \(writing.step)) \(ifFinished), else \(known.path) (after step \(known.step)); continue with: mlp train --resume and that file"
+        return "newest checkpoint: \(writing.path) (after step \(writing.step)) \(ifFinished), "
+            + "else \(known.path) (after step \(known.step)); continue with: mlp train --resume and that file"
     }
 
     /// "rank 0", "ranks 0, 2".

@@ -180,7 +180,8 @@ func evaluationStartItems(model path: String, data source: DataSource, dataFinge
     options.detail = settingsDifference
     let model = StartItem.file("model \(path)", path: path, differs: "evaluates a different model", none: "no model",
                                advice: "every rank must read the same file (keep it on a shared file system)")
-    let data = StartItem(differs: "was started with different data", value: fingerprinted(source.messageName, dataFingerprint, none: "none"),
+    let data = StartItem(differs: "was started with different data",
+                         value: fingerprinted(source.messageName, dataFingerprint, none: "none"),
                          fingerprint: dataFingerprint ?? 0, advice: "every rank must read the same data")
     return [options, model, data]
 }

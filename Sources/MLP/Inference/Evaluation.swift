@@ -185,7 +185,8 @@ extension Evaluation {
         }
         if let r = regression {
             for (k, name) in r.targetNames.enumerated() {
-                lines.append("\(name): MSE \(fixed(r.meanSquaredError[k], 6))  MAE \(fixed(r.meanAbsoluteError[k], 6))  R² \(fixed(r.r2[k], 4))")
+                lines.append("\(name): MSE \(fixed(r.meanSquaredError[k], 6))  "
+                    + "MAE \(fixed(r.meanAbsoluteError[k], 6))  R² \(fixed(r.r2[k], 4))")
             }
         }
         return lines.joined(separator: "\n")

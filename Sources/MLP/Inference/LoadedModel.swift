@@ -8,7 +8,8 @@ final class LoadedModel<T: Scalar> {
     /// - Parameters:
     ///   - loss, activation: for files without our metadata; must agree with it where present.
     init(_ file: ModelFile, path: String, loss: Loss?, activation: Activation?) throws {
-        func pick<Value: RawRepresentable & Equatable>(_ option: Value?, _ stored: Value?, _ name: String) throws -> Value? where Value.RawValue == String {
+        func pick<Value: RawRepresentable & Equatable>(_ option: Value?, _ stored: Value?, _ name: String) throws -> Value?
+            where Value.RawValue == String {
             if let option, let stored, option != stored {
                 throw InputError("\(name) \(option.rawValue) disagrees with \(path), which was trained with \(stored.rawValue)")
             }
@@ -45,10 +46,12 @@ final class LoadedModel<T: Scalar> {
                 var problems: [String] = []
                 if !missing.isEmpty { problems.append("missing column\(missing.count == 1 ? "" : "s") \(listed(missing))") }
                 if !extra.isEmpty { problems.append("unknown column\(extra.count == 1 ? "" : "s") \(listed(extra))") }
-                throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.count) columns: \(listed(expected)))")
+                throw InputError("\(source): \(problems.joined(separator: "; ")) (the model was trained on \(expected.count) columns: "
+                    + "\(listed(expected)))")
             }
             guard data.mappedFeatures == nil else {
-                throw InputError("\(source): its columns are in another order than the model's (\(listed(expected))): write the .npy in the model's order")
+                throw InputError("\(source): its columns are in another order than the model's (\(listed(expected))): "
+                    + "write the .npy in the model's order")
             }
             let sourceColumn = expected.map { data.featureNames.firstIndex(of: $0)! }
             let columns = data.featureCount

@@ -37,7 +37,8 @@ public final class Network<T: Scalar> {
 
 extension Network {
     /// Forward propagation over the first `rows` rows of `workspace.input`:
-    /// Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾ W⁽ˡ⁾ᵀ + 1 b⁽ˡ⁾ᵀ, Q⁽ˡ⁾ = h(Z⁽ˡ⁾) for l < L. Leaves Z⁽ᴸ⁾ in `workspace.outputs`.
+    /// Z⁽ˡ⁾ = Q⁽ˡ⁻¹⁾ W⁽ˡ⁾ᵀ + 1 b⁽ˡ⁾ᵀ, Q⁽ˡ⁾ = h(Z⁽ˡ⁾) for l < L.
+    /// Leaves Z⁽ᴸ⁾ in `workspace.outputs`.
     public func forward(_ workspace: Workspace<T>, rows: Int) {
         forward(workspace, rows: 0 ..< rows)
     }

@@ -172,8 +172,12 @@ enum CheckpointSchema {
         let largest = TrainingOptions.largestCount
         guard (1 ... largest).contains(position.epoch) else { throw refuse(Key.epoch, position.epoch, "an epoch from 1 to \(largest)") }
         guard position.batchInEpoch >= 0 else { throw refuse(Key.batchInEpoch, position.batchInEpoch, "0 or more") }
-        guard position.step >= position.batchInEpoch else { throw refuse(Key.step, position.step, "at least the batch in the epoch, \(position.batchInEpoch)") }
-        guard position.epochLossSum.isFinite, position.epochLossSum >= 0 else { throw refuse(Key.lossSum, position.epochLossSum, "a finite sum of losses, 0 or more") }
+        guard position.step >= position.batchInEpoch else {
+            throw refuse(Key.step, position.step, "at least the batch in the epoch, \(position.batchInEpoch)")
+        }
+        guard position.epochLossSum.isFinite, position.epochLossSum >= 0 else {
+            throw refuse(Key.lossSum, position.epochLossSum, "a finite sum of losses, 0 or more")
+        }
         guard position.epochSamples.isFinite, position.epochSamples >= 0, position.epochSamples.rounded() == position.epochSamples else {
             throw refuse(Key.samples, position.epochSamples, "a count of samples")
         }
@@ -190,7 +194,9 @@ enum CheckpointSchema {
             }
         }
         guard !settings.train.isEmpty else { throw refuse(Key.train, "\"\"", "a data path") }
-        guard !settings.targetColumns.contains(where: \.isEmpty) else { throw refuse(Key.target, settings.targetColumns.joined(separator: ","), "column names") }
+        guard !settings.targetColumns.contains(where: \.isEmpty) else {
+            throw refuse(Key.target, settings.targetColumns.joined(separator: ","), "column names")
+        }
         guard settings.trainRows >= 1 else { throw refuse(Key.trainRows, settings.trainRows, "1 or more") }
         guard (0 ... position.step).contains(checkpoint.optimizerSteps) else {
             throw refuse(Key.optimizerSteps, checkpoint.optimizerSteps, "from 0 to the steps taken, \(position.step)")
@@ -203,8 +209,12 @@ enum CheckpointSchema {
         }
         if let record = checkpoint.earlyStopping {
             if let best = record.bestEpoch {
-                guard (1 ..< position.epoch).contains(best) else { throw refuse(Key.bestEpoch, best, "an epoch before the current one, \(position.epoch)") }
-                guard record.bestLoss.isFinite, record.bestLoss >= 0 else { throw refuse(Key.bestLoss, record.bestLoss, "a finite loss, 0 or more") }
+                guard (1 ..< position.epoch).contains(best) else {
+                    throw refuse(Key.bestEpoch, best, "an epoch before the current one, \(position.epoch)")
+                }
+                guard record.bestLoss.isFinite, record.bestLoss >= 0 else {
+                    throw refuse(Key.bestLoss, record.bestLoss, "a finite loss, 0 or more")
+                }
             } else if record.bestLoss != .infinity {
                 throw refuse(Key.bestLoss, record.bestLoss, "inf before any epoch")
             }
@@ -216,7 +226,8 @@ enum CheckpointSchema {
         for tensor in checkpoint.model.extraTensors {
             let values = try tensor.floats()
             if let index = values.firstIndex(where: { !$0.isFinite || (tensor.name == "optimizer.exp_avg_sq" && $0 < 0) }) {
-                throw InputError("\(path): checkpoint tensor \(tensor.name) holds \(values[index]) at element \(index): not valid optimizer state")
+                throw InputError("\(path): checkpoint tensor \(tensor.name) holds \(values[index]) at element \(index): "
+                    + "not valid optimizer state")
             }
         }
     }
@@ -236,12 +247,14 @@ enum CheckpointSchema {
                 throw InputError("\(path): checkpoint metadata '\(Key.version)' is not valid: \"\(text)\"")
             }
             guard version <= CheckpointSchema.version else {
-                throw InputError("\(path): checkpoint version \(version) was written by a newer mlp (this one reads up to version \(CheckpointSchema.version))")
+                throw InputError("\(path): checkpoint version \(version) was written by a newer mlp (this one reads up to version "
+                    + "\(CheckpointSchema.version))")
             }
             self.version = version
             // A setting its version cannot express would be silently dropped: refused instead.
             if version < 2, let key = Self.keysOfVersion2.sorted().first(where: { metadata[$0] != nil }) {
-                throw InputError("\(path): checkpoint version \(version) cannot hold '\(key)' (version 2 keeps it): the file was edited or mixed")
+                throw InputError("\(path): checkpoint version \(version) cannot hold '\(key)' (version 2 keeps it): "
+                    + "the file was edited or mixed")
             }
         }
 
@@ -281,7 +294,8 @@ extension Checkpoint {
     /// those of this one, as training counts them.
     func checkPosition(batchesPerEpoch: Int, batchSize: Int, path: String) throws {
         let refuse = { (what: String) in
-            InputError("\(path): checkpoint position (epoch \(position.epoch), batch \(position.batchInEpoch), step \(position.step)) does not fit the data: \(what)")
+            InputError("\(path): checkpoint position (epoch \(position.epoch), batch \(position.batchInEpoch), "
+                + "step \(position.step)) does not fit the data: \(what)")
         }
         guard position.batchInEpoch < batchesPerEpoch else {
             throw refuse("an epoch of this data has \(batchesPerEpoch) batches of \(batchSize)")

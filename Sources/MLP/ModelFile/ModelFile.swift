@@ -110,12 +110,14 @@ public struct ModelFile {
                 throw InputError("\(path): tensor layers.\(layer).weight has no layers.\(layer).bias")
             }
             guard weight.shape.count == 2, bias.shape == [weight.shape[0]] else {
-                throw InputError("\(path): layers.\(layer).weight has shape \(weight.shape) and layers.\(layer).bias \(bias.shape); expected [U_out, U_in] and [U_out]")
+                throw InputError("\(path): layers.\(layer).weight has shape \(weight.shape) and layers.\(layer).bias \(bias.shape); "
+                    + "expected [U_out, U_in] and [U_out]")
             }
             if layer == 0 {
                 layerSizes.append(weight.shape[1])
             } else if weight.shape[1] != layerSizes.last! {
-                throw InputError("\(path): layers.\(layer).weight takes \(weight.shape[1]) inputs but layer \(layer - 1) has \(layerSizes.last!) outputs")
+                throw InputError("\(path): layers.\(layer).weight takes \(weight.shape[1]) inputs but layer \(layer - 1) "
+                    + "has \(layerSizes.last!) outputs")
             }
             guard weight.shape.allSatisfy({ $0 > 0 }) else {
                 throw InputError("\(path): layers.\(layer).weight has an empty shape \(weight.shape)")
@@ -125,8 +127,11 @@ public struct ModelFile {
                 let values = try tensor.floats()
                 // A NaN or ±Inf weight makes every output NaN: refused, as non-finite data is.
                 if let index = values.firstIndex(where: { !$0.isFinite }) {
-                    let place = tensor.shape.count == 2 ? "row \(index / tensor.shape[1]), column \(index % tensor.shape[1])" : "element \(index)"
-                    throw InputError("\(path): tensor \(tensor.name) holds \(values[index]) at \(place): a model's parameters must be finite numbers")
+                    let place = tensor.shape.count == 2
+                        ? "row \(index / tensor.shape[1]), column \(index % tensor.shape[1])"
+                        : "element \(index)"
+                    throw InputError("\(path): tensor \(tensor.name) holds \(values[index]) at \(place): "
+                        + "a model's parameters must be finite numbers")
                 }
                 parameters += values
             }
@@ -139,11 +144,14 @@ public struct ModelFile {
         let layerNames = Set((0 ..< layer).flatMap { ["layers.\($0).weight", "layers.\($0).bias"] })
         let extra = Set(byName.keys).subtracting(layerNames).filter { name in !extraTensorPrefixes.contains { name.hasPrefix($0) } }
         if !extra.isEmpty {
-            throw InputError("\(path): unexpected tensors \(extra.sorted().joined(separator: ", ")) (layers must be numbered 0, 1, … without gaps)")
+            throw InputError("\(path): unexpected tensors \(extra.sorted().joined(separator: ", ")) "
+                + "(layers must be numbered 0, 1, … without gaps)")
         }
         var model = ModelFile(layerSizes: layerSizes, parameters: parameters, precision: dtypes == [.F32] ? .float32 : .float64)
         if let value = metadata[Key.activation] {
-            guard let activation = Activation(rawValue: value) else { throw InputError("\(path): unknown activation '\(value)' in metadata") }
+            guard let activation = Activation(rawValue: value) else {
+                throw InputError("\(path): unknown activation '\(value)' in metadata")
+            }
             model.activation = activation
         }
         if let value = metadata[Key.loss] {
@@ -156,15 +164,19 @@ public struct ModelFile {
         model.sampleWeightColumn = metadata[Key.sampleWeightColumn]
         // The names must fit the layers they describe (they are how columns are matched).
         if let names = model.featureNames, names.count != layerSizes[0] {
-            throw InputError("\(path): metadata feature_names holds \(names.count) names for the \(layerSizes[0]) inputs of layers.0.weight")
+            throw InputError("\(path): metadata feature_names holds \(names.count) names for the \(layerSizes[0]) "
+                + "inputs of layers.0.weight")
         }
         if model.loss == .crossEntropy, let names = model.classNames, names.count != layerSizes.last! {
-            throw InputError("\(path): metadata class_names holds \(names.count) names for the \(layerSizes.last!) outputs of the last layer")
+            throw InputError("\(path): metadata class_names holds \(names.count) names for the \(layerSizes.last!) "
+                + "outputs of the last layer")
         }
         if model.loss == .squaredError, let names = model.targetNames, names.count != layerSizes.last! {
-            throw InputError("\(path): metadata target_names holds \(names.count) names for the \(layerSizes.last!) outputs of the last layer")
+            throw InputError("\(path): metadata target_names holds \(names.count) names for the \(layerSizes.last!) "
+                + "outputs of the last layer")
         }
-        for (key, names) in [(Key.featureNames, model.featureNames), (Key.classNames, model.classNames), (Key.targetNames, model.targetNames)] {
+        for (key, names) in [(Key.featureNames, model.featureNames), (Key.classNames, model.classNames),
+                             (Key.targetNames, model.targetNames)] {
             if let names, Set(names).count != names.count { throw InputError("\(path): metadata \(key) names a column or class twice") }
         }
         if let meanText = metadata[Key.featureMean] {
@@ -208,7 +220,9 @@ private func parseNumbers(_ text: String, key: String, path: String) throws -> [
     guard !body.isEmpty else { return [] }
     // Parsed with Double(String): exact for the shortest round-trip digits that were written.
     return try body.split(separator: ",").map {
-        guard let value = Double($0), value.isFinite else { throw InputError("\(path): metadata '\(key)' holds '\($0)', not a finite number") }
+        guard let value = Double($0), value.isFinite else {
+            throw InputError("\(path): metadata '\(key)' holds '\($0)', not a finite number")
+        }
         return value
     }
 }

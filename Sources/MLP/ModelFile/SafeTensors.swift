@@ -112,7 +112,8 @@ public enum SafeTensors {
             precondition(tensor.shape.allSatisfy { $0 >= 0 } && tensor.elementCount * tensor.dtype.byteCount == tensor.bytes.count,
                          "tensor '\(tensor.name)': shape \(tensor.shape) of \(tensor.dtype) does not match \(tensor.bytes.count) bytes")
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+            entries.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
+                + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
         var header = Array("{\(entries.joined(separator: ","))}".utf8)
@@ -214,7 +215,8 @@ public enum SafeTensors {
                 byteCount = overflow ? Int.max : product
             }
             guard byteCount == end - begin else {
-                throw invalid("tensor '\(name)' of shape \(shape) and dtype \(dtype.rawValue) needs \(byteCount) bytes, its data_offsets [\(begin), \(end)] hold \(end - begin)")
+                throw invalid("tensor '\(name)' of shape \(shape) and dtype \(dtype.rawValue) needs \(byteCount) bytes, "
+                    + "its data_offsets [\(begin), \(end)] hold \(end - begin)")
             }
             let tensorBytes = Array(bytes[dataStart + begin ..< dataStart + end])
             tensors.append((SafeTensor(name: name, dtype: dtype, shape: shape, bytes: tensorBytes), begin, end))

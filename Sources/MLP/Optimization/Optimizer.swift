@@ -49,7 +49,9 @@ public struct OptimizerSettings: Sendable, Equatable {
         try TrainOptionTable.weightDecay.check(weightDecay)
         switch kind {
         case .sgd:
-            if nesterov && momentum <= 0 { throw InputError("--nesterov requires --momentum greater than 0 (Nesterov momentum requires a momentum)") }
+            if nesterov && momentum <= 0 {
+                throw InputError("--nesterov requires --momentum greater than 0 (Nesterov momentum requires a momentum)")
+            }
             for (name, value, standard) in [("--beta1", beta1, Self.defaults.beta1), ("--beta2", beta2, Self.defaults.beta2),
                                             ("--eps", epsilon, Self.defaults.epsilon)] where value != standard {
                 throw InputError("\(name) applies to --optimizer adam or adamw, not sgd")

@@ -65,7 +65,9 @@ struct MemoryEstimate {
             throw InputError("the network \(shape) is too large: its parameter count does not fit in 64 bits; use smaller --hidden widths")
         }
         guard bytes <= available else {
-            throw InputError("the network \(shape) has \(parameterCount) parameters and needs about \(gibibytes(bytes)) per rank to train (θ, gradient, optimizer state, buffers), more than this host's \(gibibytes(Self.physicalMemory)) of memory\(share): use smaller --hidden widths")
+            throw InputError("the network \(shape) has \(parameterCount) parameters and needs about \(gibibytes(bytes)) "
+                + "per rank to train (θ, gradient, optimizer state, buffers), "
+                + "more than this host's \(gibibytes(Self.physicalMemory)) of memory\(share): use smaller --hidden widths")
         }
     }
 

@@ -32,7 +32,8 @@ final class ProgressLine {
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
         let samplesPerSecond = position.epochSamples / Double(max(done, 1)) * Double(stepsTimed) / max(elapsed, 1e-9)
         let loss = position.epochLossSum / max(position.epochSamples, 1)
-        draw("epoch \(epoch)/\(epochs) [\(bar)] \(done)/\(batchesPerEpoch)  loss \(fixed(loss, 4))  \(Int(samplesPerSecond)) samples/s  \(Int(secondsLeft.rounded()))s left")
+        draw("epoch \(epoch)/\(epochs) [\(bar)] \(done)/\(batchesPerEpoch)  loss \(fixed(loss, 4))  \(Int(samplesPerSecond)) "
+            + "samples/s  \(Int(secondsLeft.rounded()))s left")
     }
 
     /// Leaves the line empty for the next full line of output.

@@ -52,7 +52,8 @@ extension Trainer {
         var bounds = [high, low, -high, -low]
         bounds.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
         if bounds[0] != -bounds[2] || bounds[1] != -bounds[3] {
-            throw AgreedFailure(message: "parameters differ between ranks at step \(position.step) (checksum mismatch): the ranks drifted apart", reportingRank: 0,
+            throw AgreedFailure(message: "parameters differ between ranks at step \(position.step) (checksum mismatch): "
+                + "the ranks drifted apart", reportingRank: 0,
                                 exitCode: ExitStatus.ranksDisagree)
         }
     }

@@ -115,7 +115,9 @@ public final class Trainer<T: Scalar> {
                 communicator.recordPhase(.training, step: position.step + 1)
                 let totals = self.step(positions: positions)
                 if totals.nonFinite && !settings.skipNonFiniteSteps {
-                    throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, --clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0,
+                    throw AgreedFailure(message: "non-finite loss or gradient at step \(position.step + 1) (epoch \(position.epoch)): "
+                        + "training stopped before applying it; the last checkpoint is intact. Try a smaller --learning-rate, "
+                        + "--clip-grad-norm, or --on-nonfinite skip-step", reportingRank: 0,
                                          exitCode: ExitStatus.diverged)
                 }
                 position.batchInEpoch += 1
@@ -159,7 +161,8 @@ public final class Trainer<T: Scalar> {
             var stop = false
             if position.batchInEpoch == batches {
                 schedule.epochEnded(loss: report.validationLoss ?? report.trainLoss, steps: position.step)
-                stop = earlyStopping?.observe(epoch: position.epoch, validationLoss: report.validationLoss!, parameters: network.parameters) ?? false
+                stop = earlyStopping?.observe(epoch: position.epoch, validationLoss: report.validationLoss!,
+                                              parameters: network.parameters) ?? false
                 position = TrainingPosition(epoch: position.epoch + 1, step: position.step)
             }
             try onEpoch(report)

@@ -147,7 +147,8 @@ extension TrainingOptions {
         if hidden.isEmpty { throw InputError("--dropout needs a hidden layer (it acts on hidden layers' outputs)") }
         if dropout.count == 1 { return dropout.allSatisfy { $0 == 0 } ? [] : Array(repeating: dropout[0], count: hidden.count) }
         guard dropout.count == hidden.count else {
-            throw InputError("--dropout gives \(dropout.count) rates for \(hidden.count) hidden layers: give one rate, or one per hidden layer")
+            throw InputError("--dropout gives \(dropout.count) rates for \(hidden.count) hidden layers: "
+                + "give one rate, or one per hidden layer")
         }
         return dropout.allSatisfy { $0 == 0 } ? [] : dropout
     }
@@ -182,9 +183,11 @@ extension TrainingOptions {
         case .spirals: paths = []
         }
         if let missing = paths.first(where: { access($0, F_OK) != 0 }) {
-            let relative = missing.hasPrefix("/") ? "" : " (relative to the directory that run started in, not \(FileManager.default.currentDirectoryPath))"
+            let relative = missing.hasPrefix("/") ? "" : " (relative to the directory that run started in, "
+                + "not \(FileManager.default.currentDirectoryPath))"
             let labels = source.labels == nil ? "" : " --train-labels LABELS.npy"
-            throw InputError("\(checkpointPath) was trained on \(missing)\(relative), which is not found: to resume on the same data from here, give its path: --train PATH\(labels)")
+            throw InputError("\(checkpointPath) was trained on \(missing)\(relative), which is not found: "
+                + "to resume on the same data from here, give its path: --train PATH\(labels)")
         }
         return source
     }

@@ -130,15 +130,19 @@ struct TrainingData<T: Scalar> {
             throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
         }
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
-            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) differ from the training data's \(listed(train.classNames))")
+            throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) "
+                + "differ from the training data's \(listed(train.classNames))")
         }
         if let modelFeatures = start.model?.featureNames, modelFeatures != train.featureNames {
-            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: write the data in the model's order)" : ""
-            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), the training data has \(listed(train.featureNames))\(order)")
+            let order = Set(modelFeatures) == Set(train.featureNames) ? " (the same columns in another order: "
+                + "write the data in the model's order)" : ""
+            throw InputError("\(startingPath) takes the columns \(listed(modelFeatures)), "
+                + "the training data has \(listed(train.featureNames))\(order)")
         }
         if !train.isClassification, let modelTargets = start.model?.targetNames, modelTargets != train.targetNames {
             guard modelTargets.count == train.targetNames.count, Set(modelTargets) == Set(train.targetNames) else {
-                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), the training data has \(listed(train.targetNames))")
+                throw InputError("\(startingPath) predicts the targets \(listed(modelTargets)), "
+                    + "the training data has \(listed(train.targetNames))")
             }
             train = train.reorderingTargets(to: modelTargets)
         }
@@ -152,7 +156,8 @@ struct TrainingData<T: Scalar> {
         var data = try load(source, role: .test, configuration, kind: kind, rank: rank, ranks: ranks)
         if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
         guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
-            throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) but --train has \(listed(train.featureNames + train.targetNames))")
+            throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) "
+                + "but --train has \(listed(train.featureNames + train.targetNames))")
         }
         return data
     }
@@ -163,7 +168,9 @@ struct TrainingData<T: Scalar> {
                                    startingPath: String) throws -> [Int] {
         guard let model = start.model else { return [train.featureCount] + configuration.hidden + [train.outputCount] }
         guard model.layerSizes.first == train.featureCount, model.layerSizes.last == train.outputCount else {
-            throw InputError("\(startingPath) has \(model.layerSizes.first ?? 0) inputs and \(model.layerSizes.last ?? 0) outputs but the data has \(train.featureCount) features and \(train.outputCount) \(train.isClassification ? "classes" : "targets")")
+            throw InputError("\(startingPath) has \(model.layerSizes.first ?? 0) inputs and \(model.layerSizes.last ?? 0) "
+                + "outputs but the data has \(train.featureCount) features and \(train.outputCount) "
+                + "\(train.isClassification ? "classes" : "targets")")
         }
         return model.layerSizes
     }
@@ -173,7 +180,8 @@ struct TrainingData<T: Scalar> {
     private func checkFits(_ configuration: TrainingConfiguration, start: Start, ranks: Int, startingPath: String) throws {
         let batchesPerEpoch = configuration.stepsPerEpoch(trainingRows: train.rowCount)
         if configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch).overflow {
-            throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: use fewer epochs or --max-steps")
+            throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: "
+                + "use fewer epochs or --max-steps")
         }
         if let checkpoint = start.checkpoint {
             try checkpoint.checkPosition(batchesPerEpoch: batchesPerEpoch, batchSize: configuration.batchSize, path: startingPath)

@@ -142,7 +142,9 @@ public struct TrainingOptions: Sendable {
         if sampleWeight != nil, trainWeights != nil {
             throw InputError("--sample-weight (a CSV column) and --train-weights (a .npy file) exclude each other")
         }
-        if resume != nil, initFrom != nil { throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model") }
+        if resume != nil, initFrom != nil {
+            throw InputError("--resume and --init-from exclude each other: a checkpoint already holds the model")
+        }
         if earlyStopping != nil, validationSplit == nil {
             throw InputError("--early-stopping needs --validation-split (it watches the validation loss)")
         }

@@ -5,7 +5,8 @@ extension TrainingRun {
     /// The first line: the network, the data and the batches.
     func describe(_ network: Network<T>, _ data: TrainingData<T>) -> String {
         let P = communicator.size, train = data.train, batchSize = configuration.batchSize
-        var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), \(network.loss.rawValue), \(T.precision.rawValue), "
+        var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), "
+            + "\(network.loss.rawValue), \(T.precision.rawValue), "
         line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
         if let test = data.test { line += ", \(test.rowCount) test rows" }
         line += "; batch \(batchSize), \(configuration.stepsPerEpoch(trainingRows: train.rowCount)) steps per epoch"

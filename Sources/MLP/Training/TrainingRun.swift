@@ -112,13 +112,16 @@ final class TrainingRun<T: Scalar> {
             trainer.position = checkpoint.position
             if let plateau = checkpoint.plateau { trainer.schedule.plateau = plateau }
             try communicator.agree {
-                do { try checkpoint.restore(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping) } catch let error as InputError {
+                do {
+                    try checkpoint.restore(optimizer: trainer.optimizer, earlyStopping: trainer.earlyStopping)
+                } catch let error as InputError {
                     throw InputError("\(configuration.resume ?? "the checkpoint"): \(error.message)")
                 }
             }
         }
         // Until a checkpoint is written, a stalled job continues from the one it resumed.
-        communicator.collectiveRecord?.trainingStarted(from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
+        communicator.collectiveRecord?.trainingStarted(
+            from: configuration.resume.map { CheckpointFile(path: $0, step: trainer.position.step) })
         return trainer
     }
 
@@ -148,11 +151,14 @@ final class TrainingRun<T: Scalar> {
             progress?.clear()
             let name = Interruption.name(interruption.signal)
             let path: String
-            do { path = try writeCheckpoint(trainer, data, to: configuration.checkpoint, at: interruption.position) } catch var failure as AgreedFailure {
+            do {
+                path = try writeCheckpoint(trainer, data, to: configuration.checkpoint, at: interruption.position)
+            } catch var failure as AgreedFailure {
                 failure.message = "interrupted by \(name) after step \(interruption.position.step), and the " + failure.message
                 throw failure
             }
-            throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) (epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
+            throw AgreedFailure(message: "interrupted by \(name) after step \(interruption.position.step) "
+                + "(epoch \(interruption.position.epoch)); checkpoint written to \(path); continue with: mlp train --resume \(path)",
                                 reportingRank: 0, exitCode: ExitStatus.interrupted(by: interruption.signal))
         }
         return reports
@@ -179,7 +185,8 @@ final class TrainingRun<T: Scalar> {
             guard isRoot else { return path ?? interruptionCheckpointPath }
             let settings = Checkpoint.RunSettings(configuration, trainRows: data.trainRowsAsRead, trainFingerprint: data.trainFingerprint)
             var checkpoint = Checkpoint(model: modelFile(trainer, data), position: position, settings: settings)
-            checkpoint.store(optimizerState: optimizerState, optimizerSteps: trainer.optimizer.stepCount, earlyStopping: trainer.earlyStopping)
+            checkpoint.store(optimizerState: optimizerState, optimizerSteps: trainer.optimizer.stepCount,
+                             earlyStopping: trainer.earlyStopping)
             checkpoint.plateau = trainer.schedule.plateau
             do {
                 let written: String

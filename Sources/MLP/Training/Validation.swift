@@ -46,7 +46,8 @@ extension Dataset {
     public func holdingOut(fraction: Double, seed: UInt64) throws -> (training: Dataset<T>, validation: Dataset<T>) {
         let split = Self.validationRows(rowCount: rowCount, fraction: fraction, seed: seed)
         guard !split.training.isEmpty, !split.validation.isEmpty else {
-            throw InputError("--validation-split \(fraction) of \(rowCount) training rows leaves \(split.training.count) for training and \(split.validation.count) for validation: both need at least one")
+            throw InputError("--validation-split \(fraction) of \(rowCount) training rows leaves \(split.training.count) "
+                + "for training and \(split.validation.count) for validation: both need at least one")
         }
         return (rows(split.training), rows(split.validation))
     }
