@@ -55,7 +55,6 @@ final class GradientTests: XCTestCase {
                 let network = Network<Double>(layerSizes: [4, 6, 5, outputs], activation: activation, loss: loss)
                 network.initialize(seed: 7)
                 // Non-zero biases so that every parameter's path is exercised.
-                let theta = network.parameters.values
                 var generator = SplitMix64(seed: 11)
                 for l in 1 ... network.layout.layerCount {
                     let b = network.parameters.biases(l)
