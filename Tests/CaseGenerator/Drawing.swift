@@ -103,14 +103,20 @@ struct Drawer {
 
     func draw(_ index: Int) -> Case {
         var random = SplitMix64(state: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
-        let command = random.chance(0.6) ? Command.train : random.pick(Array(Command.allCases.dropFirst()))
+        // Three cases in five train; those walk the option × boundary cells in turn (from a seed-chosen start), so that
+        // a few hundred cases try every cell once; further values and the other commands are drawn at random.
+        let isTrain = index % 5 < 3
+        let command = isTrain ? Command.train : random.pick(Array(Command.allCases.dropFirst()))
         let ranks = (command == .train || command == .evaluate) && random.chance(ranksFraction) ? 2 : 1
         var drawn = Case(index: index, command: command, shape: random.chance(0.5) ? .small : random.pick(DataShape.allCases),
                          ranks: ranks)
         let outputs = OutputOption.all.filter { $0.command == command.rawValue }
         if command == .train {
             let options = TrainOptionTable.all.filter { !Self.fileOptions.contains($0.name) }
-            for _ in 0 ..< 1 + random.below(3) {
+            let cells = options.flatMap { option in Self.boundaries(option).map { (option, $0) } }
+            let (first, boundary) = cells[(index / 5 * 3 + index % 5 + Int(seed % UInt64(cells.count))) % cells.count]
+            drawn.values.append(Self.value(for: first, boundary, &random))
+            for _ in 0 ..< random.below(3) {
                 let option = random.pick(options)
                 // Never both step bounds: one of them stays small, so a drawn 2³¹ − 1 still ends.
                 let bounds: Set<String> = ["--epochs", "--max-steps"]
@@ -130,7 +136,7 @@ struct Drawer {
 
     static func output(_ option: OutputOption, _ random: inout SplitMix64) -> DrawnOutput {
         let kinds = option.command == "convert" ? PathKind.forPrefix : PathKind.allCases
-        let kind = random.chance(0.35) ? .oneCharacter : random.pick(kinds)
+        let kind = random.chance(0.2) ? .oneCharacter : random.pick(kinds)
         return DrawnOutput(option: option, kind: kind, path: Scratch.path(of: kind, for: option))
     }
 
@@ -138,7 +144,7 @@ struct Drawer {
     static func boundaries(_ option: AnyTrainOption) -> [Boundary] {
         if option.isFlag { return [.typical, .flagWithValue] }
         if option.range != nil || option.valueType == UInt64.self { return Boundary.allCases.filter { $0 != .flagWithValue } }
-        return [.typical, .typical, .empty, .oneCharacter, .bytes255, .unicode]
+        return [.typical, .empty, .oneCharacter, .bytes255, .unicode]
     }
 
     static func value(for option: AnyTrainOption, _ boundary: Boundary, _ random: inout SplitMix64) -> DrawnValue {

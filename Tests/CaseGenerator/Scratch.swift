@@ -62,6 +62,9 @@ enum Scratch {
         }
         for out in drawn.outputs {
             let made = madePath(out)
+            // Two outputs may draw one path (`--save o --metrics o`, refused as one file): it is made once.
+            var existing = stat()
+            if drawn.outputs.first(where: { madePath($0) == made })?.option != out.option || lstat(at(made), &existing) == 0 { continue }
             func file(_ name: String, mode: Int) throws {
                 try Data("old\n".utf8).write(to: URL(fileURLWithPath: at(name)))
                 chmod(at(name), mode_t(mode))
