@@ -126,18 +126,18 @@ struct Drawer {
                 else { continue }
                 drawn.values.append(Self.value(for: option, random.pick(Self.boundaries(option)), &random))
             }
-            for output in outputs where random.chance(0.45) { drawn.outputs.append(Self.output(output, &random)) }
+            for output in outputs where random.chance(0.45) { drawn.outputs.append(Self.output(output, data: drawn.shape, &random)) }
         } else if let output = outputs.first {
-            drawn.outputs.append(Self.output(output, &random))
+            drawn.outputs.append(Self.output(output, data: drawn.shape, &random))
         }
         drawn.arguments = arguments(drawn, &random)
         return drawn
     }
 
-    static func output(_ option: OutputOption, _ random: inout SplitMix64) -> DrawnOutput {
+    static func output(_ option: OutputOption, data: DataShape, _ random: inout SplitMix64) -> DrawnOutput {
         let kinds = option.command == "convert" ? PathKind.forPrefix : PathKind.allCases
         let kind = random.chance(0.2) ? .oneCharacter : random.pick(kinds)
-        return DrawnOutput(option: option, kind: kind, path: Scratch.path(of: kind, for: option))
+        return DrawnOutput(option: option, kind: kind, path: Scratch.path(of: kind, for: option, data: data.fileName))
     }
 
     /// The boundaries that make sense for the option's declared type.
