@@ -89,8 +89,12 @@ struct Oracle {
             problems.append("\(errorLines.count) 'mlp: error:' lines for one failure: \(errorLines.prefix(3).joined(separator: " | "))")
         }
         if status == 0 && !errorLines.isEmpty { problems.append("exit status 0 with an error line: \(errorLines[0])") }
-        for value in drawn.values where value.valid == true && output.stderr.contains("\(value.option) must be") {
-            problems.append("\(value.option) \(value.text ?? "") is inside its declared range but was refused for it")
+        for value in drawn.values where value.valid == true {
+            // Neither the range's message nor the parser's ("The value … is invalid for '--beta1 <β₁>'") may refuse it.
+            let refusals = ["\(value.option) must be", "is invalid for '\(value.option) ", "Missing value for '\(value.option) "]
+            if refusals.contains(where: output.stderr.contains) {
+                problems.append("\(value.option) \(value.text ?? "") is of its declared type and range but was refused for it")
+            }
         }
         for out in drawn.outputs where Expectation.accepts(out) && output.stderr.contains("mlp: error: \(out.option.name) \(out.path): ") {
             problems.append("\(out.option.name) \(out.path) (\(out.kind.outputKind!)) is an accepted kind but was refused for it")

@@ -89,12 +89,13 @@ func main() throws {
                 progress.coverage.add(drawn)
                 if problems.isEmpty { progress.passed += 1 } else { progress.failures.append((drawn.index, report)) }
             }
-            if !problems.isEmpty { print(report) }
+            // Unbuffered, so a failure shows while the run goes on (and survives an interrupted run).
+            if !problems.isEmpty { FileHandle.standardOutput.write(Data((report + "\n").utf8)) }
         }
     }
     print(progress.coverage.table())
-    print(String(format: "seed %llu, %d cases, %.0f s; failed cases kept in %@", settings.seed, indices.count,
-                 Date().timeIntervalSince(started), base.path))
+    let kept = progress.failures.isEmpty && !settings.keep ? "" : "; scratch directories kept in \(base.path)"
+    print(String(format: "seed %llu, %d cases, %.0f s", settings.seed, indices.count, Date().timeIntervalSince(started)) + kept)
     if progress.failures.isEmpty && !settings.keep { Scratch.remove(base) }
     print("\(progress.passed) passed, \(progress.failures.count) failed")
     exit(progress.failures.isEmpty ? 0 : 1)
