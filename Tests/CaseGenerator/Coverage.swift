@@ -13,6 +13,7 @@ struct Coverage {
         for out in drawn.outputs { outputs[Self.name(out.option), default: [:]][out.kind, default: 0] += 1 }
         shapes[drawn.shape, default: 0] += 1
         commands["\(drawn.command.rawValue)\(drawn.ranks > 1 ? " (mpirun -n \(drawn.ranks))" : "")", default: 0] += 1
+        for input in ["--test", "--init-from"] where drawn.arguments.contains(input) { commands["train \(input)", default: 0] += 1 }
     }
 
     static func name(_ option: OutputOption) -> String { "\(option.command) \(option.name)" }

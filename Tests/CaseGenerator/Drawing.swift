@@ -218,6 +218,9 @@ struct Drawer {
                 }
             }
             for output in drawn.outputs { arguments += [output.option.name, output.path] }
+            // Inputs beside the data: the same file as test data, the fixture model as a start (its 2-4-2 shape may clash).
+            if random.chance(0.2) { arguments += ["--test", data] }
+            if random.chance(0.1) { arguments += ["--init-from", "model.st"] }
         case .predict: arguments += ["--model", "model.st", "--input", data, "--output", output]
         case .evaluate: arguments += ["--model", "model.st", "--data", data] + (random.chance(0.5) ? ["--json"] : [])
         case .export: arguments += ["--model", "model.st", "--output", output]
