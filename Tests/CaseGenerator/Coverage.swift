@@ -7,6 +7,8 @@ struct Coverage {
     private(set) var outputs: [String: [PathKind: Int]] = [:]
     private(set) var shapes: [DataShape: Int] = [:]
     private(set) var commands: [String: Int] = [:]
+    /// How the cases ended: a run where every case ends with 64 would prove little.
+    var statuses: [String: Int] = [:]
 
     mutating func add(_ drawn: Case) {
         for value in drawn.values { values[value.option, default: [:]][value.boundary, default: 0] += 1 }
@@ -48,6 +50,7 @@ struct Coverage {
         grid("Coverage: output × path kind", kinds.map(\.rawValue), outputRows)
         lines.append("Data shapes: " + DataShape.allCases.map { "\($0.rawValue) \(shapes[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("Commands: " + commands.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append("Exit statuses: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
         let untried = valueRows.flatMap { row in row.1.filter { $0 == 0 } }.count + outputRows.flatMap { $0.1.filter { $0 == 0 } }.count
         lines.append("Untried cells: \(untried)")
         return lines.joined(separator: "\n")

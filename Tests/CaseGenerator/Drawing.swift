@@ -124,7 +124,9 @@ struct Drawer {
                     $0.option == option.name || bounds.contains($0.option) && bounds.contains(option.name)
                 })
                 else { continue }
-                drawn.values.append(Self.value(for: option, random.pick(Self.boundaries(option)), &random))
+                // Mostly a plausible value, so that combinations get past parsing and train.
+                let boundary = random.chance(0.6) ? Boundary.typical : random.pick(Self.boundaries(option))
+                drawn.values.append(Self.value(for: option, boundary, &random))
             }
             for output in outputs where random.chance(0.45) { drawn.outputs.append(Self.output(output, data: drawn.shape, &random)) }
         } else if let output = outputs.first {
