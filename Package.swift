@@ -59,6 +59,9 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         // Test-only: `mlp` with the faults the tests inject, chosen by MLP_TEST_* environment variables.
         .executableTarget(name: "mlp-faults", dependencies: ["MLP", "MLPCommandLine"], path: "Tests/FaultInjection"),
+        // Test-only: `mlp-cases`, adversarial command lines drawn from the option and output declarations, with an
+        // oracle (docs/tests.md, "Generated cases"). `swift run mlp-cases --cases N --seed S`.
+        .executableTarget(name: "mlp-cases", dependencies: ["MLP", "TestSupport"], path: "Tests/CaseGenerator"),
         // Test-only: what both test targets share: scratch folders, data files, and the one way
         // to run `mlp` (directly, under mpirun, in the background) with a liveness time limit.
         .target(name: "TestSupport", dependencies: ["MLP", "CZlib"], path: "Tests/TestSupport"),
