@@ -94,4 +94,28 @@ final class ExtremeValueTests: ScratchFolderTestCase {
         let evaluated = try MLPProcess.run(["evaluate", "--model", path("c16.st"), "--data", data, "--reproducible", "--chunk-rows", "2147483647"])
         XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
     }
+
+    /// Found by `mlp-cases` (seed 7, cases 316 and 985): a momentum so large that μ·v overflows
+    /// float32 made θ infinite in an update whose g was finite; the epoch's checkpoint was written
+    /// with it ("the last checkpoint is intact", yet it did not load). Now the run stops (exit 3)
+    /// before any checkpoint or model holds a non-finite θ, on 1 and 2 ranks.
+    func testOverflowingUpdateStopsBeforeACheckpointHoldsIt() throws {
+        let data = path("data.csv")
+        try Data("a,b,label\n0.1,0.2,0\n0.3,-0.1,1\n-0.2,0.5,0\n0.7,0.1,1\n-0.4,-0.3,0\n0.2,0.9,1\n0.6,-0.6,0\n-0.1,0.4,1\n".utf8)
+            .write(to: URL(fileURLWithPath: data))
+        for ranks in [nil, 2] {
+            let checkpoint = path("c-\(ranks ?? 1).st"), save = path("m-\(ranks ?? 1).st")
+            let arguments = ["train", "--train", data, "--hidden", "4", "--batch-size", "4", "--epochs", "2", "--momentum", "1e39",
+                             "--checkpoint", checkpoint, "--save", save]
+            let output = try ranks.map { try MLPProcess.mpirun(ranks: $0, arguments) } ?? MLPProcess.run(arguments)
+            let line = assertRefused(output, status: ExitStatus.diverged)
+            XCTAssertTrue(line.contains("not finite"), line)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: save), "no model with a non-finite θ")
+            if FileManager.default.fileExists(atPath: checkpoint) {
+                XCTAssertNoThrow(try Checkpoint.read(path: checkpoint), "the checkpoint the line calls intact loads")
+            } else {
+                XCTAssertTrue(line.contains("no checkpoint was written"), line)
+            }
+        }
+    }
 }

@@ -85,6 +85,7 @@ final class TrainingRun<T: Scalar> {
             if isRoot { output.line(describe(earlyStopping, lastEpoch: reports.last?.epoch ?? 0)) }
         }
         if let save = configuration.save {
+            try refuseNonFiniteParameters(trainer, after: trainer.position.step)
             communicator.recordPhase(.output, step: trainer.position.step)
             try communicator.agreeSharingExitStatus {
                 guard isRoot else { return }
@@ -176,6 +177,7 @@ final class TrainingRun<T: Scalar> {
     /// Returns the path written (on rank 0).
     @discardableResult
     func writeCheckpoint(_ trainer: Trainer<T>, _ data: TrainingData<T>, to path: String?, at position: TrainingPosition) throws -> String {
+        try refuseNonFiniteParameters(trainer, after: position.step)
         // For the collective watchdog's message: which checkpoint a stalled job continues from.
         let record = communicator.collectiveRecord
         communicator.recordPhase(.checkpoint, step: position.step)
@@ -207,6 +209,18 @@ final class TrainingRun<T: Scalar> {
         // Rank 0 recorded it as soon as it was written.
         if !isRoot { record?.checkpointWritten(CheckpointFile(path: written, step: position.step)) }
         return written
+    }
+
+    /// Stops every rank, before a checkpoint or the model is written, when θ is not finite: an
+    /// update overflowed (μ·v or γ·g past the precision's range) though g was finite, which the
+    /// check before the update cannot see. θ is the same on every rank: each decides alike.
+    func refuseNonFiniteParameters(_ trainer: Trainer<T>, after step: Int) throws {
+        let theta = trainer.network.parameters.values
+        guard !T.scaledValuesAreFinite(theta.baseAddress!, count: theta.count, by: 1, inPlace: false) else { return }
+        let kept = lastCheckpoint.map { "\($0.path) (step \($0.step)) is intact" } ?? "no checkpoint was written"
+        throw AgreedFailure(message: "the parameters are not finite after step \(step): an update overflowed (too large a --momentum or "
+                            + "--learning-rate?); training stopped and nothing more is written; \(kept)",
+                            reportingRank: 0, exitCode: ExitStatus.diverged)
     }
 
     /// The newest checkpoint of this run, or the `--resume` checkpoint when `--checkpoint`
