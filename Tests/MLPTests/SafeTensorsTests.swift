@@ -64,7 +64,7 @@ final class SafeTensorsTests: XCTestCase {
         let missing = directory.appendingPathComponent("no/such/dir/model.safetensors").path
         XCTAssertThrowsError(try SafeTensors.write(tensors: tensors, metadata: [:], to: missing)) { error in
             XCTAssertEqual(error as? WriteError,
-                           WriteError(path: missing, reason: "No such file or directory (creating \(missing).tmp-\(getpid()))"))
+                           WriteError(path: missing, reason: "No such file or directory (creating \(missing).tmp-\(getpid()))", code: ENOENT))
         }
         assertInputError(try SafeTensors.read(path: missing), contains: [missing, "No such file or directory"])
     }
