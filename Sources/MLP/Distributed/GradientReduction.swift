@@ -93,7 +93,7 @@ final class GradientReduction<T: Scalar> {
     /// for the per-layer ones, or (sharded) the extras' allreduce and a reduce-scatter that
     /// leaves this rank's slice of the sums at the start of `buffer`; exact sums are added as
     /// integers and converted once into `buffer`.
-    func reduce(batchRows: Int) {
+    func reduce(_ shard: BatchShard) {
         switch exchange {
         case .allreduce: communicator.allreduceSum(buffer.storage)
         case .overlappedAllreduce: communicator.waitForReductions()
@@ -104,11 +104,11 @@ final class GradientReduction<T: Scalar> {
             } else {
                 communicator.allreduceSum(buffer.storage)
             }
-        case .exactSums: reduceExactly(batchRows: batchRows)
+        case .exactSums: reduceExactly(chunkCount: shard.grid?.count ?? 0)
         }
     }
 
-    private func reduceExactly(batchRows: Int) {
+    private func reduceExactly(chunkCount: Int) {
         guard let exact else { return }
         let finite = exact.finite
         if let shards {
@@ -119,7 +119,6 @@ final class GradientReduction<T: Scalar> {
         }
         if finite { exact.write(slice, into: buffer.values.baseAddress!) }
         let extras = buffer.extras, counts = exact.counts
-        let chunkCount = ChunkGrid(rows: batchRows, chunkRows: exact.chunkRows).count
         let totals = exact.totals(chunkCount: chunkCount)
         extras[StepExtra.lossSum] = finite ? T(totals.loss) : .nan
         extras[StepExtra.weightSum] = finite ? T(totals.weight) : T(counts[ExactCount.samples])

@@ -26,7 +26,7 @@ extension Trainer {
         clock.time(\.gather) { gather(shard, of: positions) }
         let local = clock.time(\.forward) { forwardAndLoss(shard) }
         clock.time(\.backward) { backward(shard, correct: local.correct) }
-        clock.time(\.allreduce) { reduction.reduce(batchRows: positions.count) }
+        clock.time(\.allreduce) { reduction.reduce(shard) }
         let result = clock.time(\.update) { update() }
         clock.time(\.allgather) { reduction.gatherSlices(of: network.parameters, updated: result.updated) }
         timings.add(clock.phases)
