@@ -157,8 +157,9 @@ slurm_start_netns() {
     : >"$dir/pids"
     # shellcheck source=../multihost/netns.sh
     source "$slurm_here/../multihost/netns.sh"
-    netns_create "$prefix" || return 1
+    # Recorded first: slurm_stop deletes what a failed netns_create left.
     echo "$prefix" >"$dir/netns"
+    netns_create "$prefix" || return 1
     slurm_munge "$dir" || return 1
     for k in 1 2 3; do echo "mlp-h$k 10.99.0.$k"; done | slurm_write_conf "$dir" "mlp-h1 10.99.0.1" 6817 "$munge_socket"
     export SLURM_CONF="$dir/slurm.conf"
