@@ -116,6 +116,7 @@ final class FaultInjectingCommunicator: Communicator {
     func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) { base.broadcast(buffer) }
     func abort(exitCode: Int32) -> Never { base.abort(exitCode: exitCode) }
     var collectiveRecord: CollectiveRecord? { base.collectiveRecord }
+    var node: NodeLayout { base.node }
 
     private func isDue(_ faultStep: Int?) -> Bool { faultStep == step && rank == size - 1 }
 
