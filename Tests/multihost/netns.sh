@@ -12,6 +12,7 @@
 # and there is no route out, so no traffic can leave them. They share the file system and the
 # process table; the host name is the caller's to set (`unshare --uts`), as each harness names
 # its hosts itself.
+# shellcheck shell=bash disable=SC2034  # switch and hosts are the caller's
 
 switch="" hosts=()
 

@@ -159,9 +159,8 @@ check_b() {
 }
 
 # The checkpoint options of the runs of c and d. A requeued job runs its script again from the
-# top, the same command: it resumes from the checkpoint when there is one.
-# TODO(--resume auto): until mlp has it, the job script passes --resume only when the file exists.
-checkpointing() { echo "--checkpoint $1.ck --checkpoint-every 10 \$( [ -e $1.ck ] && echo --resume $1.ck ) --save $1.safetensors"; }
+# top, the same command: --resume auto continues from the checkpoint when there is one.
+checkpointing() { echo "--checkpoint $1.ck --checkpoint-every 10 --resume auto --save $1.safetensors"; }
 job_header() {
     cat <<EOF
 #!/bin/bash

@@ -11,8 +11,8 @@
 # steps and PMIx cross TCP between them. slurmctld is then reachable only from inside the
 # namespaces: `ip netns exec "$(cat DIR/netns)-h1" sbatch …`.
 #
-# Sourced (as Tests/slurm/run-slurm.sh does) it only defines slurm_start DIR,
-# slurm_start_netns DIR PREFIX and slurm_stop DIR, and sets nothing else.
+# Sourced (as Tests/slurm/run-slurm.sh does) it defines slurm_start DIR, slurm_start_netns DIR
+# PREFIX and slurm_stop DIR and starts nothing; each start sets SLURM_CONF.
 
 slurm_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -220,6 +220,7 @@ slurm_stop() {
         source "$slurm_here/../multihost/netns.sh"
         local prefix
         prefix=$(<"$dir/netns")
+        # shellcheck disable=SC2034  # netns_delete's
         switch="$prefix-sw" hosts=("$prefix-h1" "$prefix-h2" "$prefix-h3")
         netns_delete
         rm -f "$dir/netns"
