@@ -73,7 +73,8 @@ fi
 export SLURM_CONF="$one_conf"
 echo "run-slurm: $(slurmctld -V): one node $(hostname -s) ($(nproc) CPUs)${three_conf:+; three nodes mlp-h1..h3 at 10.99.0.1-3 in network namespaces} ($((SECONDS - start)) s)"
 
-# What every check trains: long enough (some seconds) to be interrupted after the first checkpoint.
+# What every check trains: 282 steps, about 1 s on 2 ranks (debug build, quiet machine). c and d
+# signal their job once its checkpoint of step 10 exists: measured, the signal lands by step 40.
 train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 3 --seed 7
        --precision float64 --reproducible)
 # The same as words for a job script.
@@ -104,10 +105,18 @@ wait_job() {
     done
     echo "not ended after $limit s: ${fields:-no such job}"
 }
-# Waits until a file exists (a job's first checkpoint); $2 names the check.
-wait_file() {
-    for _ in $(seq 600); do [[ -e "$1" ]] && return 0; sleep 0.1; done
-    fail "$2: no $1 after 60 s"
+# Waits until job $1 has written its first checkpoint, $work/$2.ck; fails if the job ends first.
+wait_checkpoint() {
+    local job=$1 name=$2
+    for _ in $(seq 600); do
+        [[ -e "$work/$name.ck" ]] && return 0
+        case "$(job_fields "$job" || true)" in
+            PENDING* | CONFIGURING* | RUNNING* | "") sleep 0.1 ;;
+            *) show "$work/$name.log"; fail "$name: the job ended before it wrote $name.ck" ;;
+        esac
+    done
+    show "$work/$name.log"
+    fail "$name: no $name.ck after 60 s"
 }
 # c and d: the job ran twice; in its first run mlp caught SIGNAL after some step S and wrote
 # its checkpoint there (the line `interrupted by SIGNAL after step S …`), its second run resumed
@@ -176,10 +185,9 @@ check_c() {
     local job fields
     { job_header requeue
       echo "srun --mpi=pmix $train_words $(checkpointing requeue)"
-      echo 'echo "run ${SLURM_RESTART_COUNT:-0}: status $?"'
     } >"$work/requeue.sbatch"
     job=$(sbatch --parsable "$work/requeue.sbatch")
-    wait_file "$work/requeue.ck" c
+    wait_checkpoint "$job" requeue
     scontrol requeue "$job"
     fields=$(wait_job "$job" 90)
     check_rerun requeue SIGTERM "$fields"
@@ -203,7 +211,7 @@ exit \$status
 EOF
     } >"$work/usr1-srun.sbatch"
     job=$(sbatch --parsable "$work/usr1-srun.sbatch")
-    wait_file "$work/usr1-srun.ck" "d (srun)"
+    wait_checkpoint "$job" usr1-srun
     scancel --signal=USR1 "$job"
     fields=$(wait_job "$job" 90)
     check_rerun usr1-srun SIGUSR1 "$fields" 138
@@ -231,7 +239,7 @@ exit \$status
 EOF
     } >"$work/usr1-mpirun.sbatch"
     job=$(sbatch --parsable "$work/usr1-mpirun.sbatch")
-    wait_file "$work/usr1-mpirun.ck" "d (mpirun)"
+    wait_checkpoint "$job" usr1-mpirun
     scancel --batch --signal=USR1 "$job"
     fields=$(wait_job "$job" 90)
     check_rerun usr1-mpirun SIGUSR1 "$fields" 138
@@ -277,7 +285,11 @@ run_check() {
     status=$?
     set -e
     echo "    ($name: $((SECONDS - t0)) s)"
-    [[ $status -eq 0 ]] || failed+=("$name")
+    if [[ $status -ne 0 ]]; then
+        failed+=("$name")
+        # A job it left would hold the node's CPUs from the next check.
+        scancel --quiet --full --user="$(id -un)" 2>/dev/null || true
+    fi
 }
 run_check "a, f" check_a_f
 run_check b check_b

@@ -17,6 +17,8 @@
 slurm_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 slurm_log() { echo "start-slurm: $*" >&2; }
+# The last errors a daemon logged (a fresh start logs harmless ones first), and its log.
+slurm_error() { echo "$(grep 'error:' "$1" 2>/dev/null | tail -3 | sed 's/^\[[^]]*\] //' | paste -sd';') (log: $1)"; }
 
 # slurm.conf for the nodes given as "NAME ADDR" lines on stdin; $1 DIR, $2 the controller's
 # "NAME ADDR", $3 the controller's port (slurmd's is the next), $4 the munge socket or "".
@@ -142,9 +144,9 @@ slurm_start() {
     slurm_munge "$dir" || return 1
     echo "$node 127.0.0.1" | slurm_write_conf "$dir" "$node 127.0.0.1" "$port" "$munge_socket"
     export SLURM_CONF="$dir/slurm.conf"
-    slurmctld -c -f "$SLURM_CONF" || { slurm_log "slurmctld did not start; see $dir/slurmctld.log"; return 1; }
+    slurmctld -c -f "$SLURM_CONF" || { slurm_log "slurmctld did not start: $(slurm_error "$dir/slurmctld.log")"; return 1; }
     slurm_record slurmctld "$dir/slurmctld.pid" "$dir" || return 1
-    slurmd -N "$node" -f "$SLURM_CONF" || { slurm_log "slurmd did not start; see $dir/slurmd-$node.log"; return 1; }
+    slurmd -N "$node" -f "$SLURM_CONF" || { slurm_log "slurmd did not start: $(slurm_error "$dir/slurmd-$node.log")"; return 1; }
     slurm_record slurmd "$dir/slurmd-$node.pid" "$dir" || return 1
     slurm_wait_idle "$dir"
 }
@@ -168,11 +170,11 @@ slurm_start_netns() {
     # namespace only: `ip netns exec` would also mount a /sys without the cgroup file system,
     # which slurmd 22.05 needs to start even with no cgroup plugins configured.
     nsenter --net="/run/netns/$prefix-h1" unshare --uts sh -c 'hostname mlp-h1 && exec slurmctld -c -f "$1"' sh "$SLURM_CONF" \
-        || { slurm_log "slurmctld did not start; see $dir/slurmctld.log"; return 1; }
+        || { slurm_log "slurmctld did not start: $(slurm_error "$dir/slurmctld.log")"; return 1; }
     slurm_record slurmctld "$dir/slurmctld.pid" "$dir" || return 1
     for k in 1 2 3; do
         nsenter --net="/run/netns/$prefix-h$k" unshare --uts sh -c 'hostname "$1" && exec slurmd -N "$1" -f "$2"' sh "mlp-h$k" "$SLURM_CONF" \
-            || { slurm_log "slurmd mlp-h$k did not start; see $dir/slurmd-mlp-h$k.log"; return 1; }
+            || { slurm_log "slurmd mlp-h$k did not start: $(slurm_error "$dir/slurmd-mlp-h$k.log")"; return 1; }
         slurm_record slurmd "$dir/slurmd-mlp-h$k.pid" "$dir" || return 1
     done
     slurm_wait_idle "$dir" ip netns exec "$prefix-h1"
