@@ -95,6 +95,11 @@ public struct Hostfile: Equatable, Sendable {
         public var line: String
         public var host: String
         public var slots: Int
+
+        /// A host that no file named (a Slurm allocation's node): its line is `host slots=K`.
+        public init(host: String, slots: Int) { line = "\(host) slots=\(slots)"; self.host = host; self.slots = slots }
+
+        init(line: String, host: String, slots: Int) { self.line = line; self.host = host; self.slots = slots }
     }
 
     public var entries: [Entry]
