@@ -66,8 +66,8 @@ struct Supervise: ParsableCommand {
     }
 }
 
-/// The latest of SIGINT, SIGTERM, SIGHUP that reached `supervise` (0: none): set in the signal
-/// handler, so an atomic (lock-free, async-signal-safe).
+/// The latest of SIGINT, SIGTERM, SIGHUP, SIGUSR1 that reached `supervise` (0: none): set in the
+/// signal handler, so an atomic (lock-free, async-signal-safe).
 private let receivedSignal = Atomic<Int32>(0)
 
 /// Runs the job's mpirun again and again as `RestartSupervision` decides.
@@ -93,7 +93,9 @@ private struct JobSupervisor {
     mutating func supervise(_ first: [String], restarts: Int, checkpoint: String, hosts: JobHosts?) throws -> Int32 {
         defer { try? FileManager.default.removeItem(atPath: work) }
         _ = receivedSignal.load(ordering: .relaxed)   // initialized before any handler can run
-        for signal in [SIGINT, SIGTERM, SIGHUP] { _ = Glibc.signal(signal) { receivedSignal.store($0, ordering: .relaxed) } }
+        // SIGUSR1 too: a batch script forwards Slurm's warning before the time limit with it
+        // (docs/slurm.md); its default action would end supervise and leave mpirun running.
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { _ = Glibc.signal(signal) { receivedSignal.store($0, ordering: .relaxed) } }
         let before = FileVersion(path: checkpoint)
         var supervision = RestartSupervision(restarts: restarts, checkpoint: checkpoint, ranks: job.ranks, hosts: hosts)
         var command = first

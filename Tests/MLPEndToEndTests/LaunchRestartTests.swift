@@ -291,4 +291,25 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         XCTAssertEqual(MLPProcess.waitUntilGone(ranks), [], "rank processes left")
         XCTAssertGreaterThan(try Checkpoint.read(path: checkpoint).position.step, 0)
     }
+
+    /// SIGUSR1 to launch (a batch script passes on Slurm's warning before the time limit with
+    /// it, docs/slurm.md) goes to mpirun like SIGTERM: no restart, launch exits 128 + SIGUSR1, and
+    /// no rank is left behind.
+    func testSIGUSR1ToLaunchIsForwardedAndNotRestarted() throws {
+        try skipWithoutMPIRun()
+        let checkpoint = path("usr1.checkpoint")
+        let arguments = ["--restarts", "2", "-n", "2", "train", "--train", data.path, "--hidden", "256,256", "--batch-size", "8",
+                         "--epochs", "20", "--checkpoint", checkpoint, "--checkpoint-every", "10"]
+        let run = try MLPProcess.start(program: launchScript, arguments, ranksRun: "mlp",
+                                       environment: ["MLP_BINARY": try MLPProcess.executable("mlp").path])
+        try run.waitForFile(checkpoint)
+        let ranks = run.rankProcesses()
+        XCTAssertEqual(ranks.count, 2, "two rank processes under launch's mpirun")
+        run.signal(SIGUSR1)
+        let output = run.wait(timeLimit: 60)
+        XCTAssertFalse(output.timedOut)
+        XCTAssertEqual(output.status, 128 + SIGUSR1, output.stderr)
+        XCTAssertEqual(restartLines(output), [], output.stderr)
+        XCTAssertEqual(MLPProcess.waitUntilGone(ranks), [], "rank processes left")
+    }
 }
