@@ -116,8 +116,8 @@ final class SlurmEnvironmentTests: XCTestCase {
         notes = []
         XCTAssertNil(SlurmEnvironment(["SLURM_JOB_NODELIST": "c[1-3]", "SLURM_TASKS_PER_NODE": "2,2"]).allocation(cpusPerTask: nil, notes: &notes))
         XCTAssertEqual(notes, ["launch: note: ignoring SLURM_TASKS_PER_NODE='2,2' (not counts per node such as 2(x3),1)",
-                               "launch: note: no usable SLURM_TASKS_PER_NODE or SLURM_JOB_CPUS_PER_NODE for the 3 nodes of "
-                               + "SLURM_JOB_NODELIST; running as without an allocation"])
+                               "launch: note: SLURM_JOB_NODELIST without a usable SLURM_TASKS_PER_NODE or SLURM_JOB_CPUS_PER_NODE; "
+                               + "running as without an allocation"])
     }
 
     /// Slurm's own expansion, where `scontrol` is installed: it needs a configuration, not a

@@ -40,8 +40,8 @@ public struct SlurmEnvironment {
             if slots == nil { notes.append(Self.ignoring(name, text, "not counts per node such as 2(x3),1")) }
         }
         guard let slots else {
-            notes.append("launch: note: no usable SLURM_TASKS_PER_NODE or SLURM_JOB_CPUS_PER_NODE for the "
-                         + "\(hosts.count) nodes of SLURM_JOB_NODELIST; running as without an allocation")
+            notes.append("launch: note: SLURM_JOB_NODELIST without a usable SLURM_TASKS_PER_NODE or SLURM_JOB_CPUS_PER_NODE; "
+                         + "running as without an allocation")
             return nil
         }
         return Hostfile(entries: zip(hosts, slots).map { Hostfile.Entry(host: $0, slots: $1) })
