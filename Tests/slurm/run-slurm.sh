@@ -9,12 +9,14 @@
 #   a. srun --mpi=pmix -n 2 and mpirun -n 2 save the same bytes;
 #   b. plain srun -n 2 (no PMIx: the cluster has MpiDefault=none) is refused: exactly one line
 #      naming `srun --mpi=pmix`, status 64, no model written;
-#   c. an sbatch --requeue job requeued mid-run (`scontrol requeue`: SIGTERM, checkpoint) runs
-#      again, prints "resuming from … at epoch E, step S" and saves the uninterrupted bytes;
-#   d. SIGUSR1 in the two forms a job script meets it, each followed by the script's own
-#      `scontrol requeue` on status 138 and a rerun to the uninterrupted bytes: (i) to the srun
-#      step's tasks, as `#SBATCH --signal=USR1@T` sends it; (ii) to the batch shell, as
-#      `--signal=B:USR1@T` does, which forwards it to mpirun, which forwards it to the ranks;
+#   c. docs/slurm/train-srun.sbatch (paths and options replaced), requeued mid-run (`scontrol
+#      requeue`: SIGTERM, checkpoint), runs again, prints "resuming from … at epoch E, step S"
+#      and saves the uninterrupted bytes;
+#   d. SIGUSR1 in the two forms the documented job scripts meet it, each followed by the
+#      script's own `scontrol requeue` on status 138 and a rerun to the uninterrupted bytes:
+#      (i) train-srun.sbatch, to the srun step's tasks, as its `--signal=USR1@90` sends it;
+#      (ii) train-mpirun.sbatch, to the batch shell, as its `--signal=B:USR1@90` does, which
+#      forwards it to mpirun, which forwards it to the ranks;
 #   e. sbatch -N 3 -n 3 across the three namespace hosts (srun --mpi=pmix; MPI over TCP only,
 #      the bytes counted on each host's link) saves one process's bytes;
 #   f. the first lines of a's two runs, without OPENBLAS_NUM_THREADS: `2 ranks × 1 thread`.
@@ -75,10 +77,8 @@ echo "run-slurm: $(slurmctld -V): one node $(hostname -s) ($(nproc) CPUs)${three
 
 # What every check trains: 282 steps, about 1 s on 2 ranks (debug build, quiet machine). c and d
 # signal their job once its checkpoint of step 10 exists: measured, the signal lands by step 40.
-train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 3 --seed 7
-       --precision float64 --reproducible)
-# The same as words for a job script.
-train_words="$(printf '%q ' "$mlp" "${train[@]}")"
+options=(--hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 3 --seed 7 --precision float64 --reproducible)
+train=(train --train synthetic:spirals "${options[@]}")
 cmp_single() { cmp -s "$1" "$work/single.safetensors" || fail "$2: the model differs from one process's"; }
 first_line() { grep -m1 '^mlp: ' "$1" || true; }
 show() { sed 's/^/    /' "$@"; }
@@ -105,34 +105,34 @@ wait_job() {
     done
     echo "not ended after $limit s: ${fields:-no such job}"
 }
-# Waits until job $1 has written its first checkpoint, $work/$2.ck; fails if the job ends first.
+# Waits until job $1 has written its first checkpoint, $work/$2.checkpoint; fails if the job ends first.
 wait_checkpoint() {
     local job=$1 name=$2
     for _ in $(seq 600); do
-        [[ -e "$work/$name.ck" ]] && return 0
+        [[ -e "$work/$name.checkpoint" ]] && return 0
         case "$(job_fields "$job" || true)" in
             PENDING* | CONFIGURING* | RUNNING* | "") sleep 0.1 ;;
-            *) show "$work/$name.log"; fail "$name: the job ended before it wrote $name.ck" ;;
+            *) show "$work/$name.log"; fail "$name: the job ended before it wrote $name.checkpoint" ;;
         esac
     done
     show "$work/$name.log"
-    fail "$name: no $name.ck after 60 s"
+    fail "$name: no $name.checkpoint after 60 s"
 }
 # c and d: the job ran twice; in its first run mlp caught SIGNAL after some step S and wrote
 # its checkpoint there (the line `interrupted by SIGNAL after step S …`), its second run resumed
 # from that checkpoint at step S and saved the uninterrupted model. $1 the name, $2 the signal,
-# $3 the job's fields, $4 the status the job script logged for its first run, if it lives to.
+# $3 the job's fields, $4 "requeue" when the job script itself must have requeued the job on 138.
 check_rerun() {
-    local name=$1 signal=$2 fields=$3 first_status=${4:-} step
-    show "$work/$name.log" | grep -E '^    (mlp: |resuming from|run [0-9])' || true
+    local name=$1 signal=$2 fields=$3 requeued_by_script=${4:-} step
+    show "$work/$name.log" | grep -E '^    (mlp: |resuming from)' || true
     [[ "$fields" == "COMPLETED 1 0:0" ]] || fail "$name: the job ended as '$fields', not 'COMPLETED 1 0:0' (completed after one requeue)"
-    step=$(sed -nE "s/^mlp: .*interrupted by $signal after step ([0-9]+) .*checkpoint written to $name\.ck.*/\1/p" \
+    step=$(sed -nE "s/^mlp: .*interrupted by $signal after step ([0-9]+) .*checkpoint written to .*$name\.checkpoint.*/\1/p" \
         "$work/$name.log" | head -1)
-    [[ -n "$step" ]] || fail "$name: no line 'interrupted by $signal after step S …; checkpoint written to $name.ck'"
-    [[ -z "$first_status" ]] || grep -q "^run 0: status $first_status\$" "$work/$name.log" \
-        || fail "$name: the first run did not end with status $first_status"
-    grep -Eq "^resuming from .*$name\\.ck at epoch [0-9]+, step $step\$" "$work/$name.log" \
-        || fail "$name: the second run did not resume from $name.ck at step $step"
+    [[ -n "$step" ]] || fail "$name: no line 'interrupted by $signal after step S …; checkpoint written to $name.checkpoint'"
+    [[ -z "$requeued_by_script" ]] || grep -q "^mlp: stopped before the time limit (status 138); requeueing job" "$work/$name.log" \
+        || fail "$name: the job script did not requeue the job on status 138"
+    grep -Eq "^resuming from .*$name\.checkpoint at epoch [0-9]+, step $step\$" "$work/$name.log" \
+        || fail "$name: the second run did not resume from $name.checkpoint at step $step"
     cmp_single "$work/$name.safetensors" "$name"
 }
 
@@ -167,26 +167,32 @@ check_b() {
     echo "run-slurm: b. plain srun -n 2 refused: one line, status 64, no model"
 }
 
-# The checkpoint options of the runs of c and d. A requeued job runs its script again from the
-# top, the same command: --resume auto continues from the checkpoint when there is one.
-checkpointing() { echo "--checkpoint $1.ck --checkpoint-every 10 --resume auto --save $1.safetensors"; }
-job_header() {
-    cat <<EOF
-#!/bin/bash
-#SBATCH --ntasks=2
-#SBATCH --requeue
-#SBATCH --open-mode=append
-#SBATCH --output=$work/$1.log
-#SBATCH --chdir=$work
-EOF
+# c and d run the job scripts of docs/slurm.md, docs/slurm/train-srun.sbatch and
+# train-mpirun.sbatch, as a user would after editing them: sbatch's options override their
+# #SBATCH lines for this one node (2 tasks, a CPU each, the output file), and their paths and
+# training options become the test's. $1 the job's name (its checkpoint, model and metrics are
+# $work/$1.*), $2 the script. Fails, naming the script, when it no longer has the text replaced.
+documented_job() {
+    local name=$1 script=$2 text
+    text=$(<"$root/docs/slurm/$script")
+    text=${text//"/opt/mlp/bin/mlp"/"$(printf '%q' "$mlp")"}
+    text=${text//"--train /shared/data/train.X.npy --train-labels /shared/data/train.y.npy"/"--train synthetic:spirals"}
+    text=${text//"--hidden 512,512 --batch-size 256 --learning-rate 0.05 --epochs 50"/"${options[*]}"}
+    text=${text//"--checkpoint-every 500"/"--checkpoint-every 10"}
+    text=${text//"/shared/runs/"/"$work/"}
+    [[ "$text" != */shared/* && "$text" != */opt/mlp/* && "$text" == *"--train synthetic:spirals"* &&
+       "$text" == *"${options[*]}"* && "$text" == *"--checkpoint-every 10"* ]] \
+        || fail "$name: docs/slurm/$script changed: update the paths and options run-slurm.sh replaces in it"
+    echo "$text" >"$work/$name.sbatch"
+    sbatch --parsable --job-name="$name" --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 \
+        --output="$work/$name.log" "$work/$name.sbatch"
 }
 
+# c. srun's script, requeued from outside while it runs (SIGTERM to the job: mlp writes its
+# checkpoint and exits 143, which the script leaves alone).
 check_c() {
     local job fields
-    { job_header requeue
-      echo "srun --mpi=pmix $train_words $(checkpointing requeue)"
-    } >"$work/requeue.sbatch"
-    job=$(sbatch --parsable "$work/requeue.sbatch")
+    job=$(documented_job requeue train-srun.sbatch)
     wait_checkpoint "$job" requeue
     scontrol requeue "$job"
     fields=$(wait_job "$job" 90)
@@ -194,62 +200,33 @@ check_c() {
     echo "run-slurm: c. scontrol requeue mid-run: the rerun resumed and saved one process's model"
 }
 
-# d (i): SIGUSR1 to the srun step's tasks; the script requeues the job on 138.
+# d (i). srun's script, SIGUSR1 to its step's tasks, as its --signal=USR1@90 sends it.
 check_d_srun() {
     local job fields
-    { job_header usr1-srun
-      cat <<EOF
-#SBATCH --time=30
-#SBATCH --signal=USR1@300
-# 300 s before the time limit Slurm sends SIGUSR1 to the tasks (the test: scancel -s USR1):
-# mlp finishes the step, writes its checkpoint and exits 138; queued again, the job resumes.
-srun --mpi=pmix $train_words $(checkpointing usr1-srun)
-status=\$?
-echo "run \${SLURM_RESTART_COUNT:-0}: status \$status"
-if [ \$status -eq 138 ]; then scontrol requeue "\$SLURM_JOB_ID"; fi
-exit \$status
-EOF
-    } >"$work/usr1-srun.sbatch"
-    job=$(sbatch --parsable "$work/usr1-srun.sbatch")
+    job=$(documented_job usr1-srun train-srun.sbatch)
     wait_checkpoint "$job" usr1-srun
     scancel --signal=USR1 "$job"
     fields=$(wait_job "$job" 90)
-    check_rerun usr1-srun SIGUSR1 "$fields" 138
+    check_rerun usr1-srun SIGUSR1 "$fields" requeue
     echo "run-slurm: d. SIGUSR1 to srun's tasks: status 138, requeued by the script, resumed to one process's model"
 }
 
-# d (ii): SIGUSR1 to the batch shell, which forwards it to mpirun, which forwards it to the ranks.
+# d (ii). mpirun's script, SIGUSR1 to its batch shell alone, as its --signal=B:USR1@90 sends it.
 check_d_mpirun() {
     local job fields
-    { job_header usr1-mpirun
-      cat <<EOF
-#SBATCH --time=30
-#SBATCH --signal=B:USR1@300
-# 300 s before the time limit Slurm sends SIGUSR1 to this shell alone (the test: scancel
-# --batch -s USR1); mpirun passes it on to the ranks.
-trap '[ -n "\$mpirun_pid" ] && kill -USR1 "\$mpirun_pid"' USR1
-mpirun $train_words $(checkpointing usr1-mpirun) &
-mpirun_pid=\$!
-# The trap ends a wait early: wait until mpirun itself has ended.
-status=0; wait "\$mpirun_pid" || status=\$?
-while kill -0 "\$mpirun_pid" 2>/dev/null; do status=0; wait "\$mpirun_pid" || status=\$?; done
-echo "run \${SLURM_RESTART_COUNT:-0}: status \$status"
-if [ \$status -eq 138 ]; then scontrol requeue "\$SLURM_JOB_ID"; fi
-exit \$status
-EOF
-    } >"$work/usr1-mpirun.sbatch"
-    job=$(sbatch --parsable "$work/usr1-mpirun.sbatch")
+    job=$(documented_job usr1-mpirun train-mpirun.sbatch)
     wait_checkpoint "$job" usr1-mpirun
     scancel --batch --signal=USR1 "$job"
     fields=$(wait_job "$job" 90)
-    check_rerun usr1-mpirun SIGUSR1 "$fields" 138
+    check_rerun usr1-mpirun SIGUSR1 "$fields" requeue
     echo "run-slurm: d. SIGUSR1 to the batch shell, forwarded to mpirun: status 138, requeued by the script, resumed to one process's model"
 }
 
 on_three() { SLURM_CONF="$three_conf" ip netns exec "${hosts[0]}" "$@"; }
 tx_bytes() { for ns in "${hosts[@]}"; do ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes; done; }
 check_e() {
-    local job fields before after k
+    local job fields before after k train_words
+    train_words="$(printf '%q ' "$mlp" "${train[@]}")"
     cat >"$work/three.sbatch" <<EOF
 #!/bin/bash
 #SBATCH --nodes=3
