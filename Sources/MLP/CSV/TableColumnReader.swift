@@ -127,12 +127,15 @@ struct TableColumnReader {
 
     @inline(__always)
     private mutating func category(_ field: CSVField, feature j: Int, line: Int, _ scanner: CSVScanner) throws -> Int32 {
-        let what = "a category of '\(names[j])'"
+        let name = names[j]
         if field.hasDoubledQuotes {
-            let text = try scanner.validString(field, line: line, what: what)
+            let text = try scanner.validString(field, line: line, what: "a category of '\(name)'")
             return Array(text.utf8).withUnsafeBufferPointer { columns[j].categories.number(of: $0) { text } }
         }
-        return try columns[j].categories.number(of: bytes(field, scanner)) { try scanner.validString(field, line: line, what: what) }
+        // The text is made (and checked) only for a category not seen before.
+        return try columns[j].categories.number(of: bytes(field, scanner)) {
+            try scanner.validString(field, line: line, what: "a category of '\(name)'")
+        }
     }
 
     /// A column of numbers and text: named by its first text, the value that is not a number.

@@ -13,6 +13,7 @@ extension TablePreprocessing {
         var counts = table.columns.map { [Int](repeating: 0, count: $0.kind == .categorical ? $0.categories.count + 1 : 0) }
         var missing = [Int](repeating: 0, count: columnCount)
         let isCategorical = table.columns.map { $0.kind == .categorical }
+        for j in 0 ..< columnCount where !isCategorical[j] { values[j].reserveCapacity(rows.count) }
         table.values.withUnsafeBufferPointer { x in
             for row in rows {
                 for j in 0 ..< columnCount {
