@@ -20,6 +20,6 @@ public enum ExitStatus {
     /// A rank stalled or became unreachable (EX_TEMPFAIL): restarting from the newest checkpoint
     /// may succeed. (A rank that died shows as mpirun's 137; `launch --restarts` restarts on both.)
     public static let rankLost: Int32 = 75
-    /// Interrupted by signal N (SIGINT, SIGTERM): 128 + N, as a shell reports it.
+    /// Interrupted by signal N (SIGINT, SIGTERM, SIGUSR1): 128 + N, as a shell reports it.
     public static func interrupted(by signal: Int32) -> Int32 { 128 + signal }
 }

@@ -76,8 +76,9 @@ struct Bench: ParsableCommand {
         } catch let error as InputError { throw ValidationError(error.message) }
         // With the watchdog `mlp train` runs with by default: the benchmark measures what training costs.
         try withCommunicator(collectiveTimeout: CollectiveTimeout(seconds: CollectiveTimeout.defaultSeconds)) { communicator in
+            warnAboutSlowKernels(communicator)
             if communicator.rank == 0, !json {
-                standardOutput.line("mlp bench: \(communicator.size) rank(s) × \(BLASInfo.threads) OpenBLAS thread(s), "
+                standardOutput.line("mlp bench: \(BLASThreads.describe(ranks: communicator.size, threads: BLASInfo.threads)), "
                     + "core type \(BLASInfo.coreName), allreduce "
                     + "\(allreduce.rawValue)\(reproducibility.reproducible ? ", reproducible" : "")")
             }

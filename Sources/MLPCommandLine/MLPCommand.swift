@@ -72,6 +72,8 @@ func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicat
     let world: Communicator = mpi ?? SingleProcessCommunicator()
     let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }
+    try refuseSeparateWorlds(worldSize: world.size)
+    BLASThreads.apply(communicator.node)
     do {
         // The first collective: another build may not even make the same ones after it.
         try communicator.agreeAtStart(MLPCommand.build.items)
@@ -90,6 +92,29 @@ func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicat
         if communicator.rank == 0 { printError(error.message) }
         throw ExitCode(ExitStatus.writeFailed)
     }
+}
+
+/// Training and benchmarks warn, from rank 0, when OpenBLAS runs its slow fallback kernels.
+func warnAboutSlowKernels(_ communicator: Communicator) {
+    guard communicator.rank == 0,
+          let warning = BLASThreads.kernelWarning(coreName: BLASInfo.coreName, environment: ProcessInfo.processInfo.environment,
+                                                  cpuFlags: BLASThreads.cpuFlags) else { return }
+    StandardStreams.writeError("mlp: warning: \(warning)\n")
+}
+
+/// srun without PMIx starts each task as an MPI world of one: separate trainings that would
+/// write the same files. Refused before anything is read, in one line from the step's task 0;
+/// a malformed Slurm variable is ignored with a note.
+func refuseSeparateWorlds(worldSize: Int) throws {
+    let environment = ProcessInfo.processInfo.environment
+    let (step, notes) = SlurmStep.from(environment)
+    let printing = MLPCommand.launcherRank == 0
+    if printing { notes.forEach { StandardStreams.writeError("mlp: note: \($0)\n") } }
+    guard let step, let refusal = step.refusal(worldSize: worldSize, startedByMPIRun: environment["OMPI_COMM_WORLD_SIZE"] != nil)
+    else { return }
+    Interruption.exiting()
+    if printing { printError(refusal) }
+    throw ExitCode(ExitStatus.usage)
 }
 
 /// Runs `body` in one process without MPI (convert, plot): an input or write error is one line

@@ -207,6 +207,7 @@ struct Train: ParsableCommand {
         do { options = try self.options() } catch let error as InputError { throw ValidationError(error.message) }
         Interruption.install(printing: MLPCommand.launcherRank == 0)
         try withCommunicator(collectiveTimeout: watchdog.timeout) { communicator in
+            warnAboutSlowKernels(communicator)
             try runTraining(options, communicator: communicator, output: standardOutput)
         }
     }

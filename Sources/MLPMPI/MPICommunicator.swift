@@ -13,6 +13,8 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     /// What the watchdog reads; nil without one (`--collective-timeout 0`, one rank).
     public let collectiveRecord: CollectiveRecord?
+    /// The ranks on this rank's node and those sharing its cores (a group keeps the world's).
+    public let node: NodeLayout
     /// MPI_COMM_WORLD, or a group's communicator.
     private var world: MPI_Comm
     private let isGroup: Bool
@@ -50,12 +52,14 @@ public final class MPICommunicator: Communicator {
         let world: MPI_Comm = cmpi_comm_world()
         // Return error codes instead of aborting inside MPI, so `check` can say what failed.
         Self.check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler", rank: nil)
-        self.init(world, isGroup: false, collectiveTimeout: collectiveTimeout, threadLevel: provided)
+        self.init(world, isGroup: false, node: Self.nodeLayout(world), collectiveTimeout: collectiveTimeout, threadLevel: provided)
     }
 
     /// The communicator over `communicator`'s ranks, with a watchdog of its own.
-    private init(_ communicator: MPI_Comm, isGroup: Bool, collectiveTimeout: CollectiveTimeout?, threadLevel provided: Int32) {
+    private init(_ communicator: MPI_Comm, isGroup: Bool, node: NodeLayout, collectiveTimeout: CollectiveTimeout?,
+                 threadLevel provided: Int32) {
         world = communicator
+        self.node = node
         self.isGroup = isGroup
         self.collectiveTimeout = collectiveTimeout
         var rank: Int32 = 0, size: Int32 = 0
@@ -89,9 +93,29 @@ public final class MPICommunicator: Communicator {
         check(watched { MPI_Comm_split(world, Int32(color), Int32(key), &group) }, "MPI_Comm_split")
         var provided: Int32 = 0
         check(MPI_Query_thread(&provided), "MPI_Query_thread")
-        let communicator = MPICommunicator(group!, isGroup: true, collectiveTimeout: collectiveTimeout, threadLevel: provided)
+        let communicator = MPICommunicator(group!, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
+                                           threadLevel: provided)
         groups.append(communicator)
         return communicator
+    }
+
+    /// The node-local communicator (`MPI_Comm_split_type` shared) and the ranks' affinity masks
+    /// over it: how many ranks share this node, and how many of them share this rank's cores.
+    private static func nodeLayout(_ world: MPI_Comm) -> NodeLayout {
+        var worldRank: Int32 = 0
+        check(MPI_Comm_rank(world, &worldRank), "MPI_Comm_rank", rank: nil)
+        var node: MPI_Comm?
+        check(MPI_Comm_split_type(world, cmpi_comm_type_shared(), worldRank, cmpi_info_null(), &node), "MPI_Comm_split_type",
+              rank: Int(worldRank))
+        defer { check(MPI_Comm_free(&node), "MPI_Comm_free", rank: Int(worldRank)) }
+        var size: Int32 = 0
+        check(MPI_Comm_size(node, &size), "MPI_Comm_size", rank: Int(worldRank))
+        let mine = CoreAffinity.current, width = CoreAffinity.byteCount
+        var all = [UInt8](repeating: 0, count: width * Int(size))
+        check(MPI_Allgather(mine.mask, Int32(width), cmpi_byte(), &all, Int32(width), cmpi_byte(), node), "MPI_Allgather",
+              rank: Int(worldRank))
+        let sharing = (0 ..< Int(size)).count { CoreAffinity(mask: Array(all[$0 * width ..< ($0 + 1) * width])).overlaps(mine) }
+        return NodeLayout(ranksOnNode: Int(size), ranksSharingCores: sharing, cores: mine.count)
     }
 
     public func finalize() {
@@ -220,6 +244,8 @@ public final class MPICommunicator: Communicator {
     /// This process's rank as the launcher set it, for messages before MPI can say; nil without a launcher.
     public static var launcherRank: Int? {
         let environment = ProcessInfo.processInfo.environment
+        // Else srun's task index (the rank when srun starts the ranks), if Slurm's variables make sense.
         return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
+            ?? SlurmStep.from(environment).step?.taskIndex
     }
 }

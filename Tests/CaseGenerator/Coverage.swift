@@ -9,11 +9,18 @@ struct Coverage {
     private(set) var commands: [String: Int] = [:]
     /// How the cases ended: a run where every case ends with 64 would prove little.
     var statuses: [String: Int] = [:]
+    private(set) var slurmValues: [String: [Boundary: Int]] = [:]
+    private(set) var resumeAuto: [String: Int] = [:]
 
     mutating func add(_ drawn: Case) {
         for value in drawn.values { values[value.option, default: [:]][value.boundary, default: 0] += 1 }
         for out in drawn.outputs { outputs[Self.name(out.option), default: [:]][out.kind, default: 0] += 1 }
         shapes[drawn.shape, default: 0] += 1
+        if let (name, boundary) = drawn.slurmValue { slurmValues[name, default: [:]][boundary, default: 0] += 1 }
+        if drawn.resumeAuto {
+            let checkpoint = drawn.outputs.first { $0.option == .checkpoint }
+            resumeAuto[checkpoint.map { "--checkpoint \($0.kind.rawValue)" } ?? "no --checkpoint", default: 0] += 1
+        }
         commands["\(drawn.command.rawValue)\(drawn.ranks > 1 ? " (mpirun -n \(drawn.ranks))" : "")", default: 0] += 1
         for input in ["--test", "--init-from"] where drawn.arguments.contains(input) { commands["train \(input)", default: 0] += 1 }
     }
@@ -48,6 +55,9 @@ struct Coverage {
             })
         }
         grid("Coverage: output × path kind", kinds.map(\.rawValue), outputRows)
+        grid("Coverage: Slurm variable × boundary value (mlp train and evaluate, srun's environment)", Drawer.slurmBoundaries.map(\.rawValue),
+             SlurmStep.countVariables.map { name in (name, Drawer.slurmBoundaries.map { slurmValues[name]?[$0] ?? 0 }) })
+        lines.append("--resume auto: " + resumeAuto.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         lines.append("Data shapes: " + DataShape.allCases.map { "\($0.rawValue) \(shapes[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("Commands: " + commands.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         lines.append("Exit statuses: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))

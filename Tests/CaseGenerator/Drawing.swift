@@ -92,6 +92,11 @@ struct Case {
     var values: [DrawnValue] = []
     var outputs: [DrawnOutput] = []
     var arguments: [String] = []
+    /// Slurm's variables as srun would set them, one drawn at a boundary (`SlurmStep.countVariables`); empty: none.
+    var environment: [String: String] = [:]
+    var slurmValue: (name: String, boundary: Boundary)?
+    /// `--resume auto` given.
+    var resumeAuto = false
 }
 
 /// Draws cases from the declarations: `TrainOptionTable.all` for the values, `OutputOption.all` for the outputs.
@@ -134,8 +139,40 @@ struct Drawer {
         } else if let output = outputs.first {
             drawn.outputs.append(Self.output(output, data: drawn.shape, &random))
         }
+        if command == .train || command == .evaluate, random.chance(0.12) {
+            let name = random.pick(SlurmStep.countVariables)
+            let boundary = random.pick(Self.slurmBoundaries)
+            drawn.environment = ["SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "7"]
+            drawn.environment[name] = Self.slurmText(boundary, &random)
+            drawn.slurmValue = (name, boundary)
+        }
+        drawn.resumeAuto = command == .train && random.chance(0.1)
+        // Mostly with the --checkpoint it resumes, so that its path kinds meet --resume auto.
+        if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }), random.chance(0.7) {
+            drawn.outputs.append(Self.output(.checkpoint, data: drawn.shape, &random))
+        }
         drawn.arguments = arguments(drawn, &random)
         return drawn
+    }
+
+    static let slurmBoundaries: [Boundary] = [.typical, .zero, .minusOne, .one, .max, .maxPlusOne, .nan, .empty, .oneCharacter,
+                                              .bytes255, .unicode]
+
+    /// A task count or index at a boundary: srun's own range is 1 ... 2²⁴ tasks.
+    static func slurmText(_ boundary: Boundary, _ random: inout SplitMix64) -> String {
+        switch boundary {
+        case .typical: return random.pick(["2", "3"])
+        case .max: return "\(1 << 24)"
+        case .maxPlusOne: return "\((1 << 24) + 1)"
+        case .zero: return "0"
+        case .minusOne: return "-1"
+        case .one: return "1"
+        case .nan: return "nan"
+        case .empty: return ""
+        case .oneCharacter: return "x"
+        case .bytes255: return String(repeating: "9", count: 255)
+        default: return "½é✓"
+        }
     }
 
     static func output(_ option: OutputOption, data: DataShape, _ random: inout SplitMix64) -> DrawnOutput {
@@ -226,6 +263,7 @@ struct Drawer {
             // Inputs beside the data: the same file as test data, the fixture model as a start (its 2-4-2 shape may clash).
             if random.chance(0.2) { arguments += ["--test", data] }
             if random.chance(0.1) { arguments += ["--init-from", "model.st"] }
+            if drawn.resumeAuto { arguments += ["--resume", "auto"] }
         case .predict: arguments += ["--model", "model.st", "--input", data, "--output", output]
         case .evaluate: arguments += ["--model", "model.st", "--data", data] + (random.chance(0.5) ? ["--json"] : [])
         case .export: arguments += ["--model", "model.st", "--output", output]

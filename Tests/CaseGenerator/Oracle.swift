@@ -37,8 +37,19 @@ enum Expectation {
     /// another usage error (a rule between options, which no declaration states) comes first (64).
     static func statuses(of drawn: Case) -> Set<Int32>? {
         if drawn.values.contains(where: { $0.valid == false }) { return [ExitStatus.usage] }
+        // srun's separate one-rank worlds, and --resume auto without the --checkpoint it resumes, are refused before any work.
+        if slurmRefusal(drawn) != nil { return [ExitStatus.usage] }
+        if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return [ExitStatus.usage] }
         if drawn.outputs.contains(where: { !accepts($0) }) { return [ExitStatus.badInput, ExitStatus.usage] }
         return nil
+    }
+
+    /// What `SlurmStep` makes of the case's environment: the step's refusal, if any (mpirun started the ranks
+    /// of a 2-rank case), and the task that prints it.
+    static func slurmRefusal(_ drawn: Case) -> (message: String, printedBy: Int)? {
+        guard let step = SlurmStep.from(drawn.environment).step,
+              let message = step.refusal(worldSize: drawn.ranks, startedByMPIRun: drawn.ranks > 1) else { return nil }
+        return (message, step.taskIndex)
     }
 
     /// Whether the output's declaration accepts the kind drawn (an input's own path: never).
@@ -99,7 +110,11 @@ struct Oracle {
            line.contains("feature '"), line.contains("is not a number") || line.contains("has no value") {
             problems.append("\(accepted) refused: \(line)")
         }
-        if status != 0 && errorLines.count != 1 {
+        let silentTask = Expectation.slurmRefusal(drawn).map { $0.printedBy != 0 } ?? false
+        if silentTask && status == ExitStatus.usage && drawn.values.allSatisfy({ $0.valid != false }) {
+            // Another task of the step prints the line.
+            if !errorLines.isEmpty { problems.append("task \(drawn.environment["SLURM_PROCID"] ?? "") of a refused step printed: \(errorLines[0])") }
+        } else if status != 0 && errorLines.count != 1 {
             problems.append("\(errorLines.count) 'mlp: error:' lines for one failure: \(errorLines.prefix(3).joined(separator: " | "))")
         }
         if status == 0 && !errorLines.isEmpty { problems.append("exit status 0 with an error line: \(errorLines[0])") }
@@ -113,6 +128,12 @@ struct Oracle {
         for out in drawn.outputs where Expectation.accepts(out) && output.stderr.contains("mlp: error: \(out.option.name) \(out.path): ") {
             problems.append("\(out.option.name) \(out.path) (\(out.kind.outputKind!)) is an accepted kind but was refused for it")
         }
+        // Notes come after the options' checks: any status but a usage error has them.
+        if status != ExitStatus.usage {
+            for note in SlurmStep.from(drawn.environment).notes where !output.stderr.contains("mlp: note: \(note)") {
+                problems.append("no note for the malformed value: expected 'mlp: note: \(note)'")
+            }
+        }
         problems += files(drawn, outcome, status: status, in: directory)
         return problems
     }
@@ -121,6 +142,8 @@ struct Oracle {
         if let value = drawn.values.first(where: { $0.valid == false }) {
             return "\(value.option) '\(value.text ?? "")' is outside its type or range"
         }
+        if let refusal = Expectation.slurmRefusal(drawn) { return refusal.message }
+        if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return "--resume auto without --checkpoint" }
         if let out = drawn.outputs.first(where: { !Expectation.accepts($0) }) {
             return "\(out.option.name) does not accept \(out.kind.outputKind.map { "\($0)" } ?? "an input's own path")"
         }

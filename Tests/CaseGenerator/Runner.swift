@@ -13,16 +13,19 @@ enum Runner {
     static let timeLimit: Double = 60
 
     /// The shell line that runs `arguments` in `directory`: what a failure prints to reproduce it.
-    static func commandLine(_ arguments: [String], ranks: Int, mlp: String, in directory: URL, exec: Bool = false) -> String {
+    static func commandLine(_ arguments: [String], ranks: Int, mlp: String, in directory: URL, environment: [String: String] = [:],
+                            exec: Bool = false) -> String {
         var words = [mlp] + arguments
         if ranks > 1 { words = [(try? MLPProcess.which("mpirun")) ?? "mpirun"] + MLPProcess.mpirunFlags + ["-n", "\(ranks)"] + words }
+        if !environment.isEmpty { words = ["env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + words }
         return "cd \(quote(directory.path)) && " + (exec ? "exec " : "") + words.map(quote).joined(separator: " ")
     }
 
     /// - Parameter standardOutput: a file for stdout's bytes (an ONNX model is not text), outside the scratch directory.
-    static func run(_ arguments: [String], ranks: Int, mlp: String, in directory: URL, standardOutput: URL? = nil) throws -> RunOutput {
-        // `exec`: the shell becomes mlp (or mpirun), so a signal that ends it is what the status shows.
-        let line = commandLine(arguments, ranks: ranks, mlp: mlp, in: directory, exec: true)
+    static func run(_ arguments: [String], ranks: Int, mlp: String, in directory: URL, environment: [String: String] = [:],
+                    standardOutput: URL? = nil) throws -> RunOutput {
+        // `exec`: the shell becomes mlp (or mpirun, or env, which execs them), so a signal that ends it is what the status shows.
+        let line = commandLine(arguments, ranks: ranks, mlp: mlp, in: directory, environment: environment, exec: true)
             + (standardOutput.map { " > " + quote($0.path) } ?? "")
         return try MLPProcess.launch("/bin/sh", ["-c", line], timeLimit: timeLimit)
     }
@@ -41,7 +44,8 @@ enum Runner {
         let fifos = drawn.outputs.filter { $0.kind == .fifo }
         let readers = fifos.map { FIFOReader(directory.appendingPathComponent(Scratch.madePath($0)).path) }
         let captured = directory.deletingLastPathComponent().appendingPathComponent(directory.lastPathComponent + ".stdout")
-        let output = try run(drawn.arguments, ranks: drawn.ranks, mlp: mlp, in: directory, standardOutput: captured)
+        let output = try run(drawn.arguments, ranks: drawn.ranks, mlp: mlp, in: directory, environment: drawn.environment,
+                             standardOutput: captured)
         defer { try? FileManager.default.removeItem(at: captured) }
         var streamed: [String: [UInt8]] = [:]
         for (out, reader) in zip(fifos, readers) { streamed[out.path] = reader.finish() }

@@ -69,7 +69,8 @@ func main() throws {
             guard position < indices.count else { return }
             let drawn = drawer.draw(indices[position])
             let directory = base.appendingPathComponent("case-\(drawn.index)")
-            let command = Runner.commandLine(drawn.arguments, ranks: drawn.ranks, mlp: mlp, in: directory)
+            let command = Runner.commandLine(drawn.arguments, ranks: drawn.ranks, mlp: mlp, in: directory,
+                                                 environment: drawn.environment)
             var problems: [String]
             var status = "-"
             do {

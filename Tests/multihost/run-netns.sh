@@ -186,7 +186,7 @@ restart_case() {
     [[ $lines -eq 1 ]] || fail "$name: $lines restart lines, not 1"
     grep '^launch: restart ' "$work/$name.log" | grep -q 'host 10.99.0.3 dropped (no answer: .*; 2 ranks now; resuming from step ' \
         || fail "$name: the restart line does not drop h3 and resume on 2 ranks"
-    grep -q '^mlp: .*, 2 ranks;' "$work/$name.log" || fail "$name: the restarted job did not run on 2 ranks"
+    grep -q '^mlp: .*, 2 ranks × ' "$work/$name.log" || fail "$name: the restarted job did not run on 2 ranks"
     [[ -z "$(grep -o '"step":[0-9]*' "$work/$name.jsonl" | sort | uniq -d)" ]] || fail "$name: a step's metrics line appears twice"
     [[ $(grep -c . "$work/$name.jsonl") -eq 2 ]] || fail "$name: the metrics file does not hold the 2 epochs"
     if [[ -n "$reproducible" ]]; then

@@ -43,10 +43,13 @@ public protocol Communicator: AnyObject {
     /// What this rank's collective watchdog reads (phase, step, the collective it waits in);
     /// nil when nothing watches (one process, or `--collective-timeout 0`).
     var collectiveRecord: CollectiveRecord? { get }
+    /// This rank's node: the ranks sharing its memory and its cores (`NodeLayout`).
+    var node: NodeLayout { get }
 }
 
 extension Communicator {
     public var collectiveRecord: CollectiveRecord? { nil }
+    public var node: NodeLayout { .singleProcess }
 
     /// Tells the collective watchdog, if any, that the collectives that follow belong to `phase`
     /// at `step`: a local store, nothing is sent.

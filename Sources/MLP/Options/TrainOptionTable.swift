@@ -78,7 +78,8 @@ public enum TrainOptionTable {
         "--checkpoint-every", "Also write the checkpoint every this many steps.", valueName: "steps", range: .positiveCount,
         given: \.checkpointEvery, setting: .value(\.checkpointEvery), resume: .perRun)
     public static let resume = TrainOption<String>(
-        "--resume", "Continue from a checkpoint; --epochs and --max-steps count from the start of training.", valueName: "file",
+        "--resume", "Continue from a checkpoint; --epochs and --max-steps count from the start of training. "
+            + "auto: from the --checkpoint file if it exists, else from the start (a file named auto: ./auto).", valueName: "file",
         given: \.resume, resume: .perRun)
 
     // How the run goes.

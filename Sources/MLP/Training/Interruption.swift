@@ -3,7 +3,9 @@ import Glibc
 #endif
 import Foundation
 
-/// SIGINT and SIGTERM (Ctrl-C, a batch scheduler's preemption).
+/// SIGINT, SIGTERM and SIGUSR1 (Ctrl-C; a batch scheduler's preemption or time limit: Slurm
+/// sends SIGTERM, or SIGUSR1 ahead of it with `--signal`, whose exit status 138 a job script
+/// tests to requeue itself).
 ///
 /// Before training starts nothing would be lost, so the handler ends the process at once, even
 /// in a blocking call (opening a FIFO, reading a slow file system): rank 0 writes one line and
@@ -20,6 +22,7 @@ public enum Interruption {
     /// not print), made at `install` so that the handler only calls write(2) and _exit(2).
     nonisolated(unsafe) static var interruptMessage: UnsafeBufferPointer<UInt8>?
     nonisolated(unsafe) static var terminateMessage: UnsafeBufferPointer<UInt8>?
+    nonisolated(unsafe) static var userMessage: UnsafeBufferPointer<UInt8>?
 
     /// Installs the handlers (the command line does, once, before any work). `printing`: this
     /// process prints the line for the job (rank 0, or the only process).
@@ -33,10 +36,12 @@ public enum Interruption {
         }
         interruptMessage = message(SIGINT)
         terminateMessage = message(SIGTERM)
-        for number in [SIGINT, SIGTERM] {
+        userMessage = message(SIGUSR1)
+        for number in [SIGINT, SIGTERM, SIGUSR1] {
             Glibc.signal(number) { signal in
                 guard Interruption.deferred else {
-                    let line = signal == SIGINT ? Interruption.interruptMessage : Interruption.terminateMessage
+                    let line = signal == SIGINT ? Interruption.interruptMessage
+                        : signal == SIGTERM ? Interruption.terminateMessage : Interruption.userMessage
                     if let line { _ = write(STDERR_FILENO, line.baseAddress, line.count) }
                     _exit(128 + signal)
                 }
@@ -50,6 +55,7 @@ public enum Interruption {
     public static func exiting() {
         interruptMessage = nil
         terminateMessage = nil
+        userMessage = nil
     }
 
     /// From now on a signal stops training after the current step (the trainer calls it as its
@@ -62,6 +68,7 @@ public enum Interruption {
         switch signal {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
         case 0: return "a signal"
         default: return "signal \(signal)"
         }

@@ -49,15 +49,9 @@ struct MemoryEstimate {
         Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// The ranks of this job on this host (OpenMPI's local size; 1 without mpirun): they share
-    /// its memory.
-    static var ranksOnThisHost: Int {
-        ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) }.map { max($0, 1) } ?? 1
-    }
-
-    /// Refuses a network whose estimate exceeds this rank's share of physical memory.
-    func check(layerSizes: [Int]) throws {
-        let ranks = Self.ranksOnThisHost
+    /// Refuses a network whose estimate exceeds this rank's share of physical memory, which
+    /// `ranks` ranks of the job share (the node layout's).
+    func check(layerSizes: [Int], ranksOnThisHost ranks: Int) throws {
         let available = Self.physicalMemory / ranks
         let shape = layerSizes.map(String.init).joined(separator: "-")
         let share = ranks == 1 ? "" : " shared by \(ranks) ranks"

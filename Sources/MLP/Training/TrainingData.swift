@@ -29,7 +29,7 @@ struct TrainingData<T: Scalar> {
     ///     memory-mapped features for values that are not finite (a CSV's are checked as read);
     ///     with more than one rank, `contentFingerprints` are computed for the ranks to compare.
     // One function over ~60 lines: the order of reading, splitting, weighing and standardizing is the point.
-    init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1) throws {
+    init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1, ranksOnThisHost: Int = 1) throws {
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
         let kind: TargetKind = isClassification ? .classes(classNames: nil) : .values
@@ -100,7 +100,7 @@ struct TrainingData<T: Scalar> {
         }
         (self.train, self.validation, self.test, preprocessing) = (train, validation, test, fitted)
         layerSizes = try Self.layerSizes(configuration, start: start, train: train, startingPath: startingPath)
-        try checkFits(configuration, start: start, ranks: ranks, startingPath: startingPath)
+        try checkFits(configuration, start: start, ranks: ranks, ranksOnThisHost: ranksOnThisHost, startingPath: startingPath)
     }
 
     /// Reads `source`; memory-mapped features are checked for values that are not finite, each
@@ -231,7 +231,8 @@ struct TrainingData<T: Scalar> {
 
     /// The run fits: its step count can be counted, the checkpoint's position lies in this
     /// data's epochs, and the network's memory fits the host.
-    private func checkFits(_ configuration: TrainingConfiguration, start: Start, ranks: Int, startingPath: String) throws {
+    private func checkFits(_ configuration: TrainingConfiguration, start: Start, ranks: Int, ranksOnThisHost: Int,
+                           startingPath: String) throws {
         let batchesPerEpoch = configuration.stepsPerEpoch(trainingRows: train.rowCount)
         if configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch).overflow {
             throw InputError("--epochs \(configuration.epochs) of \(batchesPerEpoch) steps each are more steps than can be counted: "
@@ -242,6 +243,7 @@ struct TrainingData<T: Scalar> {
         }
         let shardRows = (min(configuration.batchSize, train.rowCount) + ranks - 1) / ranks
         try MemoryEstimate(layerSizes: layerSizes, scalarBytes: MemoryLayout<T>.size, optimizer: configuration.optimizer,
-                           earlyStopping: configuration.earlyStopping != nil, shardRows: shardRows).check(layerSizes: layerSizes)
+                           earlyStopping: configuration.earlyStopping != nil, shardRows: shardRows)
+            .check(layerSizes: layerSizes, ranksOnThisHost: ranksOnThisHost)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the user asked `mlp train` for, as typed: nil is "not given". A value not given takes
 /// the checkpoint's when resuming, the starting model's for the model's shape, else its default;
 /// `resolve(resuming:startingModel:)` decides each one once and returns the
@@ -138,6 +140,19 @@ public struct TrainingOptions: Sendable {
 
     public init(train: DataSource?) { self.train = train }
 
+    /// `--resume auto`: the `--checkpoint` file when it exists, else a fresh start; one command
+    /// for a job's first run and every requeued one.
+    public static let automaticResume = "auto"
+
+    /// These options with `--resume auto` decided: `--resume FILE` (the `--checkpoint`) when
+    /// that file exists, no `--resume` when it does not. Other options are returned as they are.
+    public func resolvingAutomaticResume() -> TrainingOptions {
+        guard resume == Self.automaticResume, let checkpoint else { return self }
+        var options = self
+        options.resume = FileManager.default.fileExists(atPath: checkpoint) ? checkpoint : nil
+        return options
+    }
+
     /// The checks that need no file: each value given against its declared range
     /// (`TrainOptionTable`), and the combinations of given values. The command line runs them
     /// once, before any work; `resolve` checks what needs the checkpoint or the starting model.
@@ -145,6 +160,12 @@ public struct TrainingOptions: Sendable {
         for option in TrainOptionTable.all { try option.checkGiven(self) }
         if checkpointEvery != nil, checkpoint == nil { throw InputError("--checkpoint-every needs --checkpoint FILE") }
         guard train != nil || resume != nil else { throw InputError("--train is required (unless --resume gives it)") }
+        if resume == Self.automaticResume {
+            guard let checkpoint else {
+                throw InputError("--resume auto needs --checkpoint FILE: it resumes from FILE when FILE exists (a checkpoint named auto: --resume ./auto)")
+            }
+            guard train != nil else { throw InputError("--resume auto needs --train: without \(checkpoint) the run starts from it") }
+        }
         try Self.checkExchange(reproducible: reproducible == true, chunkRows: chunkRows, allreduce: allreduce, shardedUpdate: shardedUpdate)
         if sampleWeight != nil, trainWeights != nil {
             throw InputError("--sample-weight (a CSV column) and --train-weights (a .npy file) exclude each other")
@@ -157,7 +178,7 @@ public struct TrainingOptions: Sendable {
         }
         // A resumed run takes the optimizer and schedule from its checkpoint (given values must
         // agree with it, see `resolve`); a new run's are checked here, defaults filled in.
-        if resume == nil, let train {
+        if resume == nil || resume == Self.automaticResume, let train {
             let configuration = try given(over: .defaults(train: train), resuming: nil)
             try configuration.optimizer.validate()
             try configuration.schedule.validate()

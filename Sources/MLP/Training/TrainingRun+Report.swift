@@ -7,7 +7,7 @@ extension TrainingRun {
         let P = communicator.size, train = data.train, batchSize = configuration.batchSize
         var line = "mlp: \(network.layout.layerSizes.map(String.init).joined(separator: "-")) \(network.activation.rawValue), "
             + "\(network.loss.rawValue), \(T.precision.rawValue), "
-        line += "\(P) rank\(P == 1 ? "" : "s"); \(train.rowCount) training rows"
+        line += "\(BLASThreads.describe(ranks: P, threads: BLASInfo.threads)); \(train.rowCount) training rows"
         if let test = data.test { line += ", \(test.rowCount) test rows" }
         line += "; batch \(batchSize), \(configuration.stepsPerEpoch(trainingRows: train.rowCount)) steps per epoch"
         if data.standardization != nil { line += ", standardized" }
@@ -17,6 +17,8 @@ extension TrainingRun {
         }
         if let checkpoint = start.checkpoint, let path = configuration.resume {
             line += "\nresuming from \(path) at epoch \(checkpoint.position.epoch), step \(checkpoint.position.step)"
+        } else if start.freshAutomaticStart, let path = configuration.checkpoint {
+            line += "\n--resume auto: no checkpoint \(path) yet; training from the start"
         }
         if batchSize > train.rowCount {
             line += "\nnote: --batch-size \(batchSize) exceeds the \(train.rowCount) training rows: each step uses all of them"

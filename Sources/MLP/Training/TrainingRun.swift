@@ -11,6 +11,9 @@ public func runTraining(_ options: TrainingOptions, communicator: Communicator,
     try communicator.agree {
         if communicator.rank == 0 { try checkTrainingOutputs(save: options.save, checkpoint: options.checkpoint, metrics: options.metrics) }
     }
+    // --resume auto: the checkpoint if it exists (checked as an output above: not a directory or stream).
+    let freshAutomaticStart = options.resume == TrainingOptions.automaticResume
+    let options = options.resolvingAutomaticResume()
     // Every rank reads the files itself; they agree on whether that worked.
     let (checkpoint, startingModel) = try communicator.agree {
         (try options.resume.map { try Checkpoint.read(path: $0) }, try options.initFrom.map { try ModelFile.read(path: $0) })
@@ -18,7 +21,8 @@ public func runTraining(_ options: TrainingOptions, communicator: Communicator,
     let configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
     // No output may be a file the run reads, or another output (every rank checks the same paths).
     try communicator.agree { try configuration.refuseOverlappingFiles() }
-    let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel)
+    let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel,
+                         freshAutomaticStart: freshAutomaticStart && checkpoint == nil)
     switch configuration.precision {
     case .float32: return try TrainingRun<Float>(configuration, starting, communicator: communicator, output: output).run()
     case .float64: return try TrainingRun<Double>(configuration, starting, communicator: communicator, output: output).run()
@@ -40,6 +44,8 @@ public struct TrainingOutput {
 struct Start {
     var checkpoint: Checkpoint?
     var model: ModelFile?
+    /// `--resume auto` found no checkpoint: the run starts from the beginning.
+    var freshAutomaticStart = false
 }
 
 /// One `mlp train` on one rank, in one precision.
@@ -60,7 +66,8 @@ final class TrainingRun<T: Scalar> {
     func run() throws -> [EpochReport] {
         // Everything that can fail on bad input, agreed on by all ranks.
         let data = try communicator.agree {
-            try TrainingData<T>(configuration, start: start, rank: communicator.rank, ranks: communicator.size)
+            try TrainingData<T>(configuration, start: start, rank: communicator.rank, ranks: communicator.size,
+                                ranksOnThisHost: communicator.node.ranksOnNode)
         }
         // Every rank has the same options, starting model and data, or nothing is written.
         try communicator.agreeAtStart(startItems(data))
