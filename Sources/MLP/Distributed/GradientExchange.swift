@@ -15,6 +15,12 @@ public enum GradientExchange: Equatable, Sendable {
     /// (`ChunkGrid`), each chunk's gradient rounded onto a fixed-point grid and the grid values
     /// summed as integers (`ExactGradient`): allreduced, or reduce-scattered when `sharded`.
     case exactSums(chunkRows: Int, sharded: Bool)
+    /// `--allreduce shared`: the ranks of the node hold one θ in memory they share
+    /// (`NodeSharedMemory`); backward writes each rank's sums into its own slot, and each rank
+    /// adds its slice of θ's sums from every slot in rank order, then updates that slice of the
+    /// shared θ in place and keeps that slice's optimizer state. No gradient or θ is copied
+    /// between ranks. Where the memory cannot be had, the trainer falls back to `fallback`.
+    case nodeShared
 
     /// The exchange the options ask for. `--sharded-update auto` shards where the update has
     /// state to share out (Adam, AdamW, SGD with momentum), where it measured faster; plain
@@ -30,6 +36,7 @@ public enum GradientExchange: Equatable, Sendable {
         }
         switch (allreduce, chunkRows) {
         case (.overlap, _): self = .overlappedAllreduce
+        case (.shared, _): self = .nodeShared
         case (.single, let chunkRows?): self = .exactSums(chunkRows: chunkRows, sharded: wantsShards)
         case (.single, nil): self = wantsShards ? .reduceScatter : .allreduce
         }
@@ -38,6 +45,17 @@ public enum GradientExchange: Equatable, Sendable {
     /// Refuses the combinations no exchange is: per-layer reductions are allreduces of floating-
     /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
     public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
+        if allreduce == .shared {
+            if reproducible {
+                throw InputError("--reproducible combines the gradient as integers, which --allreduce shared does not yet: "
+                                 + "use --allreduce single with it")
+            }
+            if sharded == .off {
+                throw InputError("--allreduce shared updates each rank's slice of the node's one θ: "
+                                 + "it cannot be combined with --sharded-update off")
+            }
+            return
+        }
         guard allreduce == .overlap else { return }
         if reproducible {
             throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
@@ -50,10 +68,17 @@ public enum GradientExchange: Equatable, Sendable {
     /// Each rank updates only its slice of θ.
     public var isSharded: Bool {
         switch self {
-        case .reduceScatter: return true
+        case .reduceScatter, .nodeShared: return true
         case .exactSums(_, let sharded): return sharded
         case .allreduce, .overlappedAllreduce: return false
         }
+    }
+
+    /// What `.nodeShared` becomes where the ranks cannot share memory (one rank, ranks on
+    /// several nodes, no window): what `--allreduce single --sharded-update auto` makes.
+    public func fallback(optimizer: OptimizerSettings) -> GradientExchange {
+        guard self == .nodeShared else { return self }
+        return (try? GradientExchange(allreduce: .single, sharded: .auto, chunkRows: nil, optimizer: optimizer)) ?? .reduceScatter
     }
 
     /// `--reproducible`'s chunk rows; nil for the other exchanges.
@@ -63,9 +88,10 @@ public enum GradientExchange: Equatable, Sendable {
     }
 }
 
-/// `--allreduce`: how the sums of an unsharded, non-reproducible step travel.
+/// `--allreduce`: how the sums of a non-reproducible step travel: `single` and `overlap` by
+/// MPI collectives (sharded or not), `shared` through the node's shared memory.
 public enum AllreduceMode: String, CaseIterable, Sendable {
-    case single, overlap
+    case single, overlap, shared
 }
 
 /// `--sharded-update`: whether each rank updates only its slice of θ.

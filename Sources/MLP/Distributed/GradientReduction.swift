@@ -4,6 +4,8 @@
 /// θ, and with shards the gathering of θ's slices after the update and of the optimizer state
 /// for a checkpoint. Allocated once; a step allocates nothing.
 final class GradientReduction<T: Scalar> {
+    /// The exchange the steps use: the one asked for, or its fallback where the node-shared
+    /// memory cannot be had.
     let exchange: GradientExchange
     let communicator: Communicator
     /// Gradient sums, then the extra slots of `StepExtra`. With shards, after the reduction its
@@ -17,16 +19,39 @@ final class GradientReduction<T: Scalar> {
     let check: UpdateCheck
     /// `--reproducible`'s chunk errors and integer sums; nil for the other exchanges.
     let exact: ExactGradient<T>?
+    /// The node-shared exchange's window (θ and the ranks' slots); nil for the other exchanges.
+    let node: NodeSharedMemory<T>?
+    /// After `reduce`: the sums of θ[slice] (`sums[0]` is θ[slice.lowerBound]'s) and the extras
+    /// of `StepExtra`, over all ranks.
+    let sums: UnsafeMutablePointer<T>
+    let totals: UnsafeMutableBufferPointer<T>
 
-    init(_ exchange: GradientExchange, layout: ParameterLayout, communicator: Communicator, clipping: Bool, shardCapacity: Int) {
+    /// The reduction `exchange` asks for; for `.nodeShared` where the ranks cannot share memory
+    /// (a collective decides it), `fallback`'s.
+    init(_ exchange: GradientExchange, fallback: GradientExchange, layout: ParameterLayout, communicator: Communicator,
+         clipping: Bool, shardCapacity: Int) {
+        let count = layout.count
+        node = exchange == .nodeShared ? NodeSharedMemory(layout: layout, communicator: communicator) : nil
+        let exchange = exchange == .nodeShared && node == nil ? fallback : exchange
         self.exchange = exchange
         self.communicator = communicator
-        let count = layout.count
         shards = exchange.isSharded && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
         slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
         check = UpdateCheck(count: count, clipping: clipping)
-        buffer = FlatBuffer(layout: layout, extraCount: StepExtra.count)
+        buffer = node?.slot ?? FlatBuffer(layout: layout, extraCount: StepExtra.count)
         exact = exchange.chunkRows.map { ExactGradient(layout: layout, chunkRows: $0, capacity: shardCapacity) }
+        if let node {
+            sums = node.slots[node.rank] + slice.lowerBound
+            totals = node.totals
+        } else {
+            sums = buffer.values.baseAddress!
+            totals = buffer.extras
+        }
+    }
+
+    /// With the node-shared exchange, moves θ into the shared window (a collective).
+    func adopt(_ parameters: FlatBuffer<T>) {
+        node?.adopt(parameters, slice: slice)
     }
 
     /// Where the backward pass leaves the errors dZ⁽ˡ⁾: one buffer per layer when every layer's
@@ -105,6 +130,10 @@ final class GradientReduction<T: Scalar> {
                 communicator.allreduceSum(buffer.storage)
             }
         case .exactSums: reduceExactly(chunkCount: shard.grid?.count ?? 0)
+        case .nodeShared:
+            guard let node else { return }
+            node.memory.barrier()
+            node.addSlots(slice: slice)
         }
     }
 
@@ -131,12 +160,20 @@ final class GradientReduction<T: Scalar> {
     /// After `check.measure` of this rank's slice: with shards, the MAX that gives every rank
     /// every slice's finiteness and block norms.
     func agreeOnCheck() {
-        if shards != nil { communicator.allreduceMax(check.values) }
+        guard shards != nil else { return }
+        // Node-shared: the slots' loads stay before the MAX, which orders them before any
+        // rank's next stores into its slot or θ.
+        node?.memory.synchronize()
+        communicator.allreduceMax(check.values)
+        node?.memory.synchronize()
     }
 
     /// With the sharded update, every rank's updated slice of θ to every rank, after a step that
     /// changed θ (`updated`, the same on every rank).
+    /// Node-shared: the one barrier after the update, always (a skipped step still read the
+    /// slots, which their owners write again in the next backward).
     func gatherSlices(of parameters: FlatBuffer<T>, updated: Bool) {
+        if let node { return node.memory.barrier() }
         guard let shards, updated else { return }
         communicator.allgather(parameters.values, counts: shards.counts, displacements: shards.displacements)
     }

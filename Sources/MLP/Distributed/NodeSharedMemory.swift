@@ -1,0 +1,91 @@
+/// The node-shared exchange's memory (`GradientExchange.nodeShared`): in one window that the
+/// ranks of the node share, θ, then one slot per rank [gradient sums | `StepExtra` slots],
+/// each array from a page boundary. The slices of θ are whole blocks of
+/// `ParameterShards.blockLength` values (4 KiB in float32, 8 in float64), so no two ranks ever
+/// write one cache line or one page.
+///
+/// A step, for rank r of P:
+///
+///     backward          slot_r ← this rank's sums (and loss, counts, Σwᵢ, interrupt flags)
+///     barrier           every slot is written
+///     addSlots          slot_r[slice_r] ← ((slot_0 + slot_1) + slot_2) + …   (rank order)
+///                       totals ← the extras added alike on every rank
+///     MAX allreduce     g's finiteness and clipping's block norms, before any rank writes θ
+///     update            θ[slice_r] and this slice's optimizer state, in place
+///     barrier           θ is whole before the next forward reads it, and every rank has
+///                       read the slots before their owners write them again
+///
+/// On 2 ranks each sum is s₀ + s₁, which is what `MPI_Allreduce` gives (two terms add alike in
+/// either order): the models are the allreduce's, bit for bit. No gradient and no θ crosses
+/// between the ranks' memories: the adds read the other slots where backward left them, and
+/// the next forward reads the updated θ where the update left it.
+final class NodeSharedMemory<T: Scalar> {
+    let memory: SharedMemory
+    let rank: Int, size: Int
+    let layout: ParameterLayout
+    /// θ in the window (`adopt` moves the network's there).
+    let theta: UnsafeMutableBufferPointer<T>
+    /// Slot q's first value, q = 0 ..< P: [gradient sums | extras].
+    let slots: [UnsafeMutablePointer<T>]
+    /// This rank's slot, as the buffer backward writes into.
+    let slot: FlatBuffer<T>
+    /// The extras added over the slots: this rank's own copy (the slots' extras are read by
+    /// every rank, so no rank writes the totals there).
+    let totals: UnsafeMutableBufferPointer<T>
+
+    /// The window for `layout` over `communicator`'s ranks; nil on every rank when they do not
+    /// all share one node or the window cannot be had (a collective).
+    init?(layout: ParameterLayout, communicator: Communicator) {
+        let page = 4096
+        func pageBytes(_ values: Int) -> Int { (values * MemoryLayout<T>.stride + page - 1) / page * page }
+        let slotLength = layout.count + StepExtra.count
+        let thetaBytes = pageBytes(layout.count), slotBytes = pageBytes(slotLength)
+        guard let memory = communicator.allocateSharedMemory(byteCount: thetaBytes + communicator.size * slotBytes) else {
+            return nil
+        }
+        self.memory = memory
+        self.layout = layout
+        rank = communicator.rank
+        size = communicator.size
+        let base = memory.base
+        theta = UnsafeMutableBufferPointer(start: base.bindMemory(to: T.self, capacity: layout.count), count: layout.count)
+        slots = (0 ..< size).map { (base + thetaBytes + $0 * slotBytes).bindMemory(to: T.self, capacity: slotLength) }
+        slot = FlatBuffer(layout: layout, extraCount: StepExtra.count,
+                          wrapping: UnsafeMutableBufferPointer(start: slots[rank], count: slotLength))
+        totals = .allocate(capacity: StepExtra.count)
+        totals.initialize(repeating: 0)
+    }
+
+    deinit { totals.deallocate() }
+
+    /// Moves `parameters` (the same values on every rank) into the window: each rank copies
+    /// its slice, so its pages are first touched, and placed, by the rank that updates them;
+    /// after the barrier every rank's network reads θ there. A collective.
+    func adopt(_ parameters: FlatBuffer<T>, slice: Range<Int>) {
+        precondition(parameters.layout == layout && parameters.extraCount == 0)
+        let source = parameters.values.baseAddress!, target = theta.baseAddress!
+        (target + slice.lowerBound).update(from: source + slice.lowerBound, count: slice.count)
+        memory.barrier()
+        parameters.relocate(to: theta)
+    }
+
+    /// After the barrier that follows backward: θ[slice]'s sums over every slot, added in rank
+    /// order, into this rank's own slot (no other rank reads that part of it), and the extras,
+    /// added in the same order on every rank, into `totals`.
+    func addSlots(slice: Range<Int>) {
+        let count = slice.count, start = slice.lowerBound
+        let target = slots[rank] + start, first = slots[0] + start, second = slots[1] + start
+        // One pass for 2 ranks; with more, each further slot adds in its own pass, in rank order.
+        for i in 0 ..< count { target[i] = first[i] + second[i] }
+        for q in 2 ..< max(size, 2) {
+            let next = slots[q] + start
+            for i in 0 ..< count { target[i] += next[i] }
+        }
+        let extras = layout.count
+        for e in 0 ..< StepExtra.count {
+            var total = slots[0][extras + e]
+            for q in 1 ..< size { total += slots[q][extras + e] }
+            totals[e] = total
+        }
+    }
+}
