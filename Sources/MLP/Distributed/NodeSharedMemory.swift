@@ -32,6 +32,8 @@ final class NodeSharedMemory<T: Scalar> {
     /// The extras added over the slots: this rank's own copy (the slots' extras are read by
     /// every rank, so no rank writes the totals there).
     let totals: UnsafeMutableBufferPointer<T>
+    /// One block of sums, with more than 2 ranks (`addSlots`).
+    private let scratch: UnsafeMutablePointer<T>
 
     /// The window for `layout` over `communicator`'s ranks; nil on every rank when they do not
     /// all share one node or the window cannot be had (a collective).
@@ -54,9 +56,13 @@ final class NodeSharedMemory<T: Scalar> {
                           wrapping: UnsafeMutableBufferPointer(start: slots[rank], count: slotLength))
         totals = .allocate(capacity: StepExtra.count)
         totals.initialize(repeating: 0)
+        scratch = .allocate(capacity: ParameterShards.blockLength)
     }
 
-    deinit { totals.deallocate() }
+    deinit {
+        totals.deallocate()
+        scratch.deallocate()
+    }
 
     /// Moves `parameters` (the same values on every rank) into the window: each rank copies
     /// its slice, so its pages are first touched, and placed, by the rank that updates them;
@@ -75,11 +81,24 @@ final class NodeSharedMemory<T: Scalar> {
     func addSlots(slice: Range<Int>) {
         let count = slice.count, start = slice.lowerBound
         let target = slots[rank] + start, first = slots[0] + start, second = slots[1] + start
-        // One pass for 2 ranks; with more, each further slot adds in its own pass, in rank order.
-        for i in 0 ..< count { target[i] = first[i] + second[i] }
-        for q in 2 ..< max(size, 2) {
-            let next = slots[q] + start
-            for i in 0 ..< count { target[i] += next[i] }
+        if size == 2 {
+            // One pass; the target is one of the two terms, each read before it is written.
+            for i in 0 ..< count { target[i] = first[i] + second[i] }
+        } else {
+            // The target is also a term (slot r, added r-th): a block at a time in `scratch`,
+            // each further slot in its own vectorized pass over it, in rank order.
+            let scratch = scratch, length = ParameterShards.blockLength
+            var low = 0
+            while low < count {
+                let n = min(length, count - low)
+                for i in 0 ..< n { scratch[i] = first[low + i] + second[low + i] }
+                for q in 2 ..< size {
+                    let next = slots[q] + start + low
+                    for i in 0 ..< n { scratch[i] += next[i] }
+                }
+                (target + low).update(from: scratch, count: n)
+                low += n
+            }
         }
         let extras = layout.count
         for e in 0 ..< StepExtra.count {
