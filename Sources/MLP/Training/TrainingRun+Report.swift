@@ -29,6 +29,14 @@ extension TrainingRun {
         return line
     }
 
+    /// One line when `--allreduce shared` could not be had on several ranks (not all on one
+    /// node, or no shared window): the exchange the run uses instead.
+    func exchangeNote(_ trainer: Trainer<T>) -> String? {
+        guard configuration.exchange == .nodeShared, trainer.exchange != .nodeShared, communicator.size > 1 else { return nil }
+        let instead = trainer.isUpdateSharded ? "--allreduce single with the sharded update" : "--allreduce single"
+        return "note: --allreduce shared needs every rank on one node and a shared-memory window: using \(instead)"
+    }
+
     /// What the table's columns became: "table: 4 numeric columns (2 with missing values: median
     /// and indicator), 2 categorical (5 one-hot columns)".
     func describe(_ preprocessing: TablePreprocessing) -> String {
