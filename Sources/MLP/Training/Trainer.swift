@@ -75,6 +75,7 @@ public final class Trainer<T: Scalar> {
                                       communicator: communicator, clipping: settings.clipGradientNorm != nil, shardCapacity: capacity)
         reduction.adopt(network.parameters)
         self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: reduction.slice)
+        self.optimizer.streamsParameters = reduction.node != nil
         self.schedule = schedule
         self.train = train
         self.validation = validation
