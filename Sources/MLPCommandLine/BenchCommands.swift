@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per workload.")
     var json = false
 
-    @Option(help: "single or overlap (see mlp train --help).")
+    @Option(help: "single, overlap or shared (see mlp train --help).")
     var allreduce: AllreduceMode = .single
 
     @Option(help: "The update rule: sgd (plain, learning rate 0.01), adam or adamw (PyTorch's defaults).")
