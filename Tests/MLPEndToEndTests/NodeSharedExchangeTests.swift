@@ -39,6 +39,25 @@ final class NodeSharedExchangeTests: ScratchFolderTestCase {
         }
     }
 
+    /// Steps whose loss overflows (a learning rate of 10³⁶) are skipped alike: the agreement on
+    /// finiteness comes before any rank writes the shared θ, so a skipped step changes nothing.
+    func testSkippedStepsAreSingle() throws {
+        let train = path("train.csv")
+        try writeClassificationCSV(URL(fileURLWithPath: train), rows: 100, seed: 1)
+        var models: [Data] = [], metrics: [String] = []
+        for mode in ["single", "shared"] {
+            let output = try MLPProcess.mpirun(ranks: 2, ["train", "--train", train, "--batch-size", "7", "--epochs", "1",
+                                                          "--learning-rate", "1e36", "--on-nonfinite", "skip-step", "--allreduce", mode,
+                                                          "--save", path(mode), "--metrics", path("\(mode).jsonl")] + Self.network)
+            XCTAssertEqual(output.status, 0, output.stderr)
+            XCTAssertTrue(output.stdout.contains("non-finite step"), output.stdout)
+            models.append(try Data(contentsOf: URL(fileURLWithPath: path(mode))))
+            metrics.append(ReproducibilityTests.numbers(try String(contentsOfFile: path("\(mode).jsonl"), encoding: .utf8)))
+        }
+        XCTAssertEqual(models[0], models[1], "the skipped steps' model differs")
+        XCTAssertEqual(metrics[0], metrics[1], "the skipped steps' metrics differ")
+    }
+
     /// Float64 with clipping: 3 ranks (two slots added in a second pass) within 1e-12 of one
     /// process; a 2-rank checkpoint at step 7 resumes on 2 ranks into the uninterrupted 2-rank
     /// model byte for byte, and on 3 ranks and on one process within 1e-12 of it.
