@@ -145,7 +145,7 @@ public enum Benchmark {
         var result = Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: largest[0],
                             productsSamplesPerSecond: productRates)
         result.shardedUpdate = trainer.isUpdateSharded
-        result.nodeShared = trainer.exchange == .nodeShared
+        result.nodeShared = trainer.exchange.isNodeShared
         result.optimizerStateBytes = Int(largest[1])
         return result
     }

@@ -121,14 +121,39 @@ final class NodeSharedExchangeTests: ScratchFolderTestCase {
         }
     }
 
+    /// With `--reproducible` the slots hold the chunks' integer grid sums, added exactly: 2 and 3
+    /// ranks save one process's model bytes (Adam with clipping, float32), and a run stopped on
+    /// 3 ranks at step 7 resumes on 2 into the same bytes.
+    func testReproducibleSharedMatchesOneProcessAndResumes() throws {
+        let train = path("train.csv")
+        try writeClassificationCSV(URL(fileURLWithPath: train), rows: 203, seed: 2)
+        let common = ["train", "--train", train, "--batch-size", "50", "--epochs", "3", "--reproducible", "--chunk-rows", "8",
+                      "--optimizer", "adam", "--learning-rate", "0.01", "--clip-grad-norm", "0.3"] + Self.network
+        let reference = try MLPProcess.run(common + ["--save", path("one")])
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: path("one")))
+        for ranks in [2, 3] {
+            let output = try MLPProcess.mpirun(ranks: ranks, common + ["--allreduce", "shared", "--save", path("\(ranks)")])
+            XCTAssertEqual(output.status, 0, output.stderr)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("\(ranks)"))), expected,
+                           "\(ranks) ranks, shared: the model's bytes differ from one process's")
+        }
+        let stopped = try MLPProcess.mpirun(ranks: 3, common + ["--allreduce", "shared", "--max-steps", "7",
+                                                                "--checkpoint", path("stopped.checkpoint")])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", path("stopped.checkpoint"), "--reproducible",
+                                                       "--allreduce", "shared", "--save", path("resumed")])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed"))), expected,
+                       "stopped on 3 shared ranks at step 7, resumed on 2: not the uninterrupted model")
+    }
+
     /// `--allreduce shared` refuses what it cannot do, in one line; on one process there is
     /// nothing to share and it trains as `--allreduce single` does, without a note.
     func testRefusalsAndOneProcess() throws {
         let train = path("train.csv")
         try writeClassificationCSV(URL(fileURLWithPath: train), rows: 40, seed: 3)
         let base = ["train", "--train", train, "--epochs", "1", "--batch-size", "8"] + Self.network
-        assertRefused(try MLPProcess.run(base + ["--allreduce", "shared", "--reproducible"]), status: ExitStatus.usage,
-                      "--reproducible", "--allreduce shared")
         assertRefused(try MLPProcess.run(base + ["--allreduce", "shared", "--sharded-update", "off"]), status: ExitStatus.usage,
                       "--allreduce shared", "--sharded-update off")
         let shared = try MLPProcess.run(base + ["--allreduce", "shared", "--save", path("shared")])

@@ -19,8 +19,9 @@ public enum GradientExchange: Equatable, Sendable {
     /// (`NodeSharedMemory`); backward writes each rank's sums into its own slot, and each rank
     /// adds its slice of θ's sums from every slot in rank order, then updates that slice of the
     /// shared θ in place and keeps that slice's optimizer state. No gradient or θ is copied
-    /// between ranks. Where the memory cannot be had, the trainer falls back to `fallback`.
-    case nodeShared
+    /// between ranks. With `chunkRows` (`--reproducible`) the slots hold the chunks' integer
+    /// grid sums, added exactly. Where the memory cannot be had, the trainer falls back to `fallback`.
+    case nodeShared(chunkRows: Int?)
 
     /// The exchange the options ask for. `--sharded-update auto` shards where the update has
     /// state to share out (Adam, AdamW, SGD with momentum), where it measured faster; plain
@@ -36,7 +37,7 @@ public enum GradientExchange: Equatable, Sendable {
         }
         switch (allreduce, chunkRows) {
         case (.overlap, _): self = .overlappedAllreduce
-        case (.shared, _): self = .nodeShared
+        case (.shared, let chunkRows): self = .nodeShared(chunkRows: chunkRows)
         case (.single, let chunkRows?): self = .exactSums(chunkRows: chunkRows, sharded: wantsShards)
         case (.single, nil): self = wantsShards ? .reduceScatter : .allreduce
         }
@@ -46,10 +47,6 @@ public enum GradientExchange: Equatable, Sendable {
     /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
     public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
         if allreduce == .shared {
-            if reproducible {
-                throw InputError("--reproducible combines the gradient as integers, which --allreduce shared does not yet: "
-                                 + "use --allreduce single with it")
-            }
             if sharded == .off {
                 throw InputError("--allreduce shared updates each rank's slice of the node's one θ: "
                                  + "it cannot be combined with --sharded-update off")
@@ -77,14 +74,23 @@ public enum GradientExchange: Equatable, Sendable {
     /// What `.nodeShared` becomes where the ranks cannot share memory (one rank, ranks on
     /// several nodes, no window): what `--allreduce single --sharded-update auto` makes.
     public func fallback(optimizer: OptimizerSettings) -> GradientExchange {
-        guard self == .nodeShared else { return self }
-        return (try? GradientExchange(allreduce: .single, sharded: .auto, chunkRows: nil, optimizer: optimizer)) ?? .reduceScatter
+        guard case .nodeShared(let chunkRows) = self else { return self }
+        return (try? GradientExchange(allreduce: .single, sharded: .auto, chunkRows: chunkRows, optimizer: optimizer)) ?? .reduceScatter
+    }
+
+    /// `--allreduce shared`, reproducible or not.
+    public var isNodeShared: Bool {
+        if case .nodeShared = self { return true }
+        return false
     }
 
     /// `--reproducible`'s chunk rows; nil for the other exchanges.
     public var chunkRows: Int? {
-        if case .exactSums(let chunkRows, _) = self { return chunkRows }
-        return nil
+        switch self {
+        case .exactSums(let chunkRows, _): return chunkRows
+        case .nodeShared(let chunkRows): return chunkRows
+        case .allreduce, .overlappedAllreduce, .reduceScatter: return nil
+        }
     }
 }
 

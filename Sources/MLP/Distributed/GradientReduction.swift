@@ -31,16 +31,21 @@ final class GradientReduction<T: Scalar> {
     init(_ exchange: GradientExchange, fallback: GradientExchange, layout: ParameterLayout, communicator: Communicator,
          clipping: Bool, shardCapacity: Int) {
         let count = layout.count
-        node = exchange == .nodeShared ? NodeSharedMemory(layout: layout, communicator: communicator) : nil
-        let exchange = exchange == .nodeShared && node == nil ? fallback : exchange
+        let words = T.self == Float.self ? 1 : 2
+        node = exchange.isNodeShared ? NodeSharedMemory(layout: layout, exactWords: exchange.chunkRows.map { _ in words },
+                                                        communicator: communicator) : nil
+        let exchange = exchange.isNodeShared && node == nil ? fallback : exchange
         self.exchange = exchange
         self.communicator = communicator
         shards = exchange.isSharded && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
         slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
         check = UpdateCheck(count: count, clipping: clipping)
         buffer = node?.slot ?? FlatBuffer(layout: layout, extraCount: StepExtra.count)
-        exact = exchange.chunkRows.map { ExactGradient(layout: layout, chunkRows: $0, capacity: shardCapacity) }
-        if let node {
+        let exactSlot = node?.exactSlot
+        exact = exchange.chunkRows.map { ExactGradient(layout: layout, chunkRows: $0, capacity: shardCapacity, sums: exactSlot) }
+        // Node-shared without exact sums: the sums stay in this rank's slot; with them (and for
+        // the other exchanges) they are written into `buffer`, this rank's own.
+        if let node, node.slot != nil {
             sums = node.slots[node.rank] + slice.lowerBound
             totals = node.totals
         } else {
@@ -132,6 +137,7 @@ final class GradientReduction<T: Scalar> {
         case .exactSums: reduceExactly(chunkCount: shard.grid?.count ?? 0)
         case .nodeShared:
             guard let node else { return }
+            if exact != nil { return reduceExactly(chunkCount: shard.grid?.count ?? 0) }
             node.memory.barrier()
             node.addSlots(slice: slice)
         }
@@ -140,14 +146,20 @@ final class GradientReduction<T: Scalar> {
     private func reduceExactly(chunkCount: Int) {
         guard let exact else { return }
         let finite = exact.finite
-        if let shards {
+        var sliceSums = exact.sums.baseAddress!
+        if let node {
+            node.memory.barrier()
+            node.addExactSlots(slice: slice)
+            exact.reduced = node.exactTotals
+            sliceSums += exact.words * slice.lowerBound
+        } else if let shards {
             communicator.allreduceSum(exact.totalSums)
             if finite { communicator.reduceScatterSum(exact.gridSums, counts: exact.words == 1 ? shards.counts : shards.doubledCounts) }
         } else {
             communicator.allreduceSum(exact.sums)
         }
-        if finite { exact.write(slice, into: buffer.values.baseAddress!) }
-        let extras = buffer.extras, counts = exact.counts
+        if finite { exact.write(slice, from: sliceSums, into: buffer.values.baseAddress!) }
+        let extras = buffer.extras, counts = exact.reduced + 4
         let totals = exact.totals(chunkCount: chunkCount)
         extras[StepExtra.lossSum] = finite ? T(totals.loss) : .nan
         extras[StepExtra.weightSum] = finite ? T(totals.weight) : T(counts[ExactCount.samples])

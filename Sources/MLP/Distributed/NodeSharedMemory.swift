@@ -16,7 +16,8 @@
 ///                       read the slots before their owners write them again
 ///
 /// On 2 ranks each sum is s₀ + s₁, which is what `MPI_Allreduce` gives (two terms add alike in
-/// either order): the models are the allreduce's, bit for bit. No gradient and no θ crosses
+/// either order): the models are the allreduce's, bit for bit. With `--reproducible` the slots
+/// hold `ExactGradient`'s Int64 grid sums and counts instead, added exactly (`addExactSlots`). No gradient and no θ crosses
 /// between the ranks' memories: the adds read the other slots where backward left them, and
 /// the next forward reads the updated θ where the update left it.
 final class NodeSharedMemory<T: Scalar> {
@@ -25,23 +26,31 @@ final class NodeSharedMemory<T: Scalar> {
     let layout: ParameterLayout
     /// θ in the window (`adopt` moves the network's there).
     let theta: UnsafeMutableBufferPointer<T>
-    /// Slot q's first value, q = 0 ..< P: [gradient sums | extras].
+    /// Slot q's first value, q = 0 ..< P: [gradient sums | extras]; empty with exact sums.
     let slots: [UnsafeMutablePointer<T>]
-    /// This rank's slot, as the buffer backward writes into.
-    let slot: FlatBuffer<T>
+    /// This rank's slot, as the buffer backward writes into; nil with exact sums.
+    let slot: FlatBuffer<T>?
     /// The extras added over the slots: this rank's own copy (the slots' extras are read by
     /// every rank, so no rank writes the totals there).
     let totals: UnsafeMutableBufferPointer<T>
+    /// With exact sums (`words` Int64 per value of θ): slot q's [grid sums | loss and weight
+    /// sums | counts] (`ExactGradient.sums`' layout), and this rank's copy of the tail's totals.
+    let exactSlots: [UnsafeMutablePointer<Int64>]
+    let exactTotals: UnsafeMutablePointer<Int64>
+    let words: Int
     /// One block of sums, with more than 2 ranks (`addSlots`).
     private let scratch: UnsafeMutablePointer<T>
 
-    /// The window for `layout` over `communicator`'s ranks; nil on every rank when they do not
+    /// The window for `layout` over `communicator`'s ranks, with slots of gradient sums in T, or
+    /// with `exactWords` of `ExactGradient`'s integer sums; nil on every rank when they do not
     /// all share one node or the window cannot be had (a collective).
-    init?(layout: ParameterLayout, communicator: Communicator) {
+    init?(layout: ParameterLayout, exactWords: Int?, communicator: Communicator) {
         let page = 4096
-        func pageBytes(_ values: Int) -> Int { (values * MemoryLayout<T>.stride + page - 1) / page * page }
+        func pageBytes(_ bytes: Int) -> Int { (bytes + page - 1) / page * page }
         let slotLength = layout.count + StepExtra.count
-        let thetaBytes = pageBytes(layout.count), slotBytes = pageBytes(slotLength)
+        let exactLength = exactWords.map { $0 * layout.count + ExactGradient<T>.tailCount } ?? 0
+        let thetaBytes = pageBytes(layout.count * MemoryLayout<T>.stride)
+        let slotBytes = pageBytes(exactWords == nil ? slotLength * MemoryLayout<T>.stride : exactLength * MemoryLayout<Int64>.stride)
         guard let memory = communicator.allocateSharedMemory(byteCount: thetaBytes + communicator.size * slotBytes) else {
             return nil
         }
@@ -49,19 +58,54 @@ final class NodeSharedMemory<T: Scalar> {
         self.layout = layout
         rank = communicator.rank
         size = communicator.size
+        words = exactWords ?? 0
         let base = memory.base
         theta = UnsafeMutableBufferPointer(start: base.bindMemory(to: T.self, capacity: layout.count), count: layout.count)
-        slots = (0 ..< size).map { (base + thetaBytes + $0 * slotBytes).bindMemory(to: T.self, capacity: slotLength) }
-        slot = FlatBuffer(layout: layout, extraCount: StepExtra.count,
-                          wrapping: UnsafeMutableBufferPointer(start: slots[rank], count: slotLength))
+        let raw = (0 ..< size).map { base + thetaBytes + $0 * slotBytes }
+        if exactWords == nil {
+            slots = raw.map { $0.bindMemory(to: T.self, capacity: slotLength) }
+            slot = FlatBuffer(layout: layout, extraCount: StepExtra.count,
+                              wrapping: UnsafeMutableBufferPointer(start: slots[rank], count: slotLength))
+            exactSlots = []
+        } else {
+            slots = []
+            slot = nil
+            exactSlots = raw.map { $0.bindMemory(to: Int64.self, capacity: exactLength) }
+        }
         totals = .allocate(capacity: StepExtra.count)
         totals.initialize(repeating: 0)
+        exactTotals = .allocate(capacity: ExactGradient<T>.tailCount)
+        exactTotals.initialize(repeating: 0, count: ExactGradient<T>.tailCount)
         scratch = .allocate(capacity: ParameterShards.blockLength)
     }
 
     deinit {
         totals.deallocate()
+        exactTotals.deallocate()
         scratch.deallocate()
+    }
+
+    /// This rank's exact slot: `ExactGradient`'s sums, which its chunks add into.
+    var exactSlot: UnsafeMutableBufferPointer<Int64>? {
+        exactSlots.isEmpty ? nil : UnsafeMutableBufferPointer(start: exactSlots[rank], count: words * layout.count + ExactGradient<T>.tailCount)
+    }
+
+    /// `addSlots` for the exact sums, after the barrier that follows backward: θ[slice]'s grid
+    /// sums over every slot, into this rank's own slot (each further slot added in place: integer
+    /// sums are exact in any order), and the tail (loss, weight sum, counts) into `exactTotals`.
+    func addExactSlots(slice: Range<Int>) {
+        let start = words * slice.lowerBound, count = words * slice.count
+        let target = exactSlots[rank] + start
+        for q in 0 ..< size where q != rank {
+            let other = exactSlots[q] + start
+            for i in 0 ..< count { target[i] &+= other[i] }
+        }
+        let tail = words * layout.count
+        for e in 0 ..< ExactGradient<T>.tailCount {
+            var total: Int64 = 0
+            for q in 0 ..< size { total &+= exactSlots[q][tail + e] }
+            exactTotals[e] = total
+        }
     }
 
     /// Moves `parameters` (the same values on every rank) into the window: each rank copies

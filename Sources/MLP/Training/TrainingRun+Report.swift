@@ -32,7 +32,7 @@ extension TrainingRun {
     /// One line when `--allreduce shared` could not be had on several ranks (not all on one
     /// node, or no shared window): the exchange the run uses instead.
     func exchangeNote(_ trainer: Trainer<T>) -> String? {
-        guard configuration.exchange == .nodeShared, trainer.exchange != .nodeShared, communicator.size > 1 else { return nil }
+        guard configuration.exchange.isNodeShared, !trainer.exchange.isNodeShared, communicator.size > 1 else { return nil }
         let instead = trainer.isUpdateSharded ? "--allreduce single with the sharded update" : "--allreduce single"
         return "note: --allreduce shared needs every rank on one node and a shared-memory window: using \(instead)"
     }
