@@ -172,6 +172,20 @@ public final class MPICommunicator: Communicator {
         return memory
     }
 
+    /// The ranks on this rank's node as a group (`MPI_Comm_split_type` shared, ranked by rank
+    /// here), with a watchdog of its own, like `split`'s.
+    public func splitByNode() -> Communicator? {
+        var group: MPI_Comm?
+        check(watched { MPI_Comm_split_type(world, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &group) },
+              "MPI_Comm_split_type")
+        var provided: Int32 = 0
+        check(MPI_Query_thread(&provided), "MPI_Query_thread")
+        let communicator = MPICommunicator(group!, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
+                                           threadLevel: provided)
+        groups.append(communicator)
+        return communicator
+    }
+
     /// `MPI_Barrier`, watched.
     func barrier() {
         check(watched { MPI_Barrier(world) }, "MPI_Barrier")

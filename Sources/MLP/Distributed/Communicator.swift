@@ -50,6 +50,9 @@ public protocol Communicator: AnyObject {
     /// otherwise. It lives as long as the communicator. The corresponding MPI function is
     /// `MPI_Win_allocate_shared`.
     func allocateSharedMemory(byteCount: Int) -> SharedMemory?
+    /// A collective: the ranks of this communicator that share this rank's node, as a group of
+    /// their own ranked as here (`MPI_Comm_split_type` shared); nil without one (one process).
+    func splitByNode() -> Communicator?
 }
 
 /// Memory the ranks of one node share (`Communicator.allocateSharedMemory`).
@@ -71,6 +74,8 @@ extension Communicator {
     public var node: NodeLayout { .singleProcess }
     /// No shared memory unless the communicator has it.
     public func allocateSharedMemory(byteCount: Int) -> SharedMemory? { nil }
+    /// No nodes to tell apart unless the communicator can.
+    public func splitByNode() -> Communicator? { nil }
 
     /// Tells the collective watchdog, if any, that the collectives that follow belong to `phase`
     /// at `step`: a local store, nothing is sent.

@@ -21,6 +21,12 @@ final class GradientReduction<T: Scalar> {
     let exact: ExactGradient<T>?
     /// The node-shared exchange's window (θ and the ranks' slots); nil for the other exchanges.
     let node: NodeSharedMemory<T>?
+    /// The ranks that share θ's slices between them: the node's with the node-shared exchange
+    /// (its window, the MAX before the update, the state's gathering), else all of them.
+    let group: Communicator
+    /// Node-shared on several nodes: the ranks of this rank's local rank on the other nodes,
+    /// which hold the same slice and allreduce its node sums; nil on one node.
+    let peers: Communicator?
     /// After `reduce`: the sums of θ[slice] (`sums[0]` is θ[slice.lowerBound]'s) and the extras
     /// of `StepExtra`, over all ranks.
     let sums: UnsafeMutablePointer<T>
@@ -32,13 +38,16 @@ final class GradientReduction<T: Scalar> {
          clipping: Bool, shardCapacity: Int) {
         let count = layout.count
         let words = T.self == Float.self ? 1 : 2
-        node = exchange.isNodeShared ? NodeSharedMemory(layout: layout, exactWords: exchange.chunkRows.map { _ in words },
-                                                        communicator: communicator) : nil
+        let shared = exchange.isNodeShared
+            ? Self.sharedMemory(layout: layout, exactWords: exchange.chunkRows.map { _ in words }, communicator: communicator) : nil
+        node = shared?.memory
+        group = shared?.group ?? communicator
+        peers = shared?.peers
         let exchange = exchange.isNodeShared && node == nil ? fallback : exchange
         self.exchange = exchange
         self.communicator = communicator
-        shards = exchange.isSharded && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
-        slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
+        shards = exchange.isSharded && group.size > 1 ? ParameterShards(count: count, size: group.size) : nil
+        slice = shards?.range(rank: group.rank) ?? 0 ..< count
         check = UpdateCheck(count: count, clipping: clipping)
         buffer = node?.slot ?? FlatBuffer(layout: layout, extraCount: StepExtra.count)
         let exactSlot = node?.exactSlot
@@ -52,6 +61,28 @@ final class GradientReduction<T: Scalar> {
             sums = buffer.values.baseAddress!
             totals = buffer.extras
         }
+    }
+
+    /// The node-shared window: over all of `communicator` when its ranks share one node; else,
+    /// when every node holds the same number of ranks, more than one (the slices are then the
+    /// same on every node), over each node's ranks, with the ranks of the same local rank on
+    /// the other nodes as `peers`. nil, on every rank, where neither can be had (one rank per
+    /// node is today's allreduce: the fallback).
+    private static func sharedMemory(layout: ParameterLayout, exactWords: Int?, communicator: Communicator)
+        -> (memory: NodeSharedMemory<T>, group: Communicator, peers: Communicator?)? {
+        if let memory = NodeSharedMemory<T>(layout: layout, exactWords: exactWords, communicator: communicator) {
+            return (memory, communicator, nil)
+        }
+        guard communicator.size > 1, let group = communicator.splitByNode() else { return nil }
+        var sizes: [Double] = [Double(group.size), -Double(group.size)]
+        sizes.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        guard sizes[0] == -sizes[1], group.size > 1 else { return nil }
+        let memory = NodeSharedMemory<T>(layout: layout, exactWords: exactWords, communicator: group)
+        // Each node decided alone: all of them must have a window.
+        var failed: [Double] = [memory == nil ? 1 : 0]
+        failed.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        guard failed[0] == 0, let memory else { return nil }
+        return (memory, group, communicator.split(color: group.rank, key: communicator.rank))
     }
 
     /// With the node-shared exchange, moves θ into the shared window (a collective).
@@ -140,6 +171,12 @@ final class GradientReduction<T: Scalar> {
             if exact != nil { return reduceExactly(chunkCount: shard.grid?.count ?? 0) }
             node.memory.barrier()
             node.addSlots(slice: slice)
+            // Several nodes: the slice's node sums with the same slice's on the other nodes, and
+            // the extras alike (every peer group adds the same values in the same algorithm).
+            if let peers {
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: slice.count))
+                peers.allreduceSum(totals)
+            }
         }
     }
 
@@ -152,6 +189,10 @@ final class GradientReduction<T: Scalar> {
             node.addExactSlots(slice: slice)
             exact.reduced = node.exactTotals
             sliceSums += exact.words * slice.lowerBound
+            if let peers {
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: sliceSums, count: exact.words * slice.count))
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: node.exactTotals, count: ExactGradient<T>.tailCount))
+            }
         } else if let shards {
             communicator.allreduceSum(exact.totalSums)
             if finite { communicator.reduceScatterSum(exact.gridSums, counts: exact.words == 1 ? shards.counts : shards.doubledCounts) }
@@ -176,7 +217,7 @@ final class GradientReduction<T: Scalar> {
         // Node-shared: the slots' loads stay before the MAX, which orders them before any
         // rank's next stores into its slot or θ.
         node?.memory.synchronize()
-        communicator.allreduceMax(check.values)
+        group.allreduceMax(check.values)
         node?.memory.synchronize()
     }
 
@@ -200,7 +241,7 @@ final class GradientReduction<T: Scalar> {
             for i in 0 ..< values.count { whole[slice.lowerBound + i] = values[i] }
             if let shards {
                 whole.withUnsafeMutableBufferPointer {
-                    communicator.allgather($0, counts: shards.counts, displacements: shards.displacements)
+                    group.allgather($0, counts: shards.counts, displacements: shards.displacements)
                 }
             }
             return (name, whole)

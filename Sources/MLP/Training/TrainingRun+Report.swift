@@ -29,12 +29,13 @@ extension TrainingRun {
         return line
     }
 
-    /// One line when `--allreduce shared` could not be had on several ranks (not all on one
-    /// node, or no shared window): the exchange the run uses instead.
+    /// One line when `--allreduce shared` could not be had on several ranks (one rank per node,
+    /// nodes of different rank counts, or no shared window): the exchange the run uses instead.
     func exchangeNote(_ trainer: Trainer<T>) -> String? {
         guard configuration.exchange.isNodeShared, !trainer.exchange.isNodeShared, communicator.size > 1 else { return nil }
         let instead = trainer.isUpdateSharded ? "--allreduce single with the sharded update" : "--allreduce single"
-        return "note: --allreduce shared needs every rank on one node and a shared-memory window: using \(instead)"
+        return "note: --allreduce shared needs nodes of more than one rank, as many on each, and a shared-memory window: "
+            + "using \(instead)"
     }
 
     /// What the table's columns became: "table: 4 numeric columns (2 with missing values: median
