@@ -148,6 +148,46 @@ final class NodeSharedExchangeTests: ScratchFolderTestCase {
                        "stopped on 3 shared ranks at step 7, resumed on 2: not the uninterrupted model")
     }
 
+    /// Several nodes, pretended on one machine (`mlp-faults` with MLP_TEST_NODES: no window over
+    /// the world, one per pretended node): each local rank adds its slice from its node's slots
+    /// and allreduces it with its peers on the other nodes. With `--reproducible`, 4 ranks on 2
+    /// nodes and 6 on 3 save one process's bytes and a run stopped on 3 nodes resumes on 2
+    /// ranks into them; float64 without it within 1e-12 of one process; one rank per node falls
+    /// back to today's exchange, with a note, and the same bytes.
+    func testSeveralNodes() throws {
+        let train = path("train.csv")
+        try writeClassificationCSV(URL(fileURLWithPath: train), rows: 203, seed: 2)
+        let common = ["train", "--train", train, "--batch-size", "50", "--epochs", "3", "--reproducible", "--chunk-rows", "8",
+                      "--optimizer", "adam", "--learning-rate", "0.01", "--clip-grad-norm", "0.3"] + Self.network
+        XCTAssertEqual(try MLPProcess.run(common + ["--save", path("one")]).status, 0)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: path("one")))
+        for (ranks, nodes) in [(4, 2), (6, 3), (4, 4)] {
+            let output = try MLPProcess.mpirun(ranks: ranks, common + ["--allreduce", "shared", "--save", path("\(ranks)-\(nodes)")],
+                                               executable: "mlp-faults", environment: ["MLP_TEST_NODES": "\(nodes)"])
+            XCTAssertEqual(output.status, 0, output.stderr)
+            XCTAssertEqual(output.stdout.contains("note: --allreduce shared"), ranks == nodes, output.stdout)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("\(ranks)-\(nodes)"))), expected,
+                           "\(ranks) ranks on \(nodes) nodes: the model's bytes differ from one process's")
+        }
+        let stopped = try MLPProcess.mpirun(ranks: 6, common + ["--allreduce", "shared", "--max-steps", "7", "--checkpoint", path("c")],
+                                            executable: "mlp-faults", environment: ["MLP_TEST_NODES": "3"])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", path("c"), "--reproducible", "--allreduce", "shared",
+                                                       "--save", path("resumed")])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed"))), expected, "stopped on 3 nodes, resumed on 2 ranks")
+
+        let plain = ["train", "--train", train, "--batch-size", "50", "--epochs", "3", "--precision", "float64",
+                     "--optimizer", "adam", "--learning-rate", "0.01"] + Self.network
+        XCTAssertEqual(try MLPProcess.run(plain + ["--save", path("plain-one")]).status, 0)
+        let output = try MLPProcess.mpirun(ranks: 4, plain + ["--allreduce", "shared", "--save", path("plain-4")],
+                                           executable: "mlp-faults", environment: ["MLP_TEST_NODES": "2"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let one = try ModelFile.read(path: path("plain-one")).parameters, four = try ModelFile.read(path: path("plain-4")).parameters
+        let difference = zip(one, four).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(difference, 1e-12, "4 ranks on 2 nodes: differs from one process by \(difference)")
+    }
+
     /// `--allreduce shared` refuses what it cannot do, in one line; on one process there is
     /// nothing to share and it trains as `--allreduce single` does, without a note.
     func testRefusalsAndOneProcess() throws {
