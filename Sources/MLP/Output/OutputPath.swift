@@ -50,8 +50,16 @@ public struct OutputOption: Hashable, Sendable {
     /// Each of `PREFIX.X.npy`, `PREFIX.y.npy`, `PREFIX.y.json`: three files put in place together.
     public static let convertOutput = OutputOption(command: "convert", name: "--output", accepted: OutputKind.files)
 
+    /// `mlp sweep`: the results are read back to continue a sweep, and the refit is a model.
+    public static let sweepResults = OutputOption(command: "sweep", name: "--results", accepted: OutputKind.files)
+    public static let sweepSave = OutputOption(command: "sweep", name: "--save", accepted: OutputKind.files)
+    /// A directory of the trials' files: an existing one, or a new one made in an existing directory.
+    public static let sweepDirectory = OutputOption(command: "sweep", name: "--sweep-dir",
+                                                    accepted: [.newFile, .directory, .trailingSlash, .dot, .dotDot])
+
     /// Every output of every command, for a generator that tries each kind of path on each.
-    public static let all: [OutputOption] = [save, checkpoint, metrics, predictOutput, exportOutput, plotOutput, convertOutput]
+    public static let all: [OutputOption] = [save, checkpoint, metrics, predictOutput, exportOutput, plotOutput, convertOutput,
+                                             sweepResults, sweepSave, sweepDirectory]
 
     static let filesOrStreams = OutputKind.files.union(OutputKind.streams)
 }

@@ -33,6 +33,7 @@ struct TrainingData<T: Scalar> {
             }
             train.weights = try NPYDataset.weights(path: path, rows: train.rowCount).map { T($0) }
         }
+        if let rows = configuration.trainRows { train = train.rows(rows) }
         trainRowsAsRead = train.rowCount
         trainFingerprint = train.fingerprint
         let trainContent = ranks > 1 ? try train.contentFingerprint() : nil
