@@ -174,7 +174,8 @@ public struct OutputPath: Sendable {
         case .blockDevice: return "is a block device: give a file path"
         case .symbolicLinkLoop: return "symbolic links that lead back to themselves: fix the links or give another path"
         case .newFile, .regularFile, .symbolicLink:
-            return "is a file; \(option.name) takes a stream here"
+            return option.accepted.contains(.directory) ? "is a file; \(option.name) takes a directory: give a new or existing one"
+                : "is a file; \(option.name) takes a stream here"
         }
     }
 }

@@ -35,7 +35,7 @@ public struct SweepParameter: Sendable {
     /// Reads `NAME=VALUES`; `parse` reads a fragment of `mlp train`'s command line (the options
     /// as given, unchecked), so every value means what it means to `mlp train`.
     public init(_ text: String, parse: TrainArgumentParser) throws {
-        guard let equals = text.firstIndex(of: "=") else {
+        guard let equals = text.firstIndex(of: "="), equals > text.startIndex else {
             throw InputError("--param \(text): expected NAME=VALUES, such as learning-rate=0.1,0.05 or hidden=64|128,64")
         }
         let name = String(text[..<equals]), spec = String(text[text.index(after: equals)...])
