@@ -12,7 +12,8 @@ struct Supervise: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run mlp under mpirun for ./launch and restart it after a lost rank (launch --restarts).", shouldDisplay: false)
 
-    @Option(help: "Ranks of the first run (default: the slots of --hostfile, else --cores).") var ranks: Int?
+    @Option(help: "Ranks of the first run (default: SLURM_NTASKS, else the slots of --hostfile or of the Slurm allocation, else --cores).")
+    var ranks: Int?
     @Option(help: ArgumentHelp("OpenMPI hostfile (none: this machine).", valueName: "file")) var hostfile: String?
     @Option(help: "This machine's cores (each rank gets cores / ranks OpenBLAS threads).") var cores: Int
     @Option(help: "MLP_PROGRESS for rank 0 (1: launch's output is a terminal).") var progress = 0
@@ -42,20 +43,31 @@ struct Supervise: ParsableCommand {
     private func supervise() throws {
         let environment = ProcessInfo.processInfo.environment
         let first = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
-        let hosts = try hostfile.map { try Hostfile.read(path: $0) }
-        let job = MPIRunJob(ranks: ranks ?? hosts?.slots ?? cores, hostfile: hostfile, cores: cores, progress: progress == 1,
+        // Inside a Slurm job: its task count, CPUs per task and, without --hostfile, its nodes.
+        // Each value is read only where it decides something, and a malformed one is a note.
+        let slurm = SlurmEnvironment(environment)
+        var notes: [String] = []
+        let taskCount = ranks == nil ? slurm.taskCount(notes: &notes) : nil
+        let cpusPerTask = slurm.cpusPerTask(notes: &notes)
+        var hosts = try hostfile.map { JobHosts(hostfile: try Hostfile.read(path: $0), path: $0) }
+        if hosts == nil && (restarts > 0 || (ranks ?? taskCount) == nil) {
+            hosts = slurm.allocation(cpusPerTask: cpusPerTask, notes: &notes).map { JobHosts(hostfile: $0, path: nil) }
+        }
+        notes.forEach(printLine)
+        let job = MPIRunJob(ranks: ranks ?? taskCount ?? hosts?.hostfile.slots ?? cores, hostfile: hostfile, cores: cores,
+                            cpusPerTask: cpusPerTask, readsSlurmAllocation: slurm.mpirunReadsAllocation, progress: progress == 1,
                             forwardsCoreType: !(environment["OPENBLAS_CORETYPE"] ?? "").isEmpty, asRoot: geteuid() == 0,
                             extraFlags: (environment["MLP_MPIRUN_FLAGS"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
         guard restarts > 0 else { try execute("mpirun", job.arguments(mlp: mlp, first)) }
         guard let checkpoint else { throw ValidationError("--restarts needs --checkpoint") }
         var supervisor = try JobSupervisor(job: job, mlp: mlp, grace: abortGrace, environment: environment)
-        let status = try supervisor.supervise(first, restarts: restarts, checkpoint: checkpoint, hostfile: hosts)
+        let status = try supervisor.supervise(first, restarts: restarts, checkpoint: checkpoint, hosts: hosts)
         throw ExitCode(status)
     }
 }
 
-/// The latest of SIGINT, SIGTERM, SIGHUP that reached `supervise` (0: none): set in the signal
-/// handler, so an atomic (lock-free, async-signal-safe).
+/// The latest of SIGINT, SIGTERM, SIGHUP, SIGUSR1 that reached `supervise` (0: none): set in the
+/// signal handler, so an atomic (lock-free, async-signal-safe).
 private let receivedSignal = Atomic<Int32>(0)
 
 /// Runs the job's mpirun again and again as `RestartSupervision` decides.
@@ -78,13 +90,14 @@ private struct JobSupervisor {
     /// own session, so a signal to launch's process group, Ctrl-C or `timeout`, does not reach it
     /// twice: a second signal makes mpirun kill the ranks before they write their checkpoint),
     /// and then nothing restarts: the status is 128 + the signal (0 if the job still succeeded).
-    mutating func supervise(_ first: [String], restarts: Int, checkpoint: String, hostfile: Hostfile?) throws -> Int32 {
+    mutating func supervise(_ first: [String], restarts: Int, checkpoint: String, hosts: JobHosts?) throws -> Int32 {
         defer { try? FileManager.default.removeItem(atPath: work) }
         _ = receivedSignal.load(ordering: .relaxed)   // initialized before any handler can run
-        for signal in [SIGINT, SIGTERM, SIGHUP] { _ = Glibc.signal(signal) { receivedSignal.store($0, ordering: .relaxed) } }
+        // SIGUSR1 too: a batch script forwards Slurm's warning before the time limit with it
+        // (docs/slurm.md); its default action would end supervise and leave mpirun running.
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { _ = Glibc.signal(signal) { receivedSignal.store($0, ordering: .relaxed) } }
         let before = FileVersion(path: checkpoint)
-        var supervision = RestartSupervision(restarts: restarts, checkpoint: checkpoint, ranks: job.ranks,
-                                             hostfile: hostfile, hostfilePath: job.hostfile)
+        var supervision = RestartSupervision(restarts: restarts, checkpoint: checkpoint, ranks: job.ranks, hosts: hosts)
         var command = first
         for attempt in 1... {
             let status = try runJob(command)
@@ -101,10 +114,12 @@ private struct JobSupervisor {
                 if let message { printLine(message) }
                 return status
             case .restart(let line, let resume):
-                if let hostfile = supervision.hostfile, supervision.hostfilePath == newHostfile {
-                    try writeFileAtomically(Array(hostfile.text.utf8), to: newHostfile)
+                // Dropped hosts: a hostfile of the others (in a Slurm allocation mpirun takes it as a
+                // filter on the allocation's nodes).
+                if let hosts = supervision.hosts, hosts.path == newHostfile {
+                    try writeFileAtomically(Array(hosts.hostfile.text.utf8), to: newHostfile)
                 }
-                (job.ranks, job.hostfile) = (supervision.ranks, supervision.hostfilePath)
+                (job.ranks, job.hostfile) = (supervision.ranks, supervision.hosts?.path)
                 command = resume.arguments(from: first)
                 printLine(line)
                 let signal = receivedSignal.load(ordering: .relaxed)
@@ -161,15 +176,16 @@ private struct JobSupervisor {
         return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
     }
 
-    /// The hosts of a hostfile that answer: local ones, and remote ones on which the agent
-    /// mpirun starts its daemons with runs `true` within 30 s. The one place hosts are discovered.
+    /// The hosts of a hostfile (or of a Slurm allocation) that answer: local ones, and remote ones
+    /// on which the agent mpirun starts its daemons with (ssh, or srun in an allocation) runs
+    /// `true` within 30 s. The one place hosts are discovered.
     func answeringHosts(_ hostfile: Hostfile) -> HostProbe {
         let agent = job.remoteAgent(environment: environment, isInstalled: { isInstalled($0) })
         let (names, addresses) = localNamesAndAddresses()
         var kept: [Hostfile.Entry] = [], dropped: [(host: String, reason: String)] = []
         for entry in hostfile.entries {
             if MPIRunJob.isLocal(entry.host, names: names, addresses: addresses) { kept.append(entry); continue }
-            guard let agent else { dropped.append((entry.host, "no remote agent (ssh) is installed")); continue }
+            guard let agent else { dropped.append((entry.host, "no remote agent (ssh; srun in a Slurm allocation) is installed")); continue }
             let (status, output) = runCapturing("timeout", ["30"] + agent + [entry.host, "true"])
             if status == 0 { kept.append(entry); continue }
             let last = output.split(whereSeparator: \.isNewline).last.map(String.init)

@@ -27,6 +27,9 @@ final class FaultInjectingCommunicator: Communicator {
     /// At this step rank 0's main thread sleeps `seconds` before the gradient reduction: a rank
     /// busy in its step for longer than the collective timeout, that then finishes it.
     var slowStep: (step: Int, seconds: UInt32)?
+    /// At its step rank 0 sends itself the signal, before the gradient reduction: the trainer
+    /// reads it at the next step, as it would a scheduler's arriving then.
+    var signalStep: (step: Int, signal: Int32)?
     /// At its step one rank SIGKILLs itself before the gradient reduction (see `RankKill`).
     let kill: RankKill?
     private var step = 0
@@ -40,6 +43,7 @@ final class FaultInjectingCommunicator: Communicator {
         let group = FaultInjectingCommunicator(wrapping: base.split(color: color, key: key), nanAtStep: nanAtStep,
                                                driftAtStep: driftAtStep, stallAtStep: stallAtStep, kill: kill)
         group.slowStep = slowStep
+        group.signalStep = signalStep
         return group
     }
 
@@ -87,6 +91,7 @@ final class FaultInjectingCommunicator: Communicator {
         if isDue(nanAtStep) { buffer[0] = .nan }
         if stallAtStep == step && rank == 0 { while true { sleep(3600) } }
         if let slowStep, slowStep.step == step, rank == 0 { sleep(slowStep.seconds) }
+        if let signalStep, signalStep.step == step, rank == 0 { raise(signalStep.signal) }
     }
 
     func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {

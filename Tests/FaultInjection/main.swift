@@ -5,6 +5,8 @@
 //                                  allreduce (--allreduce single): alive, never reaching it
 //   MLP_TEST_SLOW_AT_STEP=K:S      rank 0's main thread sleeps S seconds before step K's gradient
 //                                  reduction, then goes on: busy longer than a collective timeout
+//   MLP_TEST_SIGNAL_AT_STEP=K:N    rank 0 sends itself signal N before step K's gradient reduction
+//                                  (training stops after step K + 1, when the trainer reads it)
 //   MLP_TEST_KILL_AT_STEP=K        rank MLP_TEST_KILL_RANK (default: the last rank) SIGKILLs itself
 //                                  at step K, before its gradient reduction; with
 //   MLP_TEST_KILL_ONCE_FILE=P      only if P does not exist, creating P just before dying (once
@@ -33,14 +35,20 @@ let slowStep = environment["MLP_TEST_SLOW_AT_STEP"].flatMap { text -> (step: Int
     guard parts.count == 2, let step = Int(parts[0]), let seconds = UInt32(parts[1]) else { return nil }
     return (step, seconds)
 }
+let signalStep = environment["MLP_TEST_SIGNAL_AT_STEP"].flatMap { text -> (step: Int, signal: Int32)? in
+    let parts = text.split(separator: ":")
+    guard parts.count == 2, let step = Int(parts[0]), let signal = Int32(parts[1]) else { return nil }
+    return (step, signal)
+}
 let rankKill = environment["MLP_TEST_KILL_AT_STEP"].flatMap(Int.init).map {
     RankKill(step: $0, rank: environment["MLP_TEST_KILL_RANK"].flatMap(Int.init), onceFile: environment["MLP_TEST_KILL_ONCE_FILE"])
 }
-if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || rankKill != nil {
+if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || signalStep != nil || rankKill != nil {
     MLPCommand.communicatorWrapper = {
         let communicator = FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep,
                                                       stallAtStep: stallAtStep, kill: rankKill)
         communicator.slowStep = slowStep
+        communicator.signalStep = signalStep
         return communicator
     }
 }

@@ -116,6 +116,67 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         XCTAssertEqual(restartLines(output), [Substring(expected)], output.stderr)
     }
 
+    /// Inside a Slurm allocation `-n` defaults to `SLURM_NTASKS` (here without a running Slurm:
+    /// only the variable is set); a malformed value is one note and the default of no Slurm.
+    func testSlurmTaskCountGivesTheRanks() throws {
+        try skipInsideSlurmJob()
+        let plain = try launch(["blas"], executable: "mlp")
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let defaultRanks = plain.stdout.split(separator: "\n").count
+        XCTAssertGreaterThan(defaultRanks, 0)
+        let three = try launch(["blas"], executable: "mlp", environment: ["SLURM_NTASKS": "3"])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        XCTAssertEqual(three.stdout.split(separator: "\n").count, 3, "one line per rank: \(three.stdout)")
+        XCTAssertFalse(three.stderr.contains("launch: note:"), three.stderr)
+        let given = try launch(["-n", "1", "blas"], executable: "mlp", environment: ["SLURM_NTASKS": "abc"])
+        XCTAssertEqual(given.stdout.split(separator: "\n").count, 1, "-n wins, and SLURM_NTASKS is not read: \(given.stderr)")
+        XCTAssertFalse(given.stderr.contains("launch: note:"), given.stderr)
+        for value in ["abc", "0", "-1", "", "99999999999999999999", "3 ", "1e3"] {
+            let output = try launch(["blas"], executable: "mlp", environment: ["SLURM_NTASKS": value])
+            XCTAssertEqual(output.status, 0, "\(value): \(output.stderr)")
+            XCTAssertEqual(output.stdout.split(separator: "\n").count, defaultRanks, "\(value): the default ranks")
+            let notes = output.stderr.split(separator: "\n").filter { $0.hasPrefix("launch: note:") }
+            XCTAssertEqual(notes, ["launch: note: ignoring SLURM_NTASKS='\(value)' (not a task count)"], output.stderr)
+        }
+    }
+
+    /// `--restarts` inside an allocation: its nodes are the hosts, probed before a restart like a
+    /// hostfile's. Here the allocation is this machine (`localhost`, 2 tasks) and `ghost01` (1
+    /// task), which does not exist: the ranks default to the 3 tasks, and after rank 1 is
+    /// killed, ghost01 does not answer and the job resumes on this machine's 2 slots.
+    func testAllocationNodesAreTheHostsOfARestart() throws {
+        try skipInsideSlurmJob()
+        let checkpoint = path("allocation.checkpoint")
+        let output = try launch(["--restarts", "1"] + recipe("allocation") + ["--checkpoint", checkpoint, "--checkpoint-every", "5"],
+                                environment: ["SLURM_JOB_NODELIST": "localhost,ghost01", "SLURM_TASKS_PER_NODE": "2,1",
+                                              "MLP_TEST_KILL_AT_STEP": "33", "MLP_TEST_KILL_RANK": "1",
+                                              "MLP_TEST_KILL_ONCE_FILE": path("allocation.killed")])
+        XCTAssertFalse(output.timedOut)
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let lines = restartLines(output)
+        XCTAssertEqual(lines.count, 1, output.stderr)
+        let line = String(lines.first ?? "")
+        for part in ["launch: restart 1 of 1: the job ended with status 137 (a rank was killed); host ghost01 dropped (no answer: ",
+                     "; 2 ranks now; resuming from step 30 of checkpoint \(checkpoint)"] {
+            XCTAssertTrue(line.contains(part), "\"\(line)\" does not contain \"\(part)\"")
+        }
+        XCTAssertFalse(line.contains("localhost dropped"), line)
+        // A malformed node list: one note, and the job runs as without an allocation (no restart probe).
+        let malformed = try launch(["--restarts", "1", "-n", "2"] + recipe("malformed") + ["--checkpoint", path("m.checkpoint")],
+                                   executable: "mlp", environment: ["SLURM_JOB_NODELIST": "node[01-", "SLURM_TASKS_PER_NODE": "1"])
+        XCTAssertEqual(malformed.status, 0, malformed.stderr)
+        XCTAssertEqual(malformed.stderr.split(separator: "\n").filter { $0.hasPrefix("launch: note:") },
+                       ["launch: note: ignoring SLURM_JOB_NODELIST='node[01-' (not a Slurm host list such as node[01-03,7],gpu5); "
+                        + "running as without an allocation"], malformed.stderr)
+    }
+
+    /// These tests set Slurm's variables themselves; inside a real job mpirun would read its allocation.
+    func skipInsideSlurmJob() throws {
+        if ProcessInfo.processInfo.environment["SLURM_JOBID"] != nil {
+            throw XCTSkip("runs inside a Slurm job: mpirun would take that job's allocation")
+        }
+    }
+
     /// A rank that stalls (75, from the collective watchdog) is restartable too: with
     /// `--restarts 1` and a stall in every run, launch restarts once, then gives up with 75.
     func testStalledRankRestartsUpToK() throws {
@@ -229,5 +290,26 @@ final class LaunchRestartTests: ScratchFolderTestCase {
         XCTAssertEqual(restartLines(output), [], output.stderr)
         XCTAssertEqual(MLPProcess.waitUntilGone(ranks), [], "rank processes left")
         XCTAssertGreaterThan(try Checkpoint.read(path: checkpoint).position.step, 0)
+    }
+
+    /// SIGUSR1 to launch (a batch script passes on Slurm's warning before the time limit with
+    /// it, docs/slurm.md) goes to mpirun like SIGTERM: no restart, launch exits 128 + SIGUSR1, and
+    /// no rank is left behind.
+    func testSIGUSR1ToLaunchIsForwardedAndNotRestarted() throws {
+        try skipWithoutMPIRun()
+        let checkpoint = path("usr1.checkpoint")
+        let arguments = ["--restarts", "2", "-n", "2", "train", "--train", data.path, "--hidden", "256,256", "--batch-size", "8",
+                         "--epochs", "20", "--checkpoint", checkpoint, "--checkpoint-every", "10"]
+        let run = try MLPProcess.start(program: launchScript, arguments, ranksRun: "mlp",
+                                       environment: ["MLP_BINARY": try MLPProcess.executable("mlp").path])
+        try run.waitForFile(checkpoint)
+        let ranks = run.rankProcesses()
+        XCTAssertEqual(ranks.count, 2, "two rank processes under launch's mpirun")
+        run.signal(SIGUSR1)
+        let output = run.wait(timeLimit: 60)
+        XCTAssertFalse(output.timedOut)
+        XCTAssertEqual(output.status, 128 + SIGUSR1, output.stderr)
+        XCTAssertEqual(restartLines(output), [], output.stderr)
+        XCTAssertEqual(MLPProcess.waitUntilGone(ranks), [], "rank processes left")
     }
 }

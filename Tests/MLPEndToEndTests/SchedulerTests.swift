@@ -131,3 +131,38 @@ final class SchedulerTests: ScratchFolderTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("m.st")))
     }
 }
+
+/// A signal read at an epoch's last step stops training before that epoch's evaluation: the
+/// checkpoint stands at batch = batches, and resuming it ends the epoch (its evaluation, its
+/// metrics line, the schedule's epoch end) exactly as the uninterrupted run did.
+final class EpochEndInterruptionTests: ScratchFolderTestCase {
+    func testInterruptedAfterAnEpochsLastStepResumesToTheUninterruptedRun() throws {
+        let data = directory.appendingPathComponent("train.csv")
+        try writeClassificationCSV(data, rows: 400, seed: 3)
+        // 20 batches per epoch; a plateau schedule and validation, so the epoch's end matters.
+        func arguments(_ name: String) -> [String] {
+            ["train", "--train", data.path, "--hidden", "16", "--batch-size", "20", "--epochs", "3", "--precision", "float64",
+             "--validation-split", "0.2", "--lr-schedule", "plateau", "--plateau-patience", "1",
+             "--save", path("\(name).st"), "--metrics", path("\(name).jsonl")]
+        }
+        let whole = try MLPProcess.run(ranks: 2, arguments("whole"), executable: "mlp-faults")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let checkpoint = path("c.st")
+        let stopped = try MLPProcess.run(ranks: 2, arguments("m") + ["--checkpoint", checkpoint], executable: "mlp-faults",
+                                         environment: ["MLP_TEST_SIGNAL_AT_STEP": "15:\(SIGUSR1)"])
+        assertRefused(stopped, status: 128 + SIGUSR1, "interrupted by SIGUSR1 after step 16")
+        let resumed = try MLPProcess.run(ranks: 2, arguments("m") + ["--checkpoint", checkpoint, "--resume", "auto"],
+                                         executable: "mlp-faults")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(checkpoint) at epoch 1, step 16"), resumed.stdout)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("m.st"))), try Data(contentsOf: URL(fileURLWithPath: path("whole.st"))))
+        func epochs(_ name: String) throws -> [String] {
+            try String(contentsOfFile: path("\(name).jsonl"), encoding: .utf8).split(separator: "\n").map {
+                String($0.replacingOccurrences(of: #","seconds":[^,}]*|,"samples_per_second":[^,}]*"#, with: "",
+                                               options: .regularExpression))
+            }
+        }
+        XCTAssertEqual(try epochs("m"), try epochs("whole"))
+        XCTAssertEqual(try epochs("m").count, 3)
+    }
+}

@@ -112,14 +112,18 @@ final class CheckpointSchemaTests: XCTestCase {
         assertInputError(try Checkpoint.read(path: path), contains: ["checkpoint tensor optimizer.exp_avg_sq holds -1.0 at element 1"])
     }
 
-    /// The position against the data: the batch must be one of the epoch's, and the step must
-    /// follow from epoch and batch. (The fixture: 6000 rows less a 0.25 validation split, batch 100: 45 batches.)
+    /// The position against the data: the batch must be one of the epoch's (or its end, where an
+    /// interrupted run stops before the epoch's evaluation), and the step must follow from epoch
+    /// and batch. (The fixture: 6000 rows less a 0.25 validation split, batch 100: 45 batches.)
     func testPositionIsCheckedAgainstTheData() throws {
         let checkpoint = try Checkpoint.read(path: Self.unversioned)
         XCTAssertNoThrow(try checkpoint.checkPosition(batchesPerEpoch: 45, batchSize: 100, path: "c"))
-        assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 15, batchSize: 100, path: "c"),
+        assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 14, batchSize: 100, path: "c"),
                          contains: ["c: checkpoint position (epoch 2, batch 15, step 60) does not fit the data: "
-                             + "an epoch of this data has 15 batches of 100"])
+                             + "an epoch of this data has 14 batches of 100"])
+        var atEpochEnd = checkpoint
+        atEpochEnd.position.step = 30
+        XCTAssertNoThrow(try atEpochEnd.checkPosition(batchesPerEpoch: 15, batchSize: 100, path: "c"))
         assertInputError(try checkpoint.checkPosition(batchesPerEpoch: 40, batchSize: 100, path: "c"),
                          contains: ["with 40 batches per epoch the step would be (epoch − 1) × 40 + batch"])
         var edited = checkpoint

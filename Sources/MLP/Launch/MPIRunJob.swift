@@ -4,8 +4,15 @@ public struct MPIRunJob: Equatable, Sendable {
     public var ranks: Int
     /// nil: this machine only.
     public var hostfile: String?
-    /// This machine's cores: each rank gets cores / ranks OpenBLAS threads (at least 1).
+    /// This machine's cores: each rank gets cores / ranks OpenBLAS threads (at least 1), unless
+    /// `cpusPerTask` says otherwise.
     public var cores: Int
+    /// A Slurm job's `--cpus-per-task` (`SLURM_CPUS_PER_TASK`): each rank's threads, the CPUs
+    /// Slurm gives each task on every node (this machine's cores may not be a rank's node's).
+    public var cpusPerTask: Int?
+    /// mpirun takes its hosts and slots from a Slurm allocation (it runs inside one): it needs no
+    /// `--oversubscribe`, and ranks beyond the allocation's tasks are its to refuse.
+    public var readsSlurmAllocation: Bool
     /// `MLP_PROGRESS` for rank 0: whether launch's own output is a terminal.
     public var progress: Bool
     /// `OPENBLAS_CORETYPE` is set and must reach the ranks.
@@ -14,21 +21,24 @@ public struct MPIRunJob: Equatable, Sendable {
     /// `MLP_MPIRUN_FLAGS`, split on white space.
     public var extraFlags: [String]
 
-    public init(ranks: Int, hostfile: String?, cores: Int, progress: Bool, forwardsCoreType: Bool, asRoot: Bool, extraFlags: [String]) {
-        self.ranks = ranks; self.hostfile = hostfile; self.cores = cores; self.progress = progress
+    public init(ranks: Int, hostfile: String?, cores: Int, cpusPerTask: Int? = nil, readsSlurmAllocation: Bool = false,
+                progress: Bool, forwardsCoreType: Bool, asRoot: Bool, extraFlags: [String]) {
+        self.ranks = ranks; self.hostfile = hostfile; self.cores = cores; self.cpusPerTask = cpusPerTask
+        self.readsSlurmAllocation = readsSlurmAllocation; self.progress = progress
         self.forwardsCoreType = forwardsCoreType; self.asRoot = asRoot; self.extraFlags = extraFlags
     }
 
-    public var threadsPerRank: Int { max(1, cores / max(1, ranks)) }
+    public var threadsPerRank: Int { cpusPerTask ?? max(1, cores / max(1, ranks)) }
 
     /// mpirun's arguments before the program: ranks, each rank's environment, and
-    /// `--allow-run-as-root` only as root, `--oversubscribe` only for more ranks than cores here,
+    /// `--allow-run-as-root` only as root, `--oversubscribe` only for more ranks than cores here
+    /// (neither a hostfile nor a Slurm allocation),
     /// `--bind-to none` when a rank has several threads (mpirun pins a rank to one core by default).
     public var flags: [String] {
         var flags = ["-n", "\(ranks)", "-x", "OPENBLAS_NUM_THREADS=\(threadsPerRank)", "-x", "MLP_PROGRESS=\(progress ? 1 : 0)"]
         if forwardsCoreType { flags += ["-x", "OPENBLAS_CORETYPE"] }
         if asRoot { flags.append("--allow-run-as-root") }
-        if hostfile == nil && ranks > cores { flags.append("--oversubscribe") }
+        if hostfile == nil && !readsSlurmAllocation && ranks > cores { flags.append("--oversubscribe") }
         if threadsPerRank > 1 { flags += ["--bind-to", "none"] }
         if let hostfile { flags += ["--hostfile", hostfile] }
         return flags + extraFlags
@@ -38,23 +48,45 @@ public struct MPIRunJob: Equatable, Sendable {
     public func arguments(mlp: String, _ arguments: [String]) -> [String] { flags + [mlp] + arguments }
 
     /// The agent mpirun starts its remote daemons with, as a command to which a host and a
-    /// command are appended: `--mca plm_rsh_agent` in the extra flags, else the environment's
+    /// command are appended. Inside a Slurm allocation (`SLURM_JOBID` set) mpirun starts them
+    /// with `srun`, unless its `plm` MCA parameter leaves out `slurm`: then `srun` runs one task
+    /// on that one node, as a step that may share the job's CPUs (`--overlap`) and without MPI.
+    /// Otherwise `--mca plm_rsh_agent` in the extra flags, else the environment's
     /// `OMPI_MCA_plm_rsh_agent` (or the older `orte_` name), else OpenMPI's default "ssh : rsh".
     /// The value is a list separated by ':'; the first whose program is installed is used. ssh
     /// gets batch mode and a connect timeout, so that a lost host cannot hang it on a prompt.
     /// nil when none is installed.
     public func remoteAgent(environment: [String: String], isInstalled: (String) -> Bool) -> [String]? {
-        var value = environment["OMPI_MCA_plm_rsh_agent"] ?? environment["OMPI_MCA_orte_rsh_agent"] ?? "ssh : rsh"
-        for index in extraFlags.indices.dropLast(2) where extraFlags[index].hasSuffix("mca") && extraFlags[index].hasPrefix("-")
-            && ["plm_rsh_agent", "orte_rsh_agent"].contains(extraFlags[index + 1]) {
-            value = extraFlags[index + 2]
+        if environment["SLURM_JOBID"] != nil && Self.selects("slurm", mcaParameter(["plm"], environment: environment)) {
+            return isInstalled("srun") ? ["srun", "--nodes=1", "--ntasks=1", "--overlap", "--mpi=none", "--nodelist"] : nil
         }
+        let value = mcaParameter(["plm_rsh_agent", "orte_rsh_agent"], environment: environment) ?? "ssh : rsh"
         for choice in value.split(separator: ":") {
             let agent = choice.split(whereSeparator: \.isWhitespace).map(String.init)
             guard let program = agent.first, isInstalled(program) else { continue }
             return program == "ssh" ? agent + ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"] : agent
         }
         return nil
+    }
+
+    /// An MCA parameter's value as mpirun sees it: `--mca NAME VALUE` in the extra flags (the
+    /// last one), else the environment's `OMPI_MCA_NAME`; the first of `names` that is set.
+    func mcaParameter(_ names: [String], environment: [String: String]) -> String? {
+        for name in names {
+            let flag = extraFlags.indices.dropLast(2).last { index in
+                extraFlags[index].hasPrefix("-") && extraFlags[index].hasSuffix("mca") && extraFlags[index + 1] == name
+            }
+            if let flag { return extraFlags[flag + 2] }
+        }
+        return names.lazy.compactMap { environment["OMPI_MCA_\($0)"] }.first
+    }
+
+    /// Whether an MCA component selection (`rsh`, `slurm,rsh`, `^slurm`; nil: none given) lets
+    /// OpenMPI pick `component`.
+    static func selects(_ component: String, _ selection: String?) -> Bool {
+        guard let selection else { return true }
+        let excluding = selection.hasPrefix("^")
+        return selection.dropFirst(excluding ? 1 : 0).split(separator: ",").contains { $0 == component } != excluding
     }
 
     /// Whether `host` names this machine: localhost, a loopback address, or one of its names

@@ -19,29 +19,26 @@ public struct RestartSupervision {
 
     public let restarts: Int
     public let checkpoint: String
-    /// The ranks and hostfile (nil: this machine) of the next run.
+    /// The ranks and hosts (nil: this machine) of the next run.
     public private(set) var ranks: Int
-    public private(set) var hostfile: Hostfile?
-    /// Where `hostfile` is, as given to mpirun (`launch --hostfile`, later a file of the hosts that answer).
-    public private(set) var hostfilePath: String?
+    public private(set) var hosts: JobHosts?
 
-    public init(restarts: Int, checkpoint: String, ranks: Int, hostfile: Hostfile?, hostfilePath: String?) {
-        self.restarts = restarts; self.checkpoint = checkpoint; self.ranks = ranks
-        self.hostfile = hostfile; self.hostfilePath = hostfilePath
+    public init(restarts: Int, checkpoint: String, ranks: Int, hosts: JobHosts?) {
+        self.restarts = restarts; self.checkpoint = checkpoint; self.ranks = ranks; self.hosts = hosts
     }
 
     /// What to do after run `attempt` (from 1) ended with `status`.
     public enum Decision: Equatable {
         /// Stop with this status, after printing `message` on stderr when there is one.
         case exit(Int32, message: String?)
-        /// Run again as `resume` says; `line` goes to stderr. The new hostfile (when hosts were
-        /// dropped) is `hostfile`, to be written to `newHostfilePath`.
+        /// Run again as `resume` says; `line` goes to stderr. When hosts were dropped, `hosts` is
+        /// the others, to be written to `newHostfilePath`.
         case restart(line: String, resume: ResumePoint)
     }
 
     /// - Parameters:
     ///   - answering: asks each host of a hostfile whether it answers; the one place hosts are
-    ///     discovered (today: a hostfile's hosts that mpirun's remote agent reaches).
+    ///     discovered (the hosts that mpirun's remote agent reaches: ssh, or srun in a Slurm allocation).
     ///   - newHostfilePath: where the restart's hostfile will be written when hosts are dropped.
     ///   - resume: the checkpoint to resume from, chosen when a restart is decided.
     public mutating func decide(status: Int32, attempt: Int, answering: (Hostfile) -> HostProbe, newHostfilePath: String,
@@ -53,15 +50,14 @@ public struct RestartSupervision {
                                           + "no restart left (--restarts \(restarts))")
         }
         var line = "launch: restart \(attempt) of \(restarts): the job ended with status \(status) (\(cause))"
-        if let hostfile, let path = hostfilePath {
-            let probe = answering(hostfile)
-            guard probe.answering.slots > 0 else { return .exit(status, message: "\(line); no host of \(path) answers; not restarting") }
+        if let hosts {
+            let probe = answering(hosts.hostfile)
+            guard probe.answering.slots > 0 else { return .exit(status, message: "\(line); no host of \(hosts.name) answers; not restarting") }
             if probe.dropped.isEmpty {
                 line += "; every host answers"
             } else {
                 for (host, reason) in probe.dropped { line += "; host \(host) dropped (no answer: \(reason))" }
-                self.hostfile = probe.answering
-                hostfilePath = newHostfilePath
+                self.hosts = JobHosts(hostfile: probe.answering, path: newHostfilePath)
             }
             ranks = min(ranks, probe.answering.slots)
         }
@@ -73,6 +69,18 @@ public struct RestartSupervision {
         }
         return .restart(line: line, resume: point)
     }
+}
+
+/// The hosts a job runs on and how mpirun is told them.
+public struct JobHosts: Equatable, Sendable {
+    public var hostfile: Hostfile
+    /// mpirun's `--hostfile`; nil: mpirun reads the hosts from the Slurm allocation itself.
+    public var path: String?
+
+    public init(hostfile: Hostfile, path: String?) { self.hostfile = hostfile; self.path = path }
+
+    /// How messages name them.
+    public var name: String { path ?? "the Slurm allocation (SLURM_JOB_NODELIST)" }
 }
 
 /// Which hosts of a hostfile answer, and why the others were dropped (one line each).
@@ -95,6 +103,11 @@ public struct Hostfile: Equatable, Sendable {
         public var line: String
         public var host: String
         public var slots: Int
+
+        /// A host that no file named (a Slurm allocation's node): its line is `host slots=K`.
+        public init(host: String, slots: Int) { line = "\(host) slots=\(slots)"; self.host = host; self.slots = slots }
+
+        init(line: String, host: String, slots: Int) { self.line = line; self.host = host; self.slots = slots }
     }
 
     public var entries: [Entry]

@@ -297,7 +297,8 @@ extension Checkpoint {
             InputError("\(path): checkpoint position (epoch \(position.epoch), batch \(position.batchInEpoch), "
                 + "step \(position.step)) does not fit the data: \(what)")
         }
-        guard position.batchInEpoch < batchesPerEpoch else {
+        // An interrupted run may stop after an epoch's last batch, before its evaluation: batch = batches.
+        guard position.batchInEpoch <= batchesPerEpoch else {
             throw refuse("an epoch of this data has \(batchesPerEpoch) batches of \(batchSize)")
         }
         let (epochsDone, overflow) = (position.epoch - 1).multipliedReportingOverflow(by: batchesPerEpoch)

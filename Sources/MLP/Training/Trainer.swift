@@ -105,7 +105,8 @@ public final class Trainer<T: Scalar> {
         let batches = batchesPerEpoch
         func stepsExhausted() -> Bool { settings.maxSteps.map { position.step >= $0 } ?? false }
 
-        while position.epoch <= settings.epochs, !stepsExhausted() {
+        // A run resumed after an epoch's last batch (interrupted before its evaluation) ends that epoch first.
+        while position.epoch <= settings.epochs, !stepsExhausted() || position.batchInEpoch == batches {
             order.prepare(epoch: position.epoch)
             let epochStart = Date()
             var samplesThisSession = 0.0
