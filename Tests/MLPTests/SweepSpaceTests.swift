@@ -29,18 +29,19 @@ final class SweepSpaceTests: XCTestCase {
 
     /// `HalvingGridSearchCV(resource=…, max_resources=E, factor=F)`'s `n_resources_` and
     /// `n_candidates_` for C candidates, printed by scikit-learn 1.9.1.
-    func testHalvingRoundsAreHalvingGridSearchCVs() {
+    func testHalvingRoundsAreHalvingGridSearchCVs() throws {
         let cases: [(candidates: Int, factor: Double, epochs: Int, rounds: [Int], kept: [Int])] = [
             (4, 2, 8, [2, 4, 8], [4, 2, 1]), (4, 2, 10, [2, 4, 8], [4, 2, 1]), (9, 3, 30, [3, 9, 27], [9, 3, 1]),
             (10, 3, 100, [11, 33, 99], [10, 4, 2]), (5, 2, 3, [1, 2], [5, 3]), (1, 2, 5, [5], [1]), (7, 2.5, 50, [8, 20], [7, 3]),
         ]
         for test in cases {
-            let schedule = HalvingSchedule(factor: test.factor, candidates: test.candidates, epochs: test.epochs)
+            let schedule = try HalvingSchedule(factor: test.factor, candidates: test.candidates, epochs: test.epochs)
             XCTAssertEqual(schedule.epochs, test.rounds, "\(test)")
             var candidates = [test.candidates]
             while candidates.count < schedule.rounds { candidates.append(schedule.kept(of: candidates.last!)) }
             XCTAssertEqual(candidates, test.kept, "\(test)")
         }
+        assertInputError(try HalvingSchedule(factor: 1.0000001, candidates: 4, epochs: 10), contains: ["rounds to halve 4 trials"])
     }
 
     /// The grid is the product in `--param` order, the last varying fastest; values of list-valued

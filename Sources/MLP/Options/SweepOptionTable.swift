@@ -14,7 +14,7 @@ public enum SweepOptionTable {
         valueName: "name=values", given: nil, resume: .perRun, sweep: own)
     public static let random = TrainOption<Int>(
         "--random", "Draw this many trials from the --param ranges and lists instead of the grid.", valueName: "n",
-        range: .positiveCount, given: nil, resume: .perRun, sweep: own)
+        range: .counts(1 ... SweepSpace.largestTrialCount), given: nil, resume: .perRun, sweep: own)
     public static let sweepSeed = TrainOption<UInt64>(
         "--sweep-seed", "Seeds --random's draws (--seed stays every trial's training seed). (default: 0)", default: 0,
         given: nil, resume: .perRun, sweep: own)

@@ -11,13 +11,22 @@ public struct HalvingSchedule: Sendable, Equatable {
     /// Each round's budget in epochs.
     public let epochs: [Int]
 
-    public init(factor: Double, candidates: Int, epochs maximum: Int) {
+    /// The most rounds a sweep may have: a factor near 1 would make millions of them.
+    public static let largestRoundCount = 100
+
+    public init(factor: Double, candidates: Int, epochs maximum: Int) throws {
         precondition(factor > 1 && candidates >= 1 && maximum >= 1)
         self.factor = factor
-        let required = 1 + Int(Foundation.floor(Foundation.log(Double(candidates)) / Foundation.log(factor)))
-        let first = max(1, Int(Foundation.floor(Double(maximum) / Foundation.pow(factor, Double(required - 1)))))
+        let required = 1 + Foundation.floor(Foundation.log(Double(candidates)) / Foundation.log(factor))
+        guard required <= Double(Self.largestRoundCount) else {
+            throw InputError("--halving \(factor) would take \(Int(required)) rounds to halve \(candidates) trials down to one: "
+                + "give a factor that needs at most \(Self.largestRoundCount) (such as 2 or 3)")
+        }
+        let first = max(1, Int(Foundation.floor(Double(maximum) / Foundation.pow(factor, required - 1))))
         let possible = 1 + Int(Foundation.floor(Foundation.log(Foundation.floor(Double(maximum) / Double(first))) / Foundation.log(factor)))
-        epochs = (0 ..< min(required, possible)).map { round in min(Int(Foundation.pow(factor, Double(round)) * Double(first)), maximum) }
+        epochs = (0 ..< min(Int(required), possible)).map { round in
+            Int(min(Foundation.pow(factor, Double(round)) * Double(first), Double(maximum)))
+        }
     }
 
     public var rounds: Int { epochs.count }

@@ -63,9 +63,11 @@ public struct SweepOptions: Sendable {
             throw InputError(trials.count == 1 ? first : "every trial is refused; trial 0: \(first)")
         }
         let directory = sweepDirectory ?? Self.defaultDirectory(results: results)
+        let epochs = base.epochs ?? TrainOptionTable.epochs.declaredDefault
+        let schedule = try halving.map { try HalvingSchedule(factor: $0, candidates: trials.count, epochs: epochs) }
         return SweepPlan(base: base, space: space, trials: trials, refusals: refusals, folds: folds,
-                         ranksPerTrial: ranksPerTrial ?? Table.ranksPerTrial.declaredDefault, halving: halving,
-                         epochs: base.epochs ?? TrainOptionTable.epochs.declaredDefault, results: results, directory: directory)
+                         ranksPerTrial: ranksPerTrial ?? Table.ranksPerTrial.declaredDefault, schedule: schedule,
+                         epochs: epochs, results: results, directory: directory)
     }
 
     /// Beside the results file: its name without `.jsonl` (or `.json`), then `.trials`.
@@ -87,16 +89,14 @@ public struct SweepPlan: Sendable {
     /// K of K-fold cross-validation; nil: each trial is scored on its validation split.
     public let folds: Int?
     public let ranksPerTrial: Int
-    public let halving: Double?
+    /// The successive-halving rounds; nil without `--halving`.
+    public let schedule: HalvingSchedule?
     /// The base's epochs: the last round's budget with `--halving`.
     public let epochs: Int
     public let results: String
     public let directory: String
 
-    /// The sweep's successive-halving rounds; nil without `--halving`.
-    public var schedule: HalvingSchedule? {
-        halving.map { HalvingSchedule(factor: $0, candidates: trials.count, epochs: epochs) }
-    }
+    public var halving: Double? { schedule?.factor }
 
     /// What makes two runs the same sweep, as 16 hexadecimal digits: the data's values, the
     /// scoring, the rounds, the base's options (but its outputs and test data) and every trial's

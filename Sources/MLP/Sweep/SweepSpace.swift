@@ -137,8 +137,9 @@ public struct SweepSpace: Sendable {
     public let draws: Int?
     public let seed: UInt64
 
-    /// The most trials a sweep may have: far more than anyone runs, few enough to list.
-    public static let largestTrialCount = 1_000_000
+    /// The most trials a sweep may have: far more than anyone trains, few enough to list and
+    /// check at once.
+    public static let largestTrialCount = 10_000
 
     public init(parameters: [SweepParameter], draws: Int?, seed: UInt64) throws {
         var seen = Set<String>()
