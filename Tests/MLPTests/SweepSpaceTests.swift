@@ -122,6 +122,18 @@ final class SweepSpaceTests: XCTestCase {
         XCTAssertEqual(SweepOptions.defaultDirectory(results: "r"), "r.trials")
     }
 
+    /// `--sweep-dir` takes a new or existing directory, with or without a trailing slash, but
+    /// not `.` or `..` (however written), which hold other files.
+    func testSweepDirectoryIsADirectoryOfItsOwn() throws {
+        let temporary = FileManager.default.temporaryDirectory.path
+        for given in [temporary, temporary + "/", temporary + "/mlp-sweep-new.trials/"] {
+            XCTAssertNoThrow(try OutputPath(given, for: .sweepDirectory), given)
+        }
+        for given in [".", "./", "..", "../", temporary + "/.", temporary + "/..//"] {
+            assertInputError(try OutputPath(given, for: .sweepDirectory), contains: ["--sweep-dir \(given): holds other files"])
+        }
+    }
+
     /// A stand-in for the command line's parser: enough of `mlp train`'s syntax for these options.
     private let parse: TrainArgumentParser = { arguments in
         var options = TrainingOptions(train: nil)
