@@ -1,8 +1,10 @@
 import Foundation
 
 /// World rank 0's record of a sweep: `--results` read back when the same sweep runs again, a
-/// line added as each trial finishes (the file replaced atomically, so it only ever holds whole
-/// lines), ranked at the end; and the sweep's directory, which it makes and marks as this sweep's.
+/// line added as each trial finishes, ranked at the end; and the sweep's directory, which it
+/// makes and marks as this sweep's. As `--metrics`: the file is replaced atomically when this run
+/// first writes it, then each line is appended with one `write` (cut back to the last whole line
+/// if that fails), and at the end replaced atomically with the ranks: only ever whole lines.
 // @unchecked Sendable: `receive` runs on the queue's thread, one call at a time (the queue's lock);
 // the main thread reads the records before the queue starts and after it has closed.
 final class SweepResults: @unchecked Sendable {
@@ -14,6 +16,10 @@ final class SweepResults: @unchecked Sendable {
     private let carried: Int
     /// The first failed write of the file: the sweep goes on, and says so at the end.
     private var writeError: WriteError?
+    /// The file, open for appending once this run has written it whole; -1 before.
+    private var descriptor: Int32 = -1
+    /// Its length: the end of its last whole line.
+    private var length = 0
 
     /// Reads the results of an earlier run of the same sweep, refusing another sweep's; makes
     /// the directory (refusing one of another sweep) and records the trials refused before any work.
@@ -97,7 +103,7 @@ final class SweepResults: @unchecked Sendable {
         guard let record = TrialRecord(line: String(decoding: bytes, as: UTF8.self)) else { return }
         records.append(record)
         if writeError == nil {
-            do { try write() } catch let error as WriteError { writeError = error } catch {}
+            do { try append(record) } catch let error as WriteError { writeError = error } catch {}
         }
         output.line(describe(record))
     }
@@ -114,10 +120,34 @@ final class SweepResults: @unchecked Sendable {
                                     record.foldScores.count == 1 ? "" : "s", record.epochs, record.seconds)
     }
 
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// The whole file, replaced atomically.
     private func write(_ records: [TrialRecord]? = nil) throws {
+        let bytes = Array((records ?? self.records).map(\.line).joined().utf8)
         do {
-            try writeFileAtomically(Array((records ?? self.records).map(\.line).joined().utf8), to: plan.results)
+            try writeFileAtomically(bytes, to: plan.results)
         } catch let error as WriteError {
+            throw WriteError("--results: \(error.message)", code: error.code)
+        }
+        length = bytes.count
+    }
+
+    /// `record`'s line at the end of the file: the first time, the whole file.
+    private func append(_ record: TrialRecord) throws {
+        guard descriptor >= 0 else {
+            try write()
+            let destination = finalTarget(of: plan.results)
+            descriptor = open(destination, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard descriptor >= 0 else { throw WriteError("--results: " + WriteError(path: destination, code: errno).message, code: errno) }
+            return
+        }
+        let line = Array(record.line.utf8)
+        do {
+            try line.withUnsafeBytes { try writeAll(descriptor, $0, path: plan.results) }
+            length += line.count
+        } catch let error as WriteError {
+            _ = ftruncate(descriptor, off_t(length))
             throw WriteError("--results: \(error.message)", code: error.code)
         }
     }
@@ -130,6 +160,7 @@ final class SweepResults: @unchecked Sendable {
                 + "once it can be written (finished trials are kept in \(plan.directory))", code: writeError.code)
         }
         guard complete else { return }
+        if descriptor >= 0 { close(descriptor); descriptor = -1 }
         try write(records.ranked())
         output.line(records.table())
     }
