@@ -118,6 +118,9 @@ public struct AnyTrainOption: @unchecked Sendable {
     /// Copies its value as given (nil included) from one set of options into another: how
     /// `mlp sweep` puts a trial's value into its base.
     public let copyGiven: (TrainingOptions, inout TrainingOptions) -> Void
+    /// For an option that takes one number: reads `text` as the command line does (`Int(text)`,
+    /// `Double(text)`, `UInt64(text)`) into `options`, false if it is not one; nil for the others.
+    public let setNumber: ((String, inout TrainingOptions) -> Bool)?
 
     let checkGiven: (TrainingOptions) throws -> Void
     /// The stored value outside the range, and what it must be; nil: none.
@@ -134,6 +137,16 @@ public struct AnyTrainOption: @unchecked Sendable {
         copyGiven = { source, destination in
             guard let writable else { preconditionFailure("\(option.name) is not kept as given in TrainingOptions") }
             destination[keyPath: writable] = source[keyPath: writable]
+        }
+        if [Int.self, Double.self, UInt64.self].contains(where: { $0 == Value.self }), let writable,
+           let number = Value.self as? any LosslessStringConvertible.Type {
+            setNumber = { text, options in
+                guard let value = number.init(text) as? Value else { return false }
+                options[keyPath: writable] = value
+                return true
+            }
+        } else {
+            setNumber = nil
         }
         checkGiven = { options in try option.check(option.given.flatMap { options[keyPath: $0] }) }
         storedViolation = { settings in

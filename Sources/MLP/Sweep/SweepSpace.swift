@@ -199,12 +199,18 @@ public struct SweepSpace: Sendable {
         }
     }
 
-    /// Every trial: the base with its parameters' values put in.
+    /// Every trial: the base with its parameters' values put in. A value of a list is read once;
+    /// a number drawn from a range is read as the command line reads a number.
     public func trials(base: TrainingOptions, parse: TrainArgumentParser) throws -> [Trial] {
-        try values.enumerated().map { index, values in
+        var read: [String: TrainingOptions] = [:]
+        return try values.enumerated().map { index, values in
             var options = base
             for (parameter, value) in zip(parameters, values) {
-                parameter.option.copyGiven(try parameter.options(for: value.value, parse: parse), &options)
+                if parameter.values.isRange, let setNumber = parameter.option.setNumber, setNumber(value.value, &options) { continue }
+                let key = parameter.option.name + "=" + value.value
+                let given = try read[key] ?? parameter.options(for: value.value, parse: parse)
+                read[key] = given
+                parameter.option.copyGiven(given, &options)
             }
             return Trial(index: index, parameters: values, options: options)
         }
