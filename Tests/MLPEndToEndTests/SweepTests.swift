@@ -269,6 +269,9 @@ final class SweepTests: ScratchFolderTestCase {
             (["--folds", "2", "--halving", "1"], 64, "--halving must be more than 1 (got 1.0)"),
             (["--folds", "2", "--halving", "2", "--max-steps", "5"], 64, "--max-steps 5 does not apply with --halving"),
             (["--folds", "2", "--resume", "x"], 64, "--resume x does not apply to mlp sweep"),
+            (["--folds", "2", "--param", "momentum=0", "--sweep-dir", path("bad.jsonl")], 1, "is the same file as --results"),
+            (["--folds", "2", "--param", "momentum=0", "--sweep-dir", directory.path + "/"], 1, "holds other files"),
+            (["--folds", "2", "--param", "momentum=0,0.5", "--halving", "1.001"], 64, "--halving 1.001 would take"),
             ([], 64, "give --folds K, or --validation-split F"),
             (["--folds", "2", "--optimizer", "adam", "--param", "momentum=0.5,0.9"], 64, "every trial is refused; trial 0:"),
         ]

@@ -53,7 +53,7 @@ public struct OutputOption: Hashable, Sendable {
     /// `mlp sweep`: the results are read back to continue a sweep, and the refit is a model.
     public static let sweepResults = OutputOption(command: "sweep", name: "--results", accepted: OutputKind.files)
     public static let sweepSave = OutputOption(command: "sweep", name: "--save", accepted: OutputKind.files)
-    /// A directory of the trials' files: an existing one, or a new one made in an existing directory,
+    /// A directory of the trials' files: an existing one (empty, or this sweep's), or a new one made in an existing directory,
     /// named with or without a trailing slash; not `.` or `..`, which hold other files.
     public static let sweepDirectory = OutputOption(command: "sweep", name: "--sweep-dir",
                                                     accepted: [.newFile, .directory, .trailingSlash])

@@ -115,15 +115,23 @@ public struct SweepPlan: Sendable {
     /// Refuses outputs that cannot be written (`OutputPath`) and outputs that are inputs or one another.
     func checkOutputs() throws {
         _ = try OutputPath(results, for: .sweepResults)
-        _ = try OutputPath(directory, for: .sweepDirectory)
+        _ = try OutputPath(directory, for: .sweepDirectory, shown: directoryShown)
         if let save = base.save { _ = try OutputPath(save, for: .sweepSave) }
         if let metrics = base.metrics { _ = try OutputPath(metrics, for: .metrics) }
         var reads = base.train!.files(option: "--train", labelsOption: "--train-labels")
             + (base.test?.files(option: "--test", labelsOption: "--test-labels") ?? [])
         if let initFrom = base.initFrom { reads.append(NamedFile("--init-from", initFrom)) }
-        let writes = [("--results", results), ("--save", base.save), ("--metrics", base.metrics)]
+        // The directory too: a file at its path would be one output over another.
+        let writes = [("--results", results), ("--save", base.save), ("--metrics", base.metrics),
+                      ("--sweep-dir", OutputPath.withoutTrailingSlashes(directory))]
             .compactMap { option, path in path.map { NamedFile(option, $0) } }
         try refuseOverlappingFiles(reads: reads, writes: writes)
+    }
+
+    /// How messages name the trials' directory: as given, or as the default the user did not give.
+    var directoryShown: String {
+        directory == SweepOptions.defaultDirectory(results: results)
+            ? "the trials' directory \(directory) (beside --results; --sweep-dir names another)" : "--sweep-dir \(directory)"
     }
 
     /// Where trial `index`'s files go.

@@ -32,10 +32,16 @@ final class SweepResults: @unchecked Sendable {
         if access(marker, F_OK) == 0 {
             let object = try? JSONSerialization.jsonObject(with: Data(readFileBytes(marker))) as? [String: Any]
             guard object?["sweep"] as? String == identity else {
-                throw InputError("--sweep-dir \(plan.directory) holds the trials of another sweep (other parameters, data or base "
+                throw InputError("\(plan.directoryShown) holds the trials of another sweep (other parameters, data or base "
                     + "options): give another directory, or remove it to start again")
             }
         } else {
+            // A directory of its own: the trials' files must not mix with others.
+            let entries = try FileManager.default.contentsOfDirectory(atPath: plan.directory).sorted()
+            guard entries.isEmpty else {
+                throw InputError("\(plan.directoryShown) holds other files (\(entries.prefix(3).joined(separator: ", "))"
+                    + "\(entries.count > 3 ? ", …" : "")): give the sweep a directory of its own, new or empty")
+            }
             try writeFileAtomically(Array("{\"sweep\":\(jsonString(identity))}\n".utf8), to: marker)
         }
         if let folds = data.folds {
