@@ -46,6 +46,10 @@ public struct MLPCommand: ParsableCommand {
                 }
                 let message = MLPCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
                 StandardStreams.writeError("mlp: error: \(message)\n")
+            } else if code != .success {
+                // mpirun ends the job when the first rank exits with a failure, rank 0 too, perhaps before
+                // its line is out: the others leave rank 0 time to print it (mpirun ends them when it exits).
+                Thread.sleep(forTimeInterval: 2)
             }
             Foundation.exit(code.rawValue)
         }
