@@ -31,7 +31,7 @@ enum Scratch {
         case .linkLoop: return "loop"
         case .inputPath:
             switch option.command {
-            case "train", "predict", "convert": return data
+            case "train", "sweep", "predict", "convert": return data
             case "plot": return "metrics.jsonl"
             default: return "model.st"
             }
@@ -60,6 +60,7 @@ enum Scratch {
         for name in ["model.st", "metrics.jsonl"] {
             try manager.copyItem(atPath: fixtures.appendingPathComponent(name).path, toPath: at(name))
         }
+        for (name, bytes) in drawn.sweep?.files ?? [:] { try Data(bytes).write(to: URL(fileURLWithPath: at(name))) }
         for out in drawn.outputs {
             let made = madePath(out)
             // Two outputs may draw one path (`--save o --metrics o`, refused as one file): it is made once.
@@ -125,7 +126,7 @@ enum Scratch {
         case .extremeWeights: text = header + "1e38,-1e38,0\n-1e38,1e38,1\n1e38,1e38,0\n0,0,1\n"
         case .huge: text = header + "1e308,1,0\n-1e308,2,1\n1,1e308,0\n0,0,1\n"
         case .subnormal: text = header + "1e-40,5e-324,0\n-1e-40,1e-45,1\n1e-40,0,0\n0,1e-40,1\n"
-        case .stringLabels: text = header + rows.enumerated().map { "\($0.element.dropLast()),\($0.offset % 2 == 0 ? "cat" : "dog")" }
+        case .stringLabels: text = header + rows.enumerated().map { "\($0.element.dropLast(2)),\($0.offset % 2 == 0 ? "cat" : "dog")" }
             .joined(separator: "\n") + "\n"
         case .empty: text = ""
         case .headerOnly: text = header
