@@ -63,8 +63,8 @@ struct Evaluate: ParsableCommand {
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model's predictions for each row of a CSV: the class label and class probabilities, or the regression outputs.",
-        discussion: "Input columns are matched by name to the model's features (columns named like its targets are ignored); "
-            + "a missing or unknown column is an error.")
+        discussion: "Input columns are matched by name to the model's columns, in any order; other columns are ignored and "
+            + "a missing one is an error. A category not seen in training is encoded as zeros and counted on stderr.")
 
     @Option(help: ArgumentHelp("The model (safetensors).", valueName: "file"))
     var model: String
@@ -84,15 +84,23 @@ struct Predict: ParsableCommand {
         try withCommunicator(collectiveTimeout: nil) { communicator in
             // Prediction is not split over ranks: rank 0 does it, the others agree on the outcome
             // (a failed write: `ExitStatus.writeFailed` on every rank).
-            let rows = try communicator.agreeSharingExitStatus { () -> Int? in
+            let summary = try communicator.agreeSharingExitStatus { () -> PredictionSummary? in
                 guard communicator.rank == 0 else { return nil }
-                var rows: Int?
+                var summary: PredictionSummary?
                 try stoppingQuietlyIfTheReaderLeft {
-                    rows = try runPrediction(model: model, input: input, output: output, loss: foreign.loss, activation: foreign.activation)
+                    summary = try runPrediction(model: model, input: input, output: output, loss: foreign.loss,
+                                                activation: foreign.activation)
                 }
-                return rows
+                return summary
             }
-            if communicator.rank == 0, let rows { standardOutput.line("wrote \(rows) predictions to \(output)") }
+            if communicator.rank == 0, let summary {
+                if !summary.unseenCategories.isEmpty {
+                    StandardStreams.writeError("mlp predict: values not seen in training, encoded as zeros: "
+                        + summary.unseenCategories.map { "\($0.column) \($0.rows) row\($0.rows == 1 ? "" : "s")" }.joined(separator: ", ")
+                        + "\n")
+                }
+                standardOutput.line("wrote \(summary.rows) predictions to \(output)")
+            }
         }
     }
 }

@@ -8,8 +8,9 @@ struct Export: ParsableCommand {
         abstract: "Write a model file as an ONNX model (opset \(ONNXExport.opsetVersion), "
             + "IR version \(ONNXExport.irVersion)) that ONNX Runtime runs.",
         discussion: """
-            The graph takes "input", float32 [batch, inputs], and gives "logits" and, for cross-entropy models, \
-            "probabilities" (softmax along axis 1). The model's standardization (--standardize) is inside the graph \
+            The graph takes "input", float32 [batch, inputs] (a model trained on a table with categorical columns or missing \
+            values: one input per column, named after it, [batch, 1], float32 or string), and gives "logits" and, for \
+            cross-entropy models, "probabilities" (softmax along axis 1). The model's standardization (--standardize) is inside the graph \
             (Sub, Mul), then one Gemm per layer with the hidden activation after each hidden layer. float64 models \
             are exported as float32 (parameters rounded). The class, feature and target names are in the model's \
             metadata_props. See docs/export.md.
@@ -32,6 +33,11 @@ struct Export: ParsableCommand {
             }
             guard let summary = written else { return }
             var details = ["input [\(ONNXExport.batchDimension), \(summary.layerSizes[0])]"]
+            if let (numeric, categorical) = summary.columns {
+                details = ["inputs: \(numeric) numeric column\(numeric == 1 ? "" : "s") (float32, NaN missing) and \(categorical) "
+                           + "categorical (string), each [\(ONNXExport.batchDimension), 1]; median imputation, indicators and one-hot "
+                           + "inside"]
+            }
             if summary.standardized { details.append("standardized") }
             details.append("\(summary.layerSizes.map(String.init).joined(separator: "-")) \(summary.activation.rawValue)")
             details.append("outputs \(summary.outputs.joined(separator: ", "))")

@@ -109,6 +109,21 @@ struct Train: ParsableCommand {
     @Option(name: T.dropout.long, parsing: .unconditional, help: T.dropout.argumentHelp)
     var dropout: String?
 
+    @Option(name: T.categorical.long, help: T.categorical.argumentHelp)
+    var categorical: String?
+
+    @Option(name: T.maxCategories.long, parsing: .unconditional, help: T.maxCategories.argumentHelp)
+    var maxCategories: Int?
+
+    @Option(name: T.minCategoryCount.long, parsing: .unconditional, help: T.minCategoryCount.argumentHelp)
+    var minCategoryCount: Int?
+
+    @Option(name: T.missingValues.long, parsing: .unconditional, help: T.missingValues.argumentHelp)
+    var missingValues: String?
+
+    @Flag(name: T.dropMissingTarget.long, help: T.dropMissingTarget.argumentHelp)
+    var dropMissingTarget = false
+
     @OptionGroup
     var reproducibility: ReproducibilityOptions
 
@@ -164,6 +179,11 @@ struct Train: ParsableCommand {
         options.sampleWeight = sampleWeight
         options.trainWeights = trainWeights
         options.classWeight = try classWeight.map(TrainingOptions.ClassWeight.init)
+        options.categorical = try categorical.map { try TableOptions.columns(parsing: $0, option: "--categorical") }
+        options.maxCategories = maxCategories
+        options.minCategoryCount = minCategoryCount
+        options.missingValues = try missingValues.map(TableOptions.missingValues(parsing:))
+        options.dropMissingTarget = dropMissingTarget ? true : nil
         options.reproducible = reproducibility.reproducible ? true : nil
         options.chunkRows = reproducibility.chunkRows
         options.optimizer = optimization.optimizer

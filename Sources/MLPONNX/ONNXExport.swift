@@ -31,7 +31,14 @@ public enum ONNXExport {
         public static let loss = "loss", activation = "activation", layerSizes = "layer_sizes"
         /// `float32` or `float64`: the model file's dtype (float64 parameters were rounded to float32).
         public static let sourcePrecision = "source_precision"
+        /// A model with a preprocessing: the graph's inputs (the raw columns), the categorical ones
+        /// among them (string inputs), and the spellings of a missing category.
+        public static let inputColumns = "input_columns", categoricalColumns = "categorical_columns"
+        public static let missingValues = "missing_values"
     }
+
+    /// The operator set of a preprocessing's `LabelEncoder` (version 2) and `OneHotEncoder`.
+    public static let mlDomain = "ai.onnx.ml", mlOpsetVersion: Int64 = 2
 
     /// What was exported, for the command's report.
     public struct Summary: Sendable {
@@ -43,6 +50,8 @@ public enum ONNXExport {
         public var sourcePrecision: Precision
         public var outputs: [String]
         public var bytes: Int
+        /// A model with a preprocessing: its numeric (float32) and categorical (string) inputs.
+        public var columns: (numeric: Int, categorical: Int)?
     }
 
     /// The ONNX model of `file`, serialized.
@@ -64,7 +73,8 @@ public enum ONNXExport {
         }
         let summary = Summary(layerSizes: file.layerSizes, activation: activation, loss: loss,
                               standardized: file.standardization != nil, sourcePrecision: file.precision,
-                              outputs: model.graph.output.map(\.name), bytes: bytes.count)
+                              outputs: model.graph.output.map(\.name), bytes: bytes.count,
+                              columns: file.preprocessing.map { ($0.numericColumns.count, $0.categoricalColumns.count) })
         return (bytes, summary)
     }
 
@@ -88,9 +98,14 @@ public enum ONNXExport {
         }
         var graph = Onnx_GraphProto()
         graph.name = "mlp"
-        graph.input = [tensorInfo(inputName, columns: sizes[0])]
         var builder = GraphBuilder(graph: graph, path: path)
         var current = inputName
+        if let preprocessing = file.preprocessing {
+            // One input per raw column; the nodes that make the network's inputs from them.
+            current = try builder.preprocess(preprocessing, path: path)
+        } else {
+            builder.graph.input = [tensorInfo(inputName, columns: sizes[0])]
+        }
 
         if let standardization = file.standardization {
             // As `Standardization.apply` computes it: (x − mean) × (1/std), the shift and scale in
@@ -134,6 +149,9 @@ public enum ONNXExport {
         var model = Onnx_ModelProto()
         model.irVersion = irVersion
         model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.domain = ""; $0.version = opsetVersion }]
+        if file.preprocessing != nil {
+            model.opsetImport.append(Onnx_OperatorSetIdProto.with { $0.domain = mlDomain; $0.version = mlOpsetVersion })
+        }
         model.producerName = "mlp"
         model.docString = "A \(sizes.map(String.init).joined(separator: "-")) multilayer perceptron (\(activation.rawValue), "
             + "\(loss.rawValue)) exported by mlp export"
@@ -153,6 +171,11 @@ public enum ONNXExport {
         if loss == .crossEntropy, let names = file.classNames { pairs.append((MetadataKey.classNames, jsonArray(names))) }
         if let names = file.featureNames { pairs.append((MetadataKey.featureNames, jsonArray(names))) }
         if let names = file.targetNames { pairs.append((MetadataKey.targetNames, jsonArray(names))) }
+        if let preprocessing = file.preprocessing {
+            pairs.append((MetadataKey.inputColumns, jsonArray(preprocessing.columns.map(\.name))))
+            pairs.append((MetadataKey.categoricalColumns, jsonArray(preprocessing.categoricalColumns.map(\.name))))
+            pairs.append((MetadataKey.missingValues, jsonArray(preprocessing.options.missingValues)))
+        }
         pairs.append((MetadataKey.sourcePrecision, file.precision.rawValue))
         return pairs
     }
@@ -181,7 +204,7 @@ public enum ONNXExport {
 }
 
 /// A graph being built: nodes in order, initializers beside them.
-private struct GraphBuilder {
+struct GraphBuilder {
     var graph: Onnx_GraphProto
     let path: String
 
@@ -208,9 +231,10 @@ private struct GraphBuilder {
     }
 
     mutating func node(_ operator: String, name: String, _ inputs: [String], _ output: String,
-                       attributes: [Onnx_AttributeProto] = []) {
+                       attributes: [Onnx_AttributeProto] = [], domain: String = "") {
         graph.node.append(Onnx_NodeProto.with {
             $0.opType = `operator`
+            $0.domain = domain
             $0.name = name
             $0.input = inputs
             $0.output = [output]

@@ -62,6 +62,8 @@ enum PathKind: String, CaseIterable {
 /// The training data of a case (also `predict --input`, `evaluate --data`, `convert --input`).
 enum DataShape: String, CaseIterable {
     case small, oneRow, oneColumn, extremeWeights, huge, subnormal, stringLabels, gzip, empty, headerOnly
+    /// A categorical column (quotes, a comma, unicode) and gaps in the default missing spellings: what `train` now takes.
+    case categoriesAndGaps
     var fileName: String { self == .gzip ? "data.csv.gz" : "data.csv" }
 }
 
@@ -245,6 +247,7 @@ struct Drawer {
     /// Plausible values of options whose type has no range or choices (texts the command line parses itself).
     static let typicalTexts: [String: [String]] = [
         "--class-weight": ["balanced", "0:2", "1:0.5,0:3"], "--target": ["label", "a"], "--sample-weight": ["a", "b"],
+        "--categorical": ["a", "b", "c", "a,b"], "--missing-values": [",NA", "?", "NA,null,"],
         "--random": ["2", "3"], "--folds": ["2", "3"], "--halving": ["2", "3"],
     ]
 

@@ -68,6 +68,16 @@ enum Expectation {
         output.kind.outputKind.map(output.option.accepted.contains) ?? false
     }
 
+    /// What `train` must read from the case's table, if the declarations say so: text columns and gaps in the declared
+    /// default missing spellings (`TableOptions.defaultMissingValues`), unless the case changes how they are read
+    /// (an option of `TableOptions`). nil: they do not decide.
+    static func acceptedTable(_ drawn: Case) -> String? {
+        let tableOptions = [TrainOptionTable.missingValues.name, TrainOptionTable.categorical.name]
+        guard drawn.command == .train, drawn.shape == .categoriesAndGaps, !drawn.values.contains(where: { tableOptions.contains($0.option) })
+        else { return nil }
+        return "a categorical column or a missing value (\(TableOptions.defaultMissingValues.map { "\"\($0)\"" }.joined(separator: ", ")))"
+    }
+
     /// Every documented exit status (docs/failure-behaviour.md, `ExitStatus`).
     static func isDocumented(_ status: Int32) -> Bool {
         [ExitStatus.success, ExitStatus.badInput, ExitStatus.diverged, ExitStatus.ranksDisagree, ExitStatus.writeFailed,
@@ -106,6 +116,10 @@ struct Oracle {
            let line = errorLines.first, !refused.contains(where: { line.contains("\($0.option.name) ") }) {
             problems.append("exit 1 for another cause than the refused output \(refused[0].option.name) \(refused[0].path) "
                             + "(\(reason(drawn)))")
+        }
+        if let line = errorLines.first, status == ExitStatus.badInput, let accepted = Expectation.acceptedTable(drawn),
+           line.contains("feature '"), line.contains("is not a number") || line.contains("has no value") {
+            problems.append("\(accepted) refused: \(line)")
         }
         let silentTask = Expectation.slurmRefusal(drawn).map { $0.printedBy != 0 } ?? false
         if silentTask && status == ExitStatus.usage && drawn.values.allSatisfy({ $0.valid != false }) {

@@ -128,6 +128,14 @@ enum Scratch {
         case .subnormal: text = header + "1e-40,5e-324,0\n-1e-40,1e-45,1\n1e-40,0,0\n0,1e-40,1\n"
         case .stringLabels: text = header + rows.enumerated().map { "\($0.element.dropLast(2)),\($0.offset % 2 == 0 ? "cat" : "dog")" }
             .joined(separator: "\n") + "\n"
+        case .categoriesAndGaps:
+            // Gaps spelled as the declaration's default missing values, in a numeric and in the categorical column.
+            let gaps = TableOptions.defaultMissingValues
+            text = "a,b,c,label\n" + (0 ..< 8).map { i in
+                let a = i % 3 == 1 ? gaps[i % gaps.count] : "\(Double(i) / 4)"
+                let c = i % 4 == 2 ? gaps[(i + 1) % gaps.count] : ["red", "blue", "\"x,y\"", "é✓"][i % 4]
+                return "\(a),\(Double(i % 3)),\(c),\(i % 2)"
+            }.joined(separator: "\n") + "\n"
         case .empty: text = ""
         case .headerOnly: text = header
         }

@@ -83,7 +83,7 @@ extension Drawer {
     /// The fewest rows of a class in each shape's labels: more folds than that is refused (StratifiedKFold's rule).
     static func smallestClass(_ shape: DataShape) -> Int {
         switch shape {
-        case .small, .gzip, .stringLabels: return 4
+        case .small, .gzip, .stringLabels, .categoriesAndGaps: return 4
         case .subnormal, .extremeWeights, .huge: return 2
         case .oneRow: return 1
         case .oneColumn, .empty, .headerOnly: return 0
@@ -91,7 +91,7 @@ extension Drawer {
     }
 
     /// The shapes on which a plausible sweep must succeed (the others' values overflow or cannot be split).
-    static let scorableShapes: Set<DataShape> = [.small, .gzip, .stringLabels, .subnormal]
+    static let scorableShapes: Set<DataShape> = [.small, .gzip, .stringLabels, .subnormal, .categoriesAndGaps]
 
     func drawSweep(_ drawn: inout Case, _ random: inout SplitMix64) {
         // Two sweep cases in three walk the cells in turn; the third is a sweep that keeps every rule, with plain outputs.

@@ -52,8 +52,11 @@ final class BadInputTests: ScratchFolderTestCase {
         try assertFails(train("ragged.csv"), ["ragged.csv:3:", "expected 3 fields, got 2"])
         try write("text.csv", "a,b,label\n1,2,0\n1,abc,1\n")
         try assertFails(train("text.csv"), ["text.csv:3:", "feature 'b'", "\"abc\""])
+        // NaN is a missing value: a column of nothing else has nothing to learn from; "nan" is not in the list.
         try write("nan.csv", "a,b,label\n1,NaN,0\n")
-        try assertFails(train("nan.csv"), ["nan.csv:2:", "not finite", "\"NaN\""])
+        try assertFails(train("nan.csv"), ["nan.csv: column 'b' is missing in every training row"])
+        try write("lower-nan.csv", "a,b,label\n1,2,0\n1,nan,1\n")
+        try assertFails(train("lower-nan.csv"), ["lower-nan.csv:3:", "not finite", "\"nan\""])
         try write("inf.csv", "a,b,label\n1,2,0\n-inf,2,1\n")
         try assertFails(train("inf.csv"), ["inf.csv:3:", "not finite", "\"-inf\""])
         try assertFails(train("good.csv", ["--target", "price"]), ["no target column 'price'", "columns: a, b, label"])

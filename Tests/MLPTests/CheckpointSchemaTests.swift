@@ -63,11 +63,11 @@ final class CheckpointSchemaTests: XCTestCase {
     func testNewerVersionIsRefusedInOneLine() throws {
         let directory = try temporaryDirectory(self)
         var model = try Checkpoint.read(path: Self.unversioned).model
-        model.extraMetadata = [CheckpointSchema.Key.version: "3"]
+        model.extraMetadata = [CheckpointSchema.Key.version: "4"]
         let path = directory.appendingPathComponent("v2.checkpoint").path
         try model.write(to: path)
         XCTAssertThrowsError(try Checkpoint.read(path: path)) { error in
-            XCTAssertEqual("\(error)", "\(path): checkpoint version 3 was written by a newer mlp (this one reads up to version 2)")
+            XCTAssertEqual("\(error)", "\(path): checkpoint version 4 was written by a newer mlp (this one reads up to version 3)")
         }
     }
 

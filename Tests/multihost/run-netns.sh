@@ -4,7 +4,8 @@
 #   Tests/multihost/run-netns.sh [--mlp PATH] [--measure DIR]
 #
 # Each "host" mlpnet-<pid>-hK (K = 1, 2, 3) has one interface eth0 = 10.99.0.K/24, a veth whose
-# other end sits in a switch namespace (a Linux bridge; for the slow link, a user-space switch).
+# other end sits in a switch namespace (a Linux bridge; for the slow link, a user-space switch);
+# netns.sh makes them.
 # The subnet exists only inside these namespaces: no interface joins the machine's own network,
 # there is no route out, so no traffic can leave them. mpirun runs in h1 and starts orted in h2
 # and h3 through netns-rsh (the plm_rsh_agent, standing in for ssh), and MPI is forced onto TCP
@@ -52,35 +53,20 @@ command -v python3 >/dev/null || skip "python3 is not installed (it compares the
 command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 [[ -x "$mlp" ]] || fail "no mlp at $mlp (run swift build, or give --mlp PATH)"
 
-prefix="mlpnet-$$"
-switch="$prefix-sw"
-hosts=("$prefix-h1" "$prefix-h2" "$prefix-h3")
+# shellcheck source=netns.sh
+source "$here/netns.sh"
 work="$(mktemp -d /tmp/mlp-netns.XXXXXX)"
 hub_pid=""
-# The processes left in a host's namespace (a lost host's orted and rank): only this run's.
-kill_in() { ip netns pids "$1" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true; }
 cleanup() {
     [[ -n "$hub_pid" ]] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
-    for ns in "${hosts[@]}" "$switch"; do kill_in "$ns"; ip netns del "$ns" 2>/dev/null || true; done
+    netns_delete
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$switch" 2>"$work/netns.err" || skip "cannot create a network namespace: $(cat "$work/netns.err")"
-ip -n "$switch" link set lo up
-ip -n "$switch" link add br0 type bridge
-ip -n "$switch" link set br0 up
-for k in 1 2 3; do
-    ns="${hosts[k-1]}"
-    ip netns add "$ns"
-    ip link add eth0 netns "$ns" type veth peer name "h$k" netns "$switch"
-    ip -n "$ns" addr add "10.99.0.$k/24" dev eth0
-    ip -n "$ns" link set lo up
-    ip -n "$ns" link set eth0 up
-    ip -n "$switch" link set "h$k" master br0
-    ip -n "$switch" link set "h$k" up
-done
+prefix="mlpnet-$$"
+netns_create "$prefix" 2>"$work/netns.err" || skip "cannot create a network namespace: $(cat "$work/netns.err")"
 echo "run-netns: hosts ${hosts[*]} = 10.99.0.1-3 on a bridge in $switch; routes in h1:"
 ip -n "${hosts[0]}" route | sed 's/^/    /'
 
@@ -213,14 +199,14 @@ if [[ -x "$faults" ]]; then
         MLP_MPIRUN_FLAGS="$cluster_flags -x MLP_TEST_KILL_AT_STEP=25 -x MLP_TEST_KILL_ONCE_FILE=$work/h3-lost"
     grep -q 'status 137 (a rank was killed)' "$work/killed.log" || fail "killed: the restart line does not give status 137"
     rm -f "$work/h3-lost"
-    kill_in "${hosts[2]}"
+    netns_kill_in "${hosts[2]}"  # the lost host's orted and rank
     echo "run-netns: ./launch --restarts 1, h3's link down once the first checkpoint exists (--collective-timeout 3, MLP_LAUNCH_ABORT_GRACE=5):"
     ( for _ in $(seq 600); do [[ -e "$work/vanished.checkpoint" ]] && break; sleep 0.05; done
       ip -n "$switch" link set h3 down ) &
     restart_train+=(--collective-timeout 3)
     restart_case vanished MLP_BINARY="$mlp" MLP_MPIRUN_FLAGS="$cluster_flags" MLP_LAUNCH_ABORT_GRACE=5
     grep -Eq 'status (75|205)' "$work/vanished.log" || fail "vanished: the restart line does not give status 75 or 205"
-    kill_in "${hosts[2]}"
+    netns_kill_in "${hosts[2]}"  # the lost host's orted and rank
     ip -n "$switch" link set h3 up
     # Both ends report UP a moment later; until then the agent refuses h3.
     for _ in $(seq 100); do

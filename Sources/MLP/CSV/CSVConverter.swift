@@ -105,7 +105,8 @@ public enum CSVConverter {
                         rowTargets[target] = try reader.number(fields[column], line: line, role: "target", column: column)
                     }
                 } else {
-                    try features.append(try reader.number(fields[column], line: line, role: "feature", column: column), as: elementType)
+                    try features.append(try convertibleFeature(fields[column], line: line, column: column, reader, input: input),
+                                        as: elementType)
                 }
             }
             if case .values = targets { for value in rowTargets { try labels.append(value, as: elementType) } }
@@ -149,5 +150,27 @@ public enum CSVConverter {
         for path in Set([features.path, labels.path, names.path]) { try syncDirectory(of: path) }
         return Summary(rows: rows, featureNames: featureNames, targetNames: targetNames, classNames: classNames,
                        featuresPath: output.features, labelsPath: output.labels, namesPath: output.names)
+    }
+
+    /// A feature as `convert` writes it: a finite number. Text (a categorical column) and missing
+    /// values are refused in one line that says where they are trained from: the CSV itself.
+    private static func convertibleFeature(_ field: CSVField, line: Int, column: Int, _ reader: CSVTableReader,
+                                           input: String) throws -> Double {
+        do {
+            return try reader.number(field, line: line, role: "feature", column: column)
+        } catch let error as InputError {
+            let text = reader.scanner.string(field), name = reader.columnNames[column]
+            let problem: String
+            if MissingSpellings(TableOptions.defaultMissingValues).matches(text) {
+                problem = "feature '\(name)' is missing (\(quoted(text)))"
+            } else if Array(text.utf8).withUnsafeBufferPointer({ parseDouble($0) }) == nil {
+                problem = "feature '\(name)' is not a number: \(quoted(text))"
+            } else {
+                throw error
+            }
+            throw InputError("\(input):\(line): \(problem): mlp convert writes tables of numbers without missing values; "
+                + "a table with categorical columns or missing values trains from the CSV itself (mlp train --train \(input)), "
+                + "which encodes them")
+        }
     }
 }

@@ -16,34 +16,37 @@ public enum CSVReader {
     ///   - kind: `.classes` (exactly one target column) or `.values` (regression).
     ///   - weightColumn: the column of the rows' weights (`--sample-weight`), neither feature nor
     ///     target; `weightColumnIfPresent`: the same when the file has it (test data).
+    ///   - featureNames: read only these feature columns (a model's), found by name; nil: all.
     public static func read<T: Scalar>(path: String, targetColumns: [String]?, kind: TargetKind,
-                                       weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> Dataset<T> {
-        var table: CSVTable
+                                       weightColumn: String? = nil, weightColumnIfPresent: String? = nil,
+                                       featureNames: [String]? = nil) throws -> Dataset<T> {
+        var table = try readTable(path: path, targetColumns: targetColumns, kind: kind, plan: .numbers(names: featureNames),
+                                  singlePrecision: T.self == Float.self, weightColumn: weightColumn,
+                                  weightColumnIfPresent: weightColumnIfPresent)
+        return table.dataset()
+    }
+
+    /// The table in the CSV at `path`, its feature columns read as `plan` says.
+    static func readTable(path: String, targetColumns: [String]?, kind: TargetKind, plan: ColumnPlan, singlePrecision: Bool,
+                          weightColumn: String? = nil, weightColumnIfPresent: String? = nil) throws -> CSVTable {
         let input = try CSVInput(path: path)
         if case .gzip(let file) = input {
-            var reader = try CSVTableReader(window: CSVStreamWindow(gzip: file), path: path, singlePrecision: T.self == Float.self)
-            table = try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
-                                    weightColumnIfPresent: weightColumnIfPresent)
-        } else {
-            let bytes: [UInt8]
-            if case .textStream(let file) = input {
-                var streamCheck = CSVStreamCheck(path: path)
-                bytes = try readStreamBytes(file) { try streamCheck.check($0, newBytesStart: $1) }
-            } else {
-                bytes = try readFileBytes(path)
-            }
-            table = try bytes.withUnsafeBufferPointer { bytes in
-                var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: T.self == Float.self)
-                return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
-                                       weightColumnIfPresent: weightColumnIfPresent)
-            }
+            var reader = try CSVTableReader(window: CSVStreamWindow(gzip: file), path: path, singlePrecision: singlePrecision)
+            return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                   weightColumnIfPresent: weightColumnIfPresent, plan: plan)
         }
-        var data = Dataset(rowCount: table.rowCount, featureCount: table.featureNames.count,
-                           features: table.features.removeAll(as: T.self), featureNames: table.featureNames,
-                           labels: table.labels, classNames: table.classNames,
-                           targetValues: table.targetValues.removeAll(as: T.self), targetNames: table.targetNames)
-        data.weights = table.weights.map { scalars($0) as [T] }
-        return data
+        let bytes: [UInt8]
+        if case .textStream(let file) = input {
+            var streamCheck = CSVStreamCheck(path: path)
+            bytes = try readStreamBytes(file) { try streamCheck.check($0, newBytesStart: $1) }
+        } else {
+            bytes = try readFileBytes(path)
+        }
+        return try bytes.withUnsafeBufferPointer { bytes in
+            var reader = CSVTableReader(bytes: bytes, path: path, singlePrecision: singlePrecision)
+            return try reader.read(targetColumns: targetColumns, kind: kind, weightColumn: weightColumn,
+                                   weightColumnIfPresent: weightColumnIfPresent, plan: plan)
+        }
     }
 }
 
@@ -57,6 +60,25 @@ struct CSVTable: Equatable {
     var targetValues = CSVValues()
     var targetNames: [String] = []
     var weights: [Double]?
+    /// Each feature column's role, categories and missing values (`ColumnPlan.infer` and
+    /// `.fitted`); empty when every feature was read as a finite number.
+    var featureColumns: [ReadColumn] = []
+    /// Rows left out for a missing target (`--drop-missing-target`).
+    var droppedRows = 0
+
+    /// Whether every feature is a number and none is missing: the table is then the dataset
+    /// itself, as before tables had categories and gaps.
+    var isComplete: Bool { featureColumns.allSatisfy { $0.kind == .numeric && $0.missing == 0 } }
+
+    /// The dataset of a complete table; leaves the values empty.
+    mutating func dataset<T: Scalar>() -> Dataset<T> {
+        precondition(isComplete)
+        var data = Dataset(rowCount: rowCount, featureCount: featureNames.count, features: features.removeAll(as: T.self),
+                           featureNames: featureNames, labels: labels, classNames: classNames,
+                           targetValues: targetValues.removeAll(as: T.self), targetNames: targetNames)
+        data.weights = weights.map { scalars($0) as [T] }
+        return data
+    }
 }
 
 /// The numbers read from a CSV, in chunks of 2²⁰ (8 MiB each) rather than one array that grows:

@@ -5,11 +5,14 @@ import Foundation
 struct CSVTableReader {
     /// What a column of the file becomes.
     enum ColumnRole {
-        case feature
+        /// The index into the feature columns.
+        case feature(Int)
         /// The index into the target columns as the caller listed them.
         case target(Int)
         /// The rows' weights.
         case weight
+        /// A column the plan does not read (a column a fitted model does not use).
+        case skipped
     }
 
     var scanner: CSVScanner
@@ -38,8 +41,9 @@ struct CSVTableReader {
     /// Half of this host's physical memory.
     static var defaultMaximumValueBytes: Int { max(MemoryEstimate.physicalMemory / 2, 1 << 20) }
 
+    // One function over ~60 lines: the header's roles and the row loop share the reading state.
     mutating func read(targetColumns: [String]?, kind: TargetKind, weightColumn: String? = nil,
-                       weightColumnIfPresent: String? = nil) throws -> CSVTable {
+                       weightColumnIfPresent: String? = nil, plan: ColumnPlan = .numbers(names: nil)) throws -> CSVTable {
         var fields: [CSVField] = []
         let headerLine = try readHeader(into: &fields)
         var weightName = weightColumnIfPresent.flatMap { columnNames.contains($0) ? $0 : nil }
@@ -62,13 +66,16 @@ struct CSVTableReader {
             }
         }
         let targetNames = try chooseTargets(targetColumns, columnNames: columnNames.filter { $0 != weightName }, kind: kind)
-        let roles = columnNames.map { name in
-            name == weightName ? .weight : targetNames.firstIndex(of: name).map(ColumnRole.target) ?? .feature
-        }
         var table = CSVTable()
         if weightName != nil { table.weights = [] }
-        table.featureNames = columnNames.filter { !targetNames.contains($0) && $0 != weightName }
+        let featureColumns = try featureColumns(plan, targetNames: targetNames, weightName: weightName, line: headerLine)
+        table.featureNames = featureColumns.names
         table.targetNames = kind == .none ? [] : targetNames
+        let roles = columnNames.map { name -> ColumnRole in
+            if name == weightName { return .weight }
+            if let target = targetNames.firstIndex(of: name) { return .target(target) }
+            return featureColumns.names.firstIndex(of: name).map(ColumnRole.feature) ?? .skipped
+        }
         guard !table.featureNames.isEmpty else {
             let weight = weightName.map { ", \($0) the weight" } ?? ""
             throw InputError("\(path):\(headerLine): no feature columns: \(listed(targetNames)) "
@@ -79,16 +86,30 @@ struct CSVTableReader {
         let valueLimit = maximumValueBytes / MemoryLayout<Double>.size
         var labels = LabelCollector(path: path, kind: kind)
         var rowTargets = [Double](repeating: 0, count: targetNames.count)
-        while try !scanner.restIsBlank() {
+        var rowFeatures = [Double](repeating: 0, count: table.featureNames.count)
+        var columns = featureColumns.reader
+        // Where a table's targets are, to find a missing one before the row is read.
+        let targetIndices = columns == nil || kind == .none ? [] : targetNames.map { columnNames.firstIndex(of: $0)! }
+        rows: while try !scanner.restIsBlank() {
             let line = try scanner.nextRecord(into: &fields)
             guard fields.count == columnNames.count else {
                 let blank = fields.count == 1 && scanner.isEmpty(fields[0]) ? " (blank line)" : ""
                 throw InputError("\(path):\(line): expected \(columnNames.count) fields, got \(fields.count)\(blank)")
             }
+            for column in targetIndices where columns!.isMissing(fields[column], scanner) {
+                guard featureColumns.dropMissingTarget else {
+                    throw InputError("\(path):\(line): target '\(columnNames[column])' is missing (\(quoted(scanner.string(fields[column])))): "
+                        + "every row needs its target" + (featureColumns.canDrop ? " (drop such rows with --drop-missing-target)" : ""))
+                }
+                table.droppedRows += 1
+                continue rows
+            }
             for column in 0 ..< fields.count {
                 switch roles[column] {
-                case .feature:
-                    table.features.append(try number(fields[column], line: line, role: "feature", column: column))
+                case .feature(let feature):
+                    // In the table's order of features, which a fitted model's columns need not share with the file.
+                    rowFeatures[feature] = columns == nil ? try number(fields[column], line: line, role: "feature", column: column)
+                        : try columns!.value(fields[column], feature: feature, line: line, scanner)
                 case .weight:
                     let weight = try number(fields[column], line: line, role: "sample weight", column: column)
                     guard weight >= 0 else {
@@ -101,8 +122,10 @@ struct CSVTableReader {
                     case .values: rowTargets[target] = try number(fields[column], line: line, role: "target", column: column)
                     case .none: break
                     }
+                case .skipped: break
                 }
             }
+            for value in rowFeatures { table.features.append(value) }
             if case .values = kind { for value in rowTargets { table.targetValues.append(value) } }
             table.rowCount += 1
             if table.features.count + table.targetValues.count > valueLimit {
@@ -111,10 +134,59 @@ struct CSVTableReader {
                     + "convert the file with mlp convert (which streams) and train on the .npy files")
             }
         }
+        guard table.rowCount > 0 else {
+            throw InputError("\(path): every row's target is missing (\(table.droppedRows) rows dropped): no data rows left")
+        }
         if case .classes = kind {
             (table.labels, table.classNames) = try labels.classIndices()
         }
+        table.featureColumns = columns?.columns ?? []
         return table
+    }
+
+    /// The feature columns `plan` reads, in the order the table holds them, and for a table
+    /// (`infer`, `fitted`) the reader of their fields.
+    private func featureColumns(_ plan: ColumnPlan, targetNames: [String], weightName: String?, line: Int) throws
+        -> (names: [String], reader: TableColumnReader?, dropMissingTarget: Bool, canDrop: Bool) {
+        let candidates = columnNames.filter { !targetNames.contains($0) && $0 != weightName }
+        switch plan {
+        case .numbers(let names?):
+            try requireColumns(names, line: line)
+            return (candidates.filter(names.contains), nil, false, false)
+        case .numbers(nil):
+            return (candidates, nil, false, false)
+        case .infer(let options):
+            for name in options.categorical {
+                if targetNames.contains(name) { throw InputError("--categorical \(name) is the target: a categorical column is a feature") }
+                if name == weightName { throw InputError("--categorical \(name) is the --sample-weight column: a categorical column is a feature") }
+                guard columnNames.contains(name) else {
+                    throw InputError("\(path):\(line): --categorical \(name): no such column (columns: \(listed(columnNames)))")
+                }
+            }
+            let kinds = candidates.map { options.categorical.contains($0) ? ReadColumn.Kind.categorical : nil }
+            let reader = TableColumnReader(path: path, names: candidates, kinds: kinds, missing: options.missingValues,
+                                           singlePrecision: singlePrecision)
+            return (candidates, reader, options.dropMissingTarget, true)
+        case .fitted(let preprocessing):
+            let names = preprocessing.columns.map(\.name)
+            try requireColumns(names, line: line)
+            if let clash = names.first(where: { targetNames.contains($0) || $0 == weightName }) {
+                throw InputError("\(path):\(line): column '\(clash)' is a feature of the model, not a target or weight")
+            }
+            let kinds = preprocessing.columns.map { $0.isCategorical ? ReadColumn.Kind.categorical : .numeric }
+            let reader = TableColumnReader(path: path, names: names, kinds: kinds, missing: preprocessing.options.missingValues,
+                                           singlePrecision: singlePrecision)
+            return (names, reader, false, false)
+        }
+    }
+
+    /// Refuses a header without one of the columns a model reads, naming the missing ones.
+    private func requireColumns(_ names: [String], line: Int) throws {
+        let missing = names.filter { !columnNames.contains($0) }
+        guard missing.isEmpty else {
+            throw InputError("\(path): missing column\(missing.count == 1 ? "" : "s") \(listed(missing)) "
+                + "(the model was trained on \(names.count) columns: \(listed(names)))")
+        }
     }
 
     /// Reads the header row into `columnNames` and returns its line, after the checks that tell

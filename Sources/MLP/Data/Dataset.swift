@@ -6,8 +6,11 @@
 public struct Dataset<T: Scalar> {
     public var rowCount: Int
     public var featureCount: Int
-    /// rowCount × featureCount, row-major; empty when `mappedFeatures` holds them.
+    /// rowCount × denseFeatureCount, row-major; empty when `mappedFeatures` holds them.
     public var features: [T]
+    /// The 0/1 columns after the dense ones (missing-value indicators and one-hot categories of
+    /// a table), kept as indices; nil: every feature is in `features`.
+    public var oneHot: OneHotBlocks?
     /// The features of a memory-mapped `.npy` file, read row by row (see `MappedFeatures`);
     /// nil when they are in `features`.
     public var mappedFeatures: MappedFeatures<T>?
@@ -26,6 +29,8 @@ public struct Dataset<T: Scalar> {
     public var weights: [T]?
 
     public var isClassification: Bool { !classNames.isEmpty }
+    /// The features held as values in `features`: all but the 0/1 columns of `oneHot`.
+    public var denseFeatureCount: Int { featureCount - (oneHot?.width ?? 0) }
     /// What a loss sum over every row is divided by: Σ wᵢ (summed in order, the same on every
     /// rank), or the row count without weights.
     public var lossDivisor: Double {
@@ -34,10 +39,12 @@ public struct Dataset<T: Scalar> {
     /// Output units the last layer needs: M classes, or the number of target columns.
     public var outputCount: Int { isClassification ? classNames.count : targetNames.count }
 
-    public init(rowCount: Int, featureCount: Int, features: [T], featureNames: [String],
+    public init(rowCount: Int, featureCount: Int, features: [T], oneHot: OneHotBlocks? = nil, featureNames: [String],
                 labels: [Int32] = [], classNames: [String] = [],
                 targetValues: [T] = [], targetNames: [String]) {
-        precondition(features.count == rowCount * featureCount)
+        precondition(features.count == rowCount * (featureCount - (oneHot?.width ?? 0)))
+        precondition(oneHot.map { $0.indices.count == rowCount * $0.widths.count } ?? true)
+        self.oneHot = oneHot
         precondition(classNames.isEmpty ? targetValues.count == rowCount * targetNames.count
                                         : labels.count == rowCount)
         self.rowCount = rowCount

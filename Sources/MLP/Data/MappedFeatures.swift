@@ -185,11 +185,12 @@ extension Dataset {
             mapped.copyRows(count: count, into: destination, row: row)
             return
         }
-        let inputs = featureCount
+        let inputs = featureCount, dense = denseFeatureCount
         features.withUnsafeBufferPointer { features in
             for i in 0 ..< count {
-                (destination + i * inputs).update(from: features.baseAddress! + row(i) * inputs, count: inputs)
+                (destination + i * inputs).update(from: features.baseAddress! + row(i) * dense, count: dense)
             }
         }
+        oneHot?.write(count, into: destination + dense, stride: inputs, row: row)
     }
 }

@@ -12,11 +12,16 @@ public struct Standardization: Equatable, Sendable {
         self.standardDeviation = standardDeviation
     }
 
-    /// The statistics of `data`'s features, accumulated in Double.
+    /// The statistics of `data`'s features, accumulated in Double. The 0/1 columns of a table
+    /// (indicators, one-hot categories) are not standardized: mean 0, standard deviation 1.
     public init<T: Scalar>(of data: Dataset<T>) {
         if let mapped = data.mappedFeatures { self = mapped.statistics(); return }
         self = data.features.withUnsafeBufferPointer { x in
-            Self(columns: data.featureCount, rowCount: data.rowCount) { body in body(x.baseAddress!, data.rowCount) }
+            Self(columns: data.denseFeatureCount, rowCount: data.rowCount) { body in body(x.baseAddress!, data.rowCount) }
+        }
+        if let oneHot = data.oneHot {
+            mean += repeatElement(0, count: oneHot.width)
+            standardDeviation += repeatElement(1, count: oneHot.width)
         }
     }
 
@@ -70,7 +75,8 @@ public struct Standardization: Equatable, Sendable {
     public func apply<T: Scalar>(to data: inout Dataset<T>) {
         precondition(data.featureCount == mean.count)
         if let mapped = data.mappedFeatures { data.mappedFeatures = mapped.standardized(by: self); return }
-        let columns = data.featureCount
+        // The 0/1 columns after the dense ones are stored as mean 0, std 1: nothing to apply.
+        let columns = data.denseFeatureCount
         let shift = mean.map { T($0) }, scale = standardDeviation.map { 1 / T($0) }
         data.features.withUnsafeMutableBufferPointer { x in
             for row in 0 ..< data.rowCount {

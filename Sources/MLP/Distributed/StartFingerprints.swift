@@ -100,6 +100,7 @@ extension Dataset {
         } else {
             features.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         }
+        oneHot?.indices.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         labels.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         targetValues.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }
         weights?.withUnsafeBytes { hash = MLP.fingerprint($0, seed: hash) }

@@ -26,6 +26,9 @@ public struct Evaluation: Sendable {
 
     public var classification: Classification?
     public var regression: Regression?
+    /// Per categorical column, the rows whose value was not seen in training (encoded as all
+    /// zeros); only columns with such rows. nil for a model without a preprocessing.
+    public var unseenCategories: [(column: String, rows: Int)]?
 }
 
 /// Evaluates a model file on a dataset, data-parallel: each rank takes a contiguous shard of
@@ -49,14 +52,14 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
                                  _ targetColumns: [String]?,
                                  _ loss: Loss?, _ activation: Activation?, _ chunkRows: Int?,
                                  _ communicator: Communicator) throws -> Evaluation {
-    let (model, data, dataFingerprint) = try communicator.agree { () -> (LoadedModel<T>, Dataset<T>, UInt64?) in
+    let (model, data, dataFingerprint, unseen) = try communicator.agree {
+        () -> (LoadedModel<T>, Dataset<T>, UInt64?, [(column: String, rows: Int)]) in
         let model = try LoadedModel<T>(file, path: path, loss: loss, activation: activation)
         // A CSV's targets are the model's target columns unless named otherwise.
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
         // The weight column the model was trained with is skipped: evaluate's metrics are per row.
-        var raw: Dataset<T> = try source.load(role: .test, targetColumns: columns, kind: model.targetKind, seed: 0,
-                                              weightColumnIfPresent: file.sampleWeightColumn)
+        var (raw, unseen) = try model.read(source, targetColumns: columns, kind: model.targetKind)
         raw.weights = nil
         if let rows { raw = raw.rows(rows) }
         if let mapped = raw.mappedFeatures {
@@ -64,7 +67,7 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
             try mapped.checkFinite(rows: shardRange(count: raw.rowCount, rank: communicator.rank, size: communicator.size),
                                    featureNames: raw.featureNames)
         }
-        return (model, try model.prepare(raw, source: source.text), communicator.size > 1 ? try raw.contentFingerprint() : nil)
+        return (model, try model.prepare(raw, source: source.text), communicator.size > 1 ? try raw.contentFingerprint() : nil, unseen)
     }
     // Every rank evaluates the same model on the same data with the same options, or none does.
     try communicator.agreeAtStart(evaluationStartItems(model: path, data: source, dataFingerprint: dataFingerprint,
@@ -109,7 +112,9 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         }
         sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
     }
-    return Evaluation(sums: sums, of: data, outputs: outputs)
+    var evaluation = Evaluation(sums: sums, of: data, outputs: outputs)
+    if file.preprocessing != nil { evaluation.unseenCategories = unseen }
+    return evaluation
 }
 
 extension Evaluation {
@@ -159,6 +164,10 @@ extension Evaluation {
             object["precision"] = c.precision.map(number)
             object["recall"] = c.recall.map(number)
         }
+        // Every rank read the whole table, so the counts are the whole data's.
+        if let unseenCategories {
+            object["unseen_categories"] = Dictionary(unseenCategories.map { ($0.column, $0.rows) }, uniquingKeysWith: +)
+        }
         if let r = regression {
             object["targets"] = r.targetNames
             object["mse"] = r.meanSquaredError.map(number)
@@ -185,6 +194,10 @@ extension Evaluation {
             lines.append("confusion matrix (rows: true class, columns: predicted)")
             lines.append(pad("") + c.classNames.map(pad).joined())
             for (k, name) in c.classNames.enumerated() { lines.append(pad(name) + c.confusion[k].map { pad("\($0)") }.joined()) }
+        }
+        if let unseenCategories, !unseenCategories.isEmpty {
+            lines.append("values not seen in training (encoded as zeros): "
+                + unseenCategories.map { "\($0.column) \($0.rows)" }.joined(separator: ", "))
         }
         if let r = regression {
             for (k, name) in r.targetNames.enumerated() {

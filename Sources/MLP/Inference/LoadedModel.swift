@@ -33,9 +33,35 @@ final class LoadedModel<T: Scalar> {
         network.loss == .crossEntropy ? .classes(classNames: file.classNames) : .values
     }
 
+    /// The rows of `source` read for this model, before `prepare`: a CSV through the model's
+    /// preprocessing (its columns found by name, any others ignored), or only the model's
+    /// feature columns of a CSV, or other data as it is. `unseen`: per categorical column with
+    /// any, the rows whose value was not seen in training (encoded as all zeros).
+    func read(_ source: DataSource, targetColumns: [String]?, kind: TargetKind) throws
+        -> (data: Dataset<T>, unseen: [(column: String, rows: Int)]) {
+        let weight = file.sampleWeightColumn
+        guard case .csv(let csv) = source else {
+            if file.preprocessing != nil {
+                throw InputError("\(source.text): \(path) was trained on a CSV table with categorical columns or missing values: "
+                    + "give it a CSV with the same columns")
+            }
+            return (try source.load(role: .test, targetColumns: targetColumns, kind: kind, seed: 0, weightColumnIfPresent: weight), [])
+        }
+        guard let preprocessing = file.preprocessing else {
+            return (try CSVReader.read(path: csv, targetColumns: targetColumns, kind: kind, weightColumnIfPresent: weight,
+                                       featureNames: file.featureNames), [])
+        }
+        var table = try CSVReader.readTable(path: csv, targetColumns: targetColumns, kind: kind, plan: .fitted(preprocessing),
+                                            singlePrecision: T.self == Float.self, weightColumnIfPresent: weight)
+        let raw = RawTable(&table, path: csv)
+        let (data, unseen) = try preprocessing.encode(raw, rows: Array(0 ..< raw.rowCount)) as (Dataset<T>, [Int])
+        let counted = zip(preprocessing.categoricalColumns.map(\.name), unseen).filter { $0.1 > 0 }
+        return (data, counted.map { (column: $0.0, rows: $0.1) })
+    }
+
     /// `data` with its feature columns in the model's order, matched by name, standardized as in
-    /// training. Columns named like the model's targets are ignored; any other missing or extra
-    /// column is an error.
+    /// training. Columns named like the model's targets are ignored; a missing column is an error,
+    /// and so is an extra one in `.npy` features (a CSV's are not read).
     func prepare(_ data: Dataset<T>, source: String) throws -> Dataset<T> {
         var data = data
         if let expected = file.featureNames, data.featureNames != expected {

@@ -10,7 +10,7 @@ import Foundation
 /// device and inode) or a path `predict --output` does not accept (`OutputPath`); a `WriteError`
 /// if writing fails; `OutputStreamClosed` if a stream's reader has gone.
 public func runPrediction(model path: String, input: String, output given: String,
-                          loss: Loss?, activation: Activation?) throws -> Int {
+                          loss: Loss?, activation: Activation?) throws -> PredictionSummary {
     try refuseOverlappingFiles(reads: [NamedFile("--input", input), NamedFile("--model", path)],
                                writes: [NamedFile("--output", given)])
     let output = try OutputPath(given, for: .predictOutput)
@@ -21,11 +21,17 @@ public func runPrediction(model path: String, input: String, output given: Strin
     }
 }
 
+/// What `predict` wrote: its rows, and per categorical column with any the rows whose value was
+/// not seen in training (encoded as all zeros, never an error).
+public struct PredictionSummary: Sendable {
+    public var rows: Int
+    public var unseenCategories: [(column: String, rows: Int)]
+}
+
 private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ input: String, _ output: OutputPath,
-                                _ loss: Loss?, _ activation: Activation?) throws -> Int {
+                                _ loss: Loss?, _ activation: Activation?) throws -> PredictionSummary {
     let model = try LoadedModel<T>(file, path: path, loss: loss ?? file.loss ?? .squaredError, activation: activation)
-    let raw: Dataset<T> = try CSVReader.read(path: input, targetColumns: file.targetNames, kind: .none,
-                                             weightColumnIfPresent: file.sampleWeightColumn)
+    let (raw, unseen) = try model.read(.csv(path: input), targetColumns: file.targetNames, kind: .none)
     let data = try model.prepare(raw, source: input)
     let outputs = model.network.layout.outputCount
     let classNames = model.network.loss == .crossEntropy ? file.classNames : nil
@@ -55,7 +61,7 @@ private func predict<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ 
         }
     }
     try output.write(Array(text.utf8))
-    return data.rowCount
+    return PredictionSummary(rows: data.rowCount, unseenCategories: unseen)
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).

@@ -21,6 +21,7 @@ extension Dataset {
     /// Fingerprint of the features and targets: a resumed run must train on the same data.
     public var fingerprint: UInt64 {
         var hash = mappedFeatures?.fingerprint ?? features.withUnsafeBytes { MLP.fingerprint($0) }
+        if let oneHot { hash = oneHot.indices.withUnsafeBytes { MLP.fingerprint($0, seed: hash) } }
         hash = labels.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
         hash = targetValues.withUnsafeBytes { MLP.fingerprint($0, seed: hash) }
         return weights?.withUnsafeBytes { MLP.fingerprint($0, seed: hash) } ?? hash

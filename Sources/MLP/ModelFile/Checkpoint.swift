@@ -47,6 +47,8 @@ public struct Checkpoint {
         public var sampleWeight: String? = nil
         public var trainWeights: String? = nil
         public var classWeight: TrainingOptions.ClassWeight? = nil
+        /// How the table's columns were read (`--categorical`, …); the defaults when not given.
+        public var table = TableOptions()
 
         public init(seed: UInt64, shuffle: Bool, batchSize: Int, train: String, trainLabels: String?, targetColumns: [String],
                     standardize: Bool, trainRows: Int, trainFingerprint: UInt64, learningRate: Double, epochs: Int,
@@ -72,6 +74,7 @@ public struct Checkpoint {
             chunkRows = configuration.exchange.chunkRows
             dropout = configuration.dropout
             (sampleWeight, trainWeights, classWeight) = (configuration.sampleWeight, configuration.trainWeights, configuration.classWeight)
+            table = configuration.table
         }
     }
 

@@ -1,14 +1,18 @@
+import Foundation
+
 /// How a checkpoint's state is stored in its safetensors metadata: string values under keys
 /// named for what they hold, and `checkpoint.version`. A feature that adds state adds keys and
 /// bumps `version`; files of every earlier version still load.
 ///
-/// - Version 2: the keys of `Key`.
+/// - Version 3: the keys of `Key`, written by a run given table options (`--categorical`,
+///   `--missing-values`, …); a run without them writes version 2, byte for byte as before.
+/// - Version 2: the same without the `checkpoint.table.*` keys.
 /// - Version 1: the same without `checkpoint.reproducible.chunk_rows` and `checkpoint.dropout`
 ///   (trained without them).
 /// - No version (files written before versions existed): the same keys, except that the
 ///   optimization settings were kept under their command-line flags (`checkpoint.option--momentum`).
 enum CheckpointSchema {
-    static let version = 2
+    static let version = 3
     static let prefix = "checkpoint."
 
     enum Key {
@@ -39,6 +43,9 @@ enum CheckpointSchema {
         static let plateauThreshold = "checkpoint.schedule.plateau_threshold", minimumRate = "checkpoint.schedule.min_lr"
         static let plateauRate = "checkpoint.schedule.plateau.rate", plateauBest = "checkpoint.schedule.plateau.best"
         static let plateauBadEpochs = "checkpoint.schedule.plateau.bad_epochs"
+        static let categorical = "checkpoint.table.categorical", maxCategories = "checkpoint.table.max_categories"
+        static let minCategoryCount = "checkpoint.table.min_category_count", missingValues = "checkpoint.table.missing_values"
+        static let dropMissingTarget = "checkpoint.table.drop_missing_target"
     }
 
     /// The keys of the optimization settings in files without a version.
@@ -61,7 +68,7 @@ enum CheckpointSchema {
         let position = checkpoint.position, settings = checkpoint.settings
         func text<Value>(_ value: Value?) -> String { value.map { "\($0)" } ?? none }
         var metadata = [
-            Key.version: "\(version)",
+            Key.version: settings.table == TableOptions() ? "2" : "\(version)",
             Key.epoch: "\(position.epoch)", Key.batchInEpoch: "\(position.batchInEpoch)", Key.step: "\(position.step)",
             Key.lossSum: "\(position.epochLossSum)", Key.samples: "\(position.epochSamples)", Key.correct: "\(position.epochCorrect)",
             Key.weightSum: "\(position.epochWeightSum)",
@@ -86,6 +93,14 @@ enum CheckpointSchema {
             Key.plateauThreshold: text(settings.schedule.plateauThreshold), Key.minimumRate: text(settings.schedule.minimumRate),
         ]
         if let labels = settings.trainLabels { metadata[Key.trainLabels] = labels }
+        if settings.table != TableOptions() {
+            let table = settings.table
+            metadata[Key.categorical] = jsonStrings(table.categorical)
+            metadata[Key.maxCategories] = text(table.maxCategories)
+            metadata[Key.minCategoryCount] = text(table.minCategoryCount)
+            metadata[Key.missingValues] = jsonStrings(table.missingValues)
+            metadata[Key.dropMissingTarget] = "\(table.dropMissingTarget)"
+        }
         if let plateau = checkpoint.plateau {
             metadata[Key.plateauRate] = "\(plateau.rate)"
             metadata[Key.plateauBest] = "\(plateau.best)"
@@ -137,6 +152,13 @@ enum CheckpointSchema {
             settings.sampleWeight = try reader.optional(Key.sampleWeight)
             settings.trainWeights = try reader.optional(Key.trainWeights)
             settings.classWeight = try reader.optional(Key.classWeight, String.self).map { try TrainingOptions.ClassWeight($0) }
+        }
+        if reader.version >= 3, metadata[Key.missingValues] != nil {
+            settings.table.categorical = try reader.strings(Key.categorical)
+            settings.table.maxCategories = try reader.optional(Key.maxCategories)
+            settings.table.minCategoryCount = try reader.optional(Key.minCategoryCount)
+            settings.table.missingValues = try reader.strings(Key.missingValues)
+            settings.table.dropMissingTarget = try reader.value(Key.dropMissingTarget)
         }
         if reader.version >= 2, let text = try reader.optional(Key.dropout, String.self) {
             let rates = text.split(separator: ",").map { Double($0) }
@@ -256,6 +278,23 @@ enum CheckpointSchema {
                 throw InputError("\(path): checkpoint version \(version) cannot hold '\(key)' (version 2 keeps it): "
                     + "the file was edited or mixed")
             }
+            if version < 3, let key = Self.keysOfVersion3.sorted().first(where: { metadata[$0] != nil }) {
+                throw InputError("\(path): checkpoint version \(version) cannot hold '\(key)' (version 3 keeps it): "
+                    + "the file was edited or mixed")
+            }
+        }
+
+        /// The keys version 3 added (how the table's columns were read).
+        static let keysOfVersion3: Set<String> = [Key.categorical, Key.maxCategories, Key.minCategoryCount, Key.missingValues,
+                                                  Key.dropMissingTarget]
+
+        /// A JSON array of strings.
+        func strings(_ key: String) throws -> [String] {
+            let text = try text(key)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let strings = object as? [String] else {
+                throw InputError("\(path): checkpoint metadata '\(key)' is not valid: \"\(text)\" (a JSON array of strings)")
+            }
+            return strings
         }
 
         /// The keys version 2 added (weights, dropout, `--reproducible`, the plateau schedule).
@@ -311,4 +350,10 @@ extension Checkpoint {
             throw refuse("\(position.epochSamples) samples in \(position.batchInEpoch) batches of \(batchSize)")
         }
     }
+}
+
+/// `items` as a JSON array of strings.
+func jsonStrings(_ items: [String]) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: items, options: [.withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
 }

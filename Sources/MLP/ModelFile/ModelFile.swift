@@ -22,6 +22,10 @@ public struct ModelFile {
     /// Per-feature mean and standard deviation of the training data (`--standardize`): inputs are
     /// fed to the network as (x − mean) / std.
     public var standardization: Standardization?
+    /// How a raw table's columns become the inputs (a model trained on a table with categorical
+    /// columns or missing values; format version 2); nil: the inputs are the numeric columns
+    /// `featureNames`, as read.
+    public var preprocessing: TablePreprocessing?
     /// Tensors beyond the layers (a checkpoint's optimizer state), named `optimizer.*`.
     public var extraTensors: [SafeTensor] = []
     /// Metadata beyond the model's own (a checkpoint's position and run settings).
@@ -35,12 +39,17 @@ public struct ModelFile {
         static let featureMean = "feature_mean", featureStandardDeviation = "feature_std"
     }
 
+    /// The standardization's keys, which a preprocessing's checksum covers.
+    static let standardizationKeys: Set = [Key.featureMean, Key.featureStandardDeviation]
+
     /// Tensor names a model file may hold beyond its layers (a checkpoint's state).
     static let extraTensorPrefixes = ["optimizer.", "early_stopping."]
 
     /// The model file of `network` with the dataset's column and class names.
-    public init<T: Scalar>(network: Network<T>, data: Dataset<T>, standardization: Standardization? = nil) {
+    public init<T: Scalar>(network: Network<T>, data: Dataset<T>, standardization: Standardization? = nil,
+                           preprocessing: TablePreprocessing? = nil) {
         self.standardization = standardization
+        self.preprocessing = preprocessing
         layerSizes = network.layout.layerSizes
         parameters = network.parameters.values.map { Double($0) }
         activation = network.activation
@@ -86,6 +95,9 @@ public struct ModelFile {
         if let standardization {
             metadata[Key.featureMean] = jsonArray(standardization.mean.map { "\($0)" }, quoted: false)
             metadata[Key.featureStandardDeviation] = jsonArray(standardization.standardDeviation.map { "\($0)" }, quoted: false)
+        }
+        if let preprocessing {
+            metadata.merge(preprocessing.metadata(standardization: metadata.filter { Self.standardizationKeys.contains($0.key) })) { own, _ in own }
         }
         return metadata.merging(extraMetadata) { own, _ in own }
     }
@@ -175,7 +187,14 @@ public struct ModelFile {
             throw InputError("\(path): metadata target_names holds \(names.count) names for the \(layerSizes.last!) "
                 + "outputs of the last layer")
         }
-        for (key, names) in [(Key.featureNames, model.featureNames), (Key.classNames, model.classNames),
+        model.preprocessing = try TablePreprocessing.read(metadata: metadata, path: path, inputCount: layerSizes[0],
+                                                          standardization: metadata.filter { standardizationKeys.contains($0.key) })
+        // A preprocessed model's feature names describe its inputs (`COL=CATEGORY`); its columns are matched by
+        // the preprocessing's names, which it checks.
+        if let preprocessing = model.preprocessing, let names = model.featureNames, names != preprocessing.featureNames {
+            throw InputError("\(path): metadata feature_names does not name the inputs its preprocessing makes")
+        }
+        for (key, names) in [(Key.featureNames, model.preprocessing == nil ? model.featureNames : nil), (Key.classNames, model.classNames),
                              (Key.targetNames, model.targetNames)] {
             if let names, Set(names).count != names.count { throw InputError("\(path): metadata \(key) names a column or class twice") }
         }
@@ -186,10 +205,17 @@ public struct ModelFile {
                 throw InputError("\(path): metadata feature_mean/feature_std must hold \(layerSizes[0]) values (std > 0)")
             }
             model.standardization = Standardization(mean: mean, standardDeviation: deviation)
+            // The 0/1 inputs after a preprocessing's numeric ones are never standardized.
+            if let numeric = model.preprocessing?.numericColumns.count,
+               mean[numeric...].contains(where: { $0 != 0 }) || deviation[numeric...].contains(where: { $0 != 1 }) {
+                throw InputError("\(path): metadata feature_mean/feature_std must be 0 and 1 for the indicator and one-hot inputs")
+            }
         }
         model.extraTensors = tensors.filter { tensor in extraTensorPrefixes.contains { tensor.name.hasPrefix($0) } }
         let ownKeys: Set<String> = [Key.format, Key.activation, Key.loss, Key.layerSizes, Key.classNames, Key.featureNames,
-                                    Key.targetNames, Key.featureMean, Key.featureStandardDeviation, Key.sampleWeightColumn]
+                                    Key.targetNames, Key.featureMean, Key.featureStandardDeviation, Key.sampleWeightColumn,
+                                    TablePreprocessing.Key.formatVersion, TablePreprocessing.Key.columns,
+                                    TablePreprocessing.Key.options, TablePreprocessing.Key.checksum]
         model.extraMetadata = metadata.filter { !ownKeys.contains($0.key) }
         return model
     }

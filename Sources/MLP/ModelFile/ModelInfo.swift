@@ -86,6 +86,8 @@ extension ModelInfo {
             "precision": model.precision.rawValue, "feature_names": value(model.featureNames), "class_names": value(model.classNames),
             "target_names": value(model.targetNames), "sample_weight_column": value(model.sampleWeightColumn),
             "standardization": value(model.standardization.map { ["features": $0.mean.count] }),
+            "format_version": model.preprocessing == nil ? 1 : TablePreprocessing.formatVersion,
+            "preprocessing": value(model.preprocessing?.jsonObject),
         ]
         guard let checkpoint, let schemaVersion else { return object }
         let position = checkpoint.position, settings = checkpoint.settings
@@ -110,6 +112,9 @@ extension ModelInfo {
             "early_stopping_patience": value(settings.earlyStopping), "reproducible_chunk_rows": value(settings.chunkRows),
             "dropout": settings.dropout, "sample_weight": value(settings.sampleWeight), "train_weights": value(settings.trainWeights),
             "class_weight": value(settings.classWeight?.description),
+            "table": ["categorical": settings.table.categorical, "max_categories": value(settings.table.maxCategories),
+                      "min_category_count": value(settings.table.minCategoryCount), "missing_values": settings.table.missingValues,
+                      "drop_missing_target": settings.table.dropMissingTarget] as [String: Any],
             "plateau_state": value(checkpoint.plateau.map {
                 ["rate": value($0.rate), "best": value($0.best), "bad_epochs": $0.badEpochs] as [String: Any] }),
             "early_stopping_state": value(checkpoint.earlyStopping.map {
@@ -135,6 +140,7 @@ extension ModelInfo {
         if let targets = model.targetNames { lines.append("targets: \(names(targets))") }
         lines.append("standardization: " + (model.standardization.map { "mean and std of \($0.mean.count) features" } ?? "none"))
         lines.append("sample weight column: \(optional(model.sampleWeightColumn))")
+        if let preprocessing = model.preprocessing { lines += preprocessing.lines }
         guard let checkpoint, let schemaVersion else { return lines.joined(separator: "\n") }
         let position = checkpoint.position, settings = checkpoint.settings
         let optimizer = settings.optimizer, schedule = settings.schedule
@@ -168,6 +174,10 @@ extension ModelInfo {
             "dropout: " + (settings.dropout.isEmpty ? "none" : settings.dropout.map { "\($0)" }.joined(separator: ",")),
             "sample weight: \(optional(settings.sampleWeight)), train weights: \(optional(settings.trainWeights))"
                 + ", class weight: \(optional(settings.classWeight))",
+            "table: categorical \(settings.table.categorical.isEmpty ? "none given" : settings.table.categorical.joined(separator: ","))"
+                + ", max categories \(given(settings.table.maxCategories)), min category count \(given(settings.table.minCategoryCount))"
+                + ", missing values \(settings.table.missingValues.map(quoted).joined(separator: ","))"
+                + ", drop missing target \(settings.table.dropMissingTarget)",
             "plateau state: " + (checkpoint.plateau.map { "rate \($0.rate), best \($0.best), bad epochs \($0.badEpochs)" } ?? "none"),
             "early stopping state: " + (checkpoint.earlyStopping.map {
                 "best loss \($0.bestLoss), best epoch \(optional($0.bestEpoch)), epochs without improvement \($0.epochsWithoutImprovement)"

@@ -103,6 +103,7 @@ extension TrainOptionTable {
         .init(optimizer), .init(momentum), .init(nesterov), .init(beta1), .init(beta2), .init(eps), .init(weightDecay),
         .init(lrSchedule), .init(warmupSteps), .init(stepSize), .init(gamma), .init(plateauPatience), .init(plateauFactor),
         .init(plateauThreshold), .init(minLr), .init(clipGradNorm), .init(validationSplit), .init(earlyStopping),
-        .init(collectiveTimeout),
+        .init(collectiveTimeout), .init(categorical), .init(maxCategories), .init(minCategoryCount), .init(missingValues),
+        .init(dropMissingTarget),
     ]
 }

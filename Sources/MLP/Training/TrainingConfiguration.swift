@@ -58,6 +58,8 @@ public struct TrainingConfiguration: Sendable {
     /// Stop after this step, as `maxSteps` does, but with the learning-rate schedule of the whole
     /// run: a round of `mlp sweep --halving`, continued later from its checkpoint exactly.
     public var pauseAfterStep: Int?
+    /// How a CSV table's columns are read: categorical columns, rare categories, missing values.
+    public var table = TableOptions()
 
     /// S: mini-batches per epoch over `rows` training rows (the last one may be partial).
     public func stepsPerEpoch(trainingRows rows: Int) -> Int {
@@ -123,6 +125,10 @@ extension TrainingOptions {
             chunkRows = reproducible == true ? self.chunkRows ?? Self.defaultChunkRows(batchSize: configuration.batchSize) : nil
         }
         (configuration.loss, configuration.activation, configuration.hidden) = shape
+        if checkpoint == nil, let stored = startingModel?.preprocessing?.options {
+            try agreeWithStartingTable(stored)
+            configuration.table = stored
+        }
         configuration.exchange = try GradientExchange(allreduce: allreduce ?? TrainOptionTable.allreduce.declaredDefault,
                                                       sharded: shardedUpdate ?? TrainOptionTable.shardedUpdate.declaredDefault,
                                                       chunkRows: chunkRows, optimizer: configuration.optimizer)
@@ -146,6 +152,21 @@ extension TrainingOptions {
         configuration.precision = checkpoint.model.precision
         configuration.resume = path
         return configuration
+    }
+
+    /// The table options given must be those the `--init-from` model's preprocessing was fitted with:
+    /// its columns are read as it reads them.
+    private func agreeWithStartingTable(_ stored: TableOptions) throws {
+        func check<Value: OptionValue>(_ option: TrainOption<Value>, _ given: Value?, _ fitted: Value) throws {
+            guard let given, given != fitted else { return }
+            throw InputError("\(option.show(given)) disagrees with \(initFrom ?? "the model"), whose table was read with "
+                + option.show(fitted))
+        }
+        try check(TrainOptionTable.categorical, categorical, stored.categorical)
+        try check(TrainOptionTable.maxCategories, maxCategories, stored.maxCategories ?? 0)
+        try check(TrainOptionTable.minCategoryCount, minCategoryCount, stored.minCategoryCount ?? 0)
+        try check(TrainOptionTable.missingValues, missingValues, stored.missingValues)
+        try check(TrainOptionTable.dropMissingTarget, dropMissingTarget, stored.dropMissingTarget)
     }
 
     /// `--dropout` as one rate per hidden layer: one value for all of them, or one each.

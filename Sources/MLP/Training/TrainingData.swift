@@ -17,39 +17,76 @@ struct TrainingData<T: Scalar> {
     /// (`Dataset.contentFingerprint`), which the ranks compare at start; nil unless asked for.
     var contentFingerprints: (train: UInt64, test: UInt64?)?
 
+    /// How a table's columns became the inputs (a CSV with categorical columns or missing
+    /// values); nil when the inputs are the features as read.
+    var preprocessing: TablePreprocessing?
+    /// Training rows left out because their target is missing (`--drop-missing-target`).
+    var droppedRows = 0
+
     /// Reads the data, and checks it against the checkpoint and the starting model.
     /// - Parameters:
     ///   - rank, ranks: this rank and the number of ranks: each checks its share of the rows of
     ///     memory-mapped features for values that are not finite (a CSV's are checked as read);
     ///     with more than one rank, `contentFingerprints` are computed for the ranks to compare.
+    // One function over ~60 lines: the order of reading, splitting, weighing and standardizing is the point.
     init(_ configuration: TrainingConfiguration, start: Start, rank: Int = 0, ranks: Int = 1, ranksOnThisHost: Int = 1) throws {
         let startingPath = configuration.resume ?? configuration.initFrom ?? "the model"
         let isClassification = configuration.loss == .crossEntropy
-        var train: Dataset<T> = try Self.load(configuration.train, role: .train, configuration,
-                                              kind: isClassification ? .classes(classNames: nil) : .values, rank: rank, ranks: ranks)
-        if let path = configuration.trainWeights {
-            guard case .npy = configuration.train else {
+        let kind: TargetKind = isClassification ? .classes(classNames: nil) : .values
+        var train: Dataset<T>
+        var validation: Dataset<T>?
+        let trainContent: UInt64?
+        var fitted: TablePreprocessing?
+        switch try Self.loadTraining(configuration, start: start, kind: kind, rank: rank, ranks: ranks) {
+        case .dataset(let data):
+            train = data
+            if let path = configuration.trainWeights {
+                guard case .npy = configuration.train else {
+                    throw InputError("--train-weights gives .npy data its weights: for a CSV name its column with --sample-weight")
+                }
+                train.weights = try NPYDataset.weights(path: path, rows: train.rowCount).map { T($0) }
+            }
+            if let rows = configuration.trainRows { train = train.rows(rows) }
+            trainRowsAsRead = train.rowCount
+            trainFingerprint = train.fingerprint
+            trainContent = ranks > 1 ? try train.contentFingerprint() : nil
+            try Self.checkResumedData(rows: trainRowsAsRead, fingerprint: trainFingerprint, start: start, configuration,
+                                      startingPath: startingPath)
+            try Self.match(&train, to: start, startingPath: startingPath)
+            // --validation-split rows leave the training rows before anything is computed from them.
+            if let fraction = configuration.validationSplit {
+                let split = try train.holdingOut(fraction: fraction, seed: configuration.seed)
+                train = split.training
+                validation = split.validation
+            }
+        case .table(let table):
+            if configuration.trainWeights != nil {
                 throw InputError("--train-weights gives .npy data its weights: for a CSV name its column with --sample-weight")
             }
-            train.weights = try NPYDataset.weights(path: path, rows: train.rowCount).map { T($0) }
-        }
-        if let rows = configuration.trainRows { train = train.rows(rows) }
-        trainRowsAsRead = train.rowCount
-        trainFingerprint = train.fingerprint
-        let trainContent = ranks > 1 ? try train.contentFingerprint() : nil
-        try Self.match(&train, to: start, configuration, startingPath: startingPath)
-        // --validation-split rows leave the training rows before anything is computed from them.
-        var validation: Dataset<T>?
-        if let fraction = configuration.validationSplit {
-            let split = try train.holdingOut(fraction: fraction, seed: configuration.seed)
-            train = split.training
-            validation = split.validation
+            (trainRowsAsRead, trainFingerprint, droppedRows) = (configuration.trainRows?.count ?? table.rowCount, table.fingerprint,
+                                                                 table.droppedRows)
+            trainContent = ranks > 1 ? table.fingerprint : nil
+            try Self.checkResumedData(rows: trainRowsAsRead, fingerprint: trainFingerprint, start: start, configuration,
+                                      startingPath: startingPath)
+            // The preprocessing is fitted on the training rows only: nothing of the validation rows.
+            let rows = try Self.trainingRows(of: table.rowCount, configuration)
+            let preprocessing = try start.model?.preprocessing ?? TablePreprocessing(fitting: table, rows: rows.training,
+                                                                                     options: configuration.table)
+            fitted = preprocessing
+            train = try preprocessing.encode(table, rows: rows.training).data
+            try Self.match(&train, to: start, startingPath: startingPath)
+            if let held = rows.validation {
+                var data: Dataset<T> = try preprocessing.encode(table, rows: held).data
+                try Self.match(&data, to: start, startingPath: startingPath)
+                validation = data
+            }
         }
         if let classWeight = configuration.classWeight { try Self.weigh(&train, classWeight) }
         if let weights = train.weights, !weights.contains(where: { $0 > 0 }) {
             throw InputError("--train \(configuration.train.text): every training row's weight is 0: nothing to learn from")
         }
-        var test = try configuration.test.map { try Self.loadTest($0, like: train, configuration, rank: rank, ranks: ranks) }
+        var test = try configuration.test.map { try Self.loadTest($0, like: train, preprocessing: fitted, configuration,
+                                                                   rank: rank, ranks: ranks) }
         if let trainContent { contentFingerprints = (trainContent, try test?.contentFingerprint()) }
         train.weights = train.weights.map(Self.scaled)
         if let weights = validation?.weights { validation?.weights = Self.scaled(weights) }
@@ -63,14 +100,14 @@ struct TrainingData<T: Scalar> {
             if var data = test { standardization.apply(to: &data); test = data }
             if var data = validation { standardization.apply(to: &data); validation = data }
         }
-        (self.train, self.validation, self.test) = (train, validation, test)
+        (self.train, self.validation, self.test, preprocessing) = (train, validation, test, fitted)
         layerSizes = try Self.layerSizes(configuration, start: start, train: train, startingPath: startingPath)
         try checkFits(configuration, start: start, ranks: ranks, ranksOnThisHost: ranksOnThisHost, startingPath: startingPath)
     }
 
     /// Reads `source`; memory-mapped features are checked for values that are not finite, each
     /// rank its share of the rows (a CSV's are checked as read).
-    private static func load(_ source: DataSource, role: DataSource.Role, _ configuration: TrainingConfiguration,
+    static func load(_ source: DataSource, role: DataSource.Role, _ configuration: TrainingConfiguration,
                              kind: TargetKind, rank: Int, ranks: Int) throws -> Dataset<T> {
         let data: Dataset<T> = try source.load(role: role, targetColumns: configuration.targetColumns, kind: kind, seed: configuration.seed,
                                                weightColumn: role == .train ? configuration.sampleWeight : nil,
@@ -119,17 +156,20 @@ struct TrainingData<T: Scalar> {
         return weights.map { $0 * first * second }
     }
 
-    /// Checks the training data against the checkpoint it resumes and the model it starts from;
+    /// Checks the training data as read (its rows and fingerprint) against the checkpoint it resumes.
+    private static func checkResumedData(rows: Int, fingerprint: UInt64, start: Start, _ configuration: TrainingConfiguration,
+                                         startingPath: String) throws {
+        guard let checkpoint = start.checkpoint,
+              (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (rows, fingerprint) else { return }
+        let difference = rows == checkpoint.settings.trainRows
+            ? "the same \(rows) rows, other values" : "\(rows) rows now, \(checkpoint.settings.trainRows) then"
+        throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
+    }
+
+    /// Checks the training data against the model it starts from;
     /// columns are matched by name: a starting model's input j must be the data's column j, and
     /// its output k the data's target k (targets listed in another order are reordered).
-    private static func match(_ train: inout Dataset<T>, to start: Start, _ configuration: TrainingConfiguration,
-                              startingPath: String) throws {
-        if let checkpoint = start.checkpoint,
-           (checkpoint.settings.trainRows, checkpoint.settings.trainFingerprint) != (train.rowCount, train.fingerprint) {
-            let difference = train.rowCount == checkpoint.settings.trainRows
-                ? "the same \(train.rowCount) rows, other values" : "\(train.rowCount) rows now, \(checkpoint.settings.trainRows) then"
-            throw InputError("--train \(configuration.train.text) is not the data \(startingPath) was trained on (\(difference))")
-        }
+    private static func match(_ train: inout Dataset<T>, to start: Start, startingPath: String) throws {
         if let modelClasses = start.model?.classNames, train.isClassification, modelClasses != train.classNames {
             throw InputError("\(startingPath): the model's classes \(listed(modelClasses)) "
                 + "differ from the training data's \(listed(train.classNames))")
@@ -151,10 +191,25 @@ struct TrainingData<T: Scalar> {
 
     /// `--test` data, with the training data's classes and columns (targets matched by name: a
     /// .npy's names may list them in another order).
-    private static func loadTest(_ source: DataSource, like train: Dataset<T>, _ configuration: TrainingConfiguration,
-                                 rank: Int, ranks: Int) throws -> Dataset<T> {
+    /// With a preprocessing, the test table's columns are found by name and encoded as the
+    /// training rows are (a category not seen in training: all zeros).
+    private static func loadTest(_ source: DataSource, like train: Dataset<T>, preprocessing: TablePreprocessing?,
+                                 _ configuration: TrainingConfiguration, rank: Int, ranks: Int) throws -> Dataset<T> {
         let kind: TargetKind = train.isClassification ? .classes(classNames: train.classNames) : .values
-        var data = try load(source, role: .test, configuration, kind: kind, rank: rank, ranks: ranks)
+        var data: Dataset<T>
+        if let preprocessing {
+            guard case .csv(let path) = source else {
+                throw InputError("--test \(source.text): the training table has categorical columns or missing values; "
+                    + "its test data is a CSV table of the same columns")
+            }
+            var table = try CSVReader.readTable(path: path, targetColumns: configuration.targetColumns ?? train.targetNames, kind: kind,
+                                                plan: .fitted(preprocessing), singlePrecision: T.self == Float.self,
+                                                weightColumnIfPresent: configuration.sampleWeight)
+            let raw = RawTable(&table, path: path)
+            data = try preprocessing.encode(raw, rows: Array(0 ..< raw.rowCount)).data
+        } else {
+            data = try load(source, role: .test, configuration, kind: kind, rank: rank, ranks: ranks)
+        }
         if !train.isClassification, Set(data.targetNames) == Set(train.targetNames) { data = data.reorderingTargets(to: train.targetNames) }
         guard data.featureNames == train.featureNames, data.targetNames == train.targetNames else {
             throw InputError("--test \(source.text) has columns \(listed(data.featureNames + data.targetNames)) "

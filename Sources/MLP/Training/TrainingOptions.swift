@@ -47,6 +47,13 @@ public struct TrainingOptions: Sendable {
     public var trainWeights: String?
     /// `--class-weight`.
     public var classWeight: ClassWeight?
+    /// `--categorical`, `--max-categories`, `--min-category-count`, `--missing-values`,
+    /// `--drop-missing-target`: how a CSV table's columns are read (see `TableOptions`).
+    public var categorical: [String]?
+    public var maxCategories: Int?
+    public var minCategoryCount: Int?
+    public var missingValues: [String]?
+    public var dropMissingTarget: Bool?
 
     // The optimizer (`--optimizer`, `--momentum`, `--nesterov`, `--beta1`, `--beta2`, `--eps`,
     // `--weight-decay`), the schedule (`--lr-schedule`, `--warmup-steps`, `--step-size`,

@@ -11,6 +11,10 @@ extension TrainingRun {
         if let test = data.test { line += ", \(test.rowCount) test rows" }
         line += "; batch \(batchSize), \(configuration.stepsPerEpoch(trainingRows: train.rowCount)) steps per epoch"
         if data.standardization != nil { line += ", standardized" }
+        if let preprocessing = data.preprocessing { line += "\n" + describe(preprocessing) }
+        if data.droppedRows > 0 {
+            line += "\n\(data.droppedRows) row\(data.droppedRows == 1 ? "" : "s") without a target left out (--drop-missing-target)"
+        }
         if let checkpoint = start.checkpoint, let path = configuration.resume {
             line += "\nresuming from \(path) at epoch \(checkpoint.position.epoch), step \(checkpoint.position.step)"
         } else if start.freshAutomaticStart, let path = configuration.checkpoint {
@@ -23,6 +27,23 @@ extension TrainingRun {
             line += "\nnote: --batch-size \(batchSize) is smaller than the \(P) ranks: some ranks hold no rows in a step"
         }
         return line
+    }
+
+    /// What the table's columns became: "table: 4 numeric columns (2 with missing values: median
+    /// and indicator), 2 categorical (5 one-hot columns)".
+    func describe(_ preprocessing: TablePreprocessing) -> String {
+        let numeric = preprocessing.numericColumns, categorical = preprocessing.categoricalColumns
+        var parts: [String] = []
+        if !numeric.isEmpty {
+            let gaps = numeric.filter(\.indicator).count
+            parts.append("\(numeric.count) numeric column\(numeric.count == 1 ? "" : "s")"
+                         + (gaps > 0 ? " (\(gaps) with missing values: median and indicator)" : ""))
+        }
+        if !categorical.isEmpty {
+            let width = categorical.map(\.width).reduce(0, +)
+            parts.append("\(categorical.count) categorical (\(width) one-hot column\(width == 1 ? "" : "s"))")
+        }
+        return "table: " + parts.joined(separator: ", ")
     }
 
     /// The second line: optimizer, learning rate and schedule, clipping, validation.

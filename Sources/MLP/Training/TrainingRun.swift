@@ -178,7 +178,8 @@ final class TrainingRun<T: Scalar> {
     }
 
     func modelFile(_ trainer: Trainer<T>, _ data: TrainingData<T>) -> ModelFile {
-        var file = ModelFile(network: trainer.network, data: data.train, standardization: data.standardization)
+        var file = ModelFile(network: trainer.network, data: data.train, standardization: data.standardization,
+                             preprocessing: data.preprocessing)
         file.sampleWeightColumn = configuration.sampleWeight
         return file
     }

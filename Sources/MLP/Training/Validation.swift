@@ -7,9 +7,10 @@ extension Dataset {
         var labels: [Int32] = [], targets: [T] = []
         let targetCount = isClassification ? 0 : targetNames.count
         if mappedFeatures == nil {
-            features.reserveCapacity(indices.count * featureCount)
+            let dense = denseFeatureCount
+            features.reserveCapacity(indices.count * dense)
             self.features.withUnsafeBufferPointer { source in
-                for row in indices { features.append(contentsOf: source[row * featureCount ..< (row + 1) * featureCount]) }
+                for row in indices { features.append(contentsOf: source[row * dense ..< (row + 1) * dense]) }
             }
         }
         if isClassification {
@@ -21,8 +22,8 @@ extension Dataset {
         var selected = mappedFeatures.map {
             Dataset(mapped: $0.selecting(indices), featureNames: featureNames, labels: labels, classNames: classNames,
                     targetValues: targets, targetNames: targetNames)
-        } ?? Dataset(rowCount: indices.count, featureCount: featureCount, features: features, featureNames: featureNames,
-                     labels: labels, classNames: classNames, targetValues: targets, targetNames: targetNames)
+        } ?? Dataset(rowCount: indices.count, featureCount: featureCount, features: features, oneHot: oneHot?.rows(indices),
+                     featureNames: featureNames, labels: labels, classNames: classNames, targetValues: targets, targetNames: targetNames)
         selected.weights = weights.map { weights in indices.map { weights[$0] } }
         return selected
     }
@@ -44,12 +45,18 @@ extension Dataset {
 
     /// Splits off the `--validation-split` rows; fails if either part would be empty.
     public func holdingOut(fraction: Double, seed: UInt64) throws -> (training: Dataset<T>, validation: Dataset<T>) {
-        let split = Self.validationRows(rowCount: rowCount, fraction: fraction, seed: seed)
+        let split = try Self.validationSplit(rowCount: rowCount, fraction: fraction, seed: seed)
+        return (rows(split.training), rows(split.validation))
+    }
+
+    /// `validationRows`, refused if either part would be empty.
+    static func validationSplit(rowCount: Int, fraction: Double, seed: UInt64) throws -> (training: [Int], validation: [Int]) {
+        let split = validationRows(rowCount: rowCount, fraction: fraction, seed: seed)
         guard !split.training.isEmpty, !split.validation.isEmpty else {
             throw InputError("--validation-split \(fraction) of \(rowCount) training rows leaves \(split.training.count) "
                 + "for training and \(split.validation.count) for validation: both need at least one")
         }
-        return (rows(split.training), rows(split.validation))
+        return split
     }
 }
 
