@@ -120,6 +120,26 @@ final class SweepTests: ScratchFolderTestCase {
         XCTAssertEqual(scores[0], scores[2])
     }
 
+    /// A table as it comes (a categorical column, gaps, a category only some folds train on): each
+    /// fold's preprocessing is fitted on its training rows alone, so its model is `mlp train`'s on
+    /// a file of those rows, on 2 ranks in groups of 1.
+    func testTableFoldsFitTheirEncodingOnTheirRowsOnly() throws {
+        let csv = path("table.csv")
+        let colours = ["red", "green", "blue"]
+        let rows = (0 ..< 60).map { i -> String in
+            let x = i % 7 == 3 ? "NA" : "\(Double((i * 37) % 23) / 10)"
+            let colour = i >= 54 ? "violet" : colours[(i * 5) % 3]
+            return "\(x),\(colour),\((i * 37) % 23 > 11 || colour == "red" ? "yes" : "no")"
+        }
+        try (["x,colour,label"] + rows).joined(separator: "\n").appending("\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let options = base + ["--reproducible", "--standardize"]
+        let results = path("table.jsonl"), directory = path("table.trials")
+        let sweep = try MLPProcess.run(ranks: 2, ["sweep", "--train", csv, "--folds", "3", "--param", "learning-rate=0.3,0.05",
+                                                  "--results", results] + options)
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        try checkFoldsAreStandaloneTrainings(results, directory: directory, csv: csv, trainOptions: options)
+    }
+
     /// Regression: KFold's folds, R² scores (the mean over two targets), on 2 ranks.
     func testRegressionFoldsScoreR2() throws {
         let csv = path("regression.csv")

@@ -26,20 +26,25 @@ struct SweepData {
     let rowCount: Int
     let identity: String
 
-    /// Reads `--train` as the trials read it (every rank, the same).
+    /// Reads `--train` as the trials read it (every rank, the same): a table with categories or
+    /// gaps as a table, its rows those `mlp train` counts.
     init(_ plan: SweepPlan) throws {
         let base = plan.base
-        let startingLoss = try base.initFrom.flatMap { try ModelFile.read(path: $0).loss }
-        let loss = base.loss ?? startingLoss ?? TrainOptionTable.loss.declaredDefault
-        let data: Dataset<Double> = try base.train!.load(role: .train, targetColumns: base.targetColumns,
-                                                          kind: loss == .crossEntropy ? .classes(classNames: nil) : .values,
-                                                          seed: base.seed ?? 0, weightColumn: base.sampleWeight)
-        folds = try plan.folds.map { folds in
-            data.isClassification ? try Folds.stratified(labels: data.labels, classNames: data.classNames, folds: folds)
-                : try Folds.plain(rowCount: data.rowCount, folds: folds)
+        let startingModel = try base.initFrom.map { try ModelFile.read(path: $0) }
+        var configuration = try base.given(over: .defaults(train: base.train!), resuming: nil)
+        configuration.loss = base.loss ?? startingModel?.loss ?? TrainOptionTable.loss.declaredDefault
+        let kind: TargetKind = configuration.loss == .crossEntropy ? .classes(classNames: nil) : .values
+        let (labels, classNames, rows, fingerprint): ([Int32], [String], Int, UInt64)
+        switch try TrainingData<Double>.loadTraining(configuration, start: Start(model: startingModel), kind: kind, rank: 0, ranks: 1) {
+        case .dataset(let data): (labels, classNames, rows, fingerprint) = (data.labels, data.classNames, data.rowCount, data.fingerprint)
+        case .table(let table): (labels, classNames, rows, fingerprint) = (table.labels, table.classNames, table.rowCount, table.fingerprint)
         }
-        rowCount = data.rowCount
-        identity = plan.identity(data: data.fingerprint, rows: data.rowCount)
+        folds = try plan.folds.map { folds in
+            classNames.isEmpty ? try Folds.plain(rowCount: rows, folds: folds)
+                : try Folds.stratified(labels: labels, classNames: classNames, folds: folds)
+        }
+        rowCount = rows
+        identity = plan.identity(data: fingerprint, rows: rows)
     }
 
     /// The rows a trial's fold `k` trains on (nil: all, of which `mlp train` holds out the
