@@ -88,6 +88,7 @@ final class SweepSpaceTests: XCTestCase {
         assertInputError(try SweepParameter("learning-rate=log:0..1", parse: parse), contains: ["must be a positive number"])
         assertInputError(try SweepParameter("momentum=log:0..0.5", parse: parse), contains: ["log: needs LOW > 0"])
         assertInputError(try SweepParameter("hidden=int:1..3", parse: parse), contains: ["int: ranges are for options that take a whole number"])
+        assertInputError(try SweepParameter("epochs=int:3..1", parse: parse), contains: ["int:LOW..HIGH needs LOW ≤ HIGH"])
         assertInputError(try SweepParameter("epochs=", parse: parse), contains: ["no values: the grid would be empty"])
         assertInputError(try SweepParameter("nesterov=yes", parse: parse), contains: ["its values are true and false"])
         let twice = [try! SweepParameter("epochs=1", parse: parse), try! SweepParameter("epochs=2", parse: parse)]

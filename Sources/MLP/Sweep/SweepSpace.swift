@@ -63,9 +63,11 @@ public struct SweepParameter: Sendable {
             // Each bound is a value of the option: parsed and checked as one.
             for bound in bounds { _ = try options(option, bound, parse: parse, shown: shown) }
             if kind == 2 {
-                guard let lower = Int(bounds[0]), let upper = Int(bounds[1]), lower <= upper else {
-                    throw InputError("\(shown): int:LOW..HIGH needs LOW ≤ HIGH")
+                // Drawn as Int: an unsigned bound past Int.max (a --seed) cannot be.
+                guard let lower = Int(bounds[0]), let upper = Int(bounds[1]) else {
+                    throw InputError("\(shown): int: bounds are drawn as whole numbers up to \(Int.max)")
                 }
+                guard lower <= upper else { throw InputError("\(shown): int:LOW..HIGH needs LOW ≤ HIGH") }
                 return .integers(lower: lower, upper: upper)
             }
             guard let lower = Double(bounds[0]), let upper = Double(bounds[1]), lower <= upper else {
