@@ -180,7 +180,9 @@ final class Sweep {
         let pause = budget.map { $0 * stepsPerEpoch(trial, trainingRows: rows.training?.count ?? data.rowCount) }
         let reports = try runTraining(options, rows: rows.training, pauseAfterStep: pause, communicator: group,
                                       output: TrainingOutput(line: { _ in }))
+        // The held-out rows are rows of the training data (MNIST's training split, the trial's spirals).
         let evaluation = try runEvaluation(model: files.model, data: plan.base.train!, rows: rows.heldOut,
+                                           trainingSeed: trial.options.seed ?? TrainOptionTable.seed.declaredDefault,
                                            targetColumns: plan.base.targetColumns, loss: nil, activation: nil,
                                            chunkRows: trial.options.reproducible == true ? 64 : nil, communicator: group)
         let epochs = trial.options.epochs ?? TrainOptionTable.epochs.declaredDefault
