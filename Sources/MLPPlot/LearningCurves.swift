@@ -123,18 +123,18 @@ func niceTicks(min low: Double, max high: Double, integers: Bool, target: Int = 
 }
 
 /// Where `value` lies in `range`, 0 at its start and 1 at its end (halves: no overflow).
-private func fraction(_ value: Double, of range: (Double, Double)) -> Double {
+func fraction(_ value: Double, of range: (Double, Double)) -> Double {
     (value / 2 - range.0 / 2) / Swift.max(range.1 / 2 - range.0 / 2, 1e-12)
 }
 
-private func label(_ value: Double, ticks: [Double]) -> String {
+func label(_ value: Double, ticks: [Double]) -> String {
     let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
     guard abs(value) < 1e7 || value == 0 else { return String(format: "%.3g", value) }
     let decimals = Swift.min(Swift.max(0, Int(-floor(log10(abs(step))))), 12)
     return String(format: "%.\(decimals)f", value)
 }
 
-private func escape(_ text: String) -> String {
+func escape(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;")
         .replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;")

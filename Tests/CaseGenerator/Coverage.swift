@@ -26,6 +26,7 @@ struct Coverage {
         }
         commands["\(drawn.command.rawValue)\(drawn.ranks > 1 ? " (mpirun -n \(drawn.ranks))" : "")", default: 0] += 1
         for input in ["--test", "--init-from"] where drawn.arguments.contains(input) { commands["train \(input)", default: 0] += 1 }
+        if let input = drawn.plotInput, input != .metrics { commands["plot (\(input.rawValue))", default: 0] += 1 }
     }
 
     static func name(_ option: OutputOption) -> String { "\(option.command) \(option.name)" }

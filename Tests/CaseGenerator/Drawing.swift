@@ -110,6 +110,22 @@ struct Case {
     var resumeAuto = false
     /// A sweep case's draw.
     var sweep: SweepDraw?
+    /// A plot case's input: the learning curves, a sweep's scores, or a rule of the two broken.
+    var plotInput: PlotInput?
+}
+
+/// What `mlp plot` is given to read: `--metrics` or `--sweep` (one of them), or both, or a metrics file as `--sweep`.
+enum PlotInput: String, CaseIterable {
+    case metrics, sweep, both, metricsAsSweep
+
+    var arguments: [String] {
+        switch self {
+        case .metrics: return ["--metrics", "metrics.jsonl"]
+        case .sweep: return ["--sweep", "results.jsonl"]
+        case .both: return ["--metrics", "metrics.jsonl", "--sweep", "results.jsonl"]
+        case .metricsAsSweep: return ["--sweep", "metrics.jsonl"]
+        }
+    }
 }
 
 /// Draws cases from the declarations: `TrainOptionTable.all` for the values, `OutputOption.all` for the outputs.
@@ -160,6 +176,11 @@ struct Drawer {
             drawn.environment = ["SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "7"]
             drawn.environment[name] = Self.slurmText(boundary, &random)
             drawn.slurmValue = (name, boundary)
+        }
+        if command == .plot {
+            // An output that is the input's own path names the metrics file: read it as --metrics.
+            let ownPath = drawn.outputs.contains { $0.kind == .inputPath }
+            drawn.plotInput = ownPath || random.chance(0.5) ? .metrics : random.pick([.sweep, .sweep, .sweep, .both, .metricsAsSweep])
         }
         drawn.resumeAuto = command == .train && random.chance(0.1)
         // Mostly with the --checkpoint it resumes, so that its path kinds meet --resume auto.
@@ -284,7 +305,7 @@ struct Drawer {
         case .predict: arguments += ["--model", "model.st", "--input", data, "--output", output]
         case .evaluate: arguments += ["--model", "model.st", "--data", data] + (random.chance(0.5) ? ["--json"] : [])
         case .export: arguments += ["--model", "model.st", "--output", output]
-        case .plot: arguments += ["--metrics", "metrics.jsonl", "--output", output]
+        case .plot: arguments += (drawn.plotInput ?? .metrics).arguments + ["--output", output]
         case .convert: arguments += ["--input", data, "--output", output]
         case .info: arguments += [random.pick(["model.st", data, "metrics.jsonl"])] + (random.chance(0.5) ? ["--json"] : [])
         }

@@ -38,6 +38,9 @@ enum Expectation {
     static func statuses(of drawn: Case) -> Set<Int32>? {
         if drawn.values.contains(where: { $0.valid == false }) { return [ExitStatus.usage] }
         if let sweep = drawn.sweep { return sweepStatuses(drawn, sweep) }
+        // mlp plot takes one of --metrics and --sweep (a usage rule, checked first); a file of the other kind is bad input.
+        if drawn.plotInput == .both { return [ExitStatus.usage] }
+        if drawn.plotInput == .metricsAsSweep { return [ExitStatus.badInput, ExitStatus.usage] }
         // srun's separate one-rank worlds, and --resume auto without the --checkpoint it resumes, are refused before any work.
         if slurmRefusal(drawn) != nil { return [ExitStatus.usage] }
         if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return [ExitStatus.usage] }
@@ -159,6 +162,8 @@ struct Oracle {
         if let refusal = Expectation.slurmRefusal(drawn) { return refusal.message }
         if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return "--resume auto without --checkpoint" }
         if let refusal = drawn.sweep?.refusal, refusal.status == ExitStatus.usage { return refusal.reason }
+        if drawn.plotInput == .both { return "plot with both --metrics and --sweep" }
+        if drawn.plotInput == .metricsAsSweep { return "plot --sweep of a metrics file" }
         if let out = drawn.outputs.first(where: { !Expectation.accepts($0) }) {
             return "\(out.option.name) does not accept \(out.kind.outputKind.map { "\($0)" } ?? "an input's own path")"
         }

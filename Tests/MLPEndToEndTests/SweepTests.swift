@@ -96,6 +96,35 @@ final class SweepTests: ScratchFolderTestCase {
         XCTAssertEqual(refit.status, 0, refit.stderr)
         XCTAssertEqual(try bytes(path("best.st")), try bytes(path("refit.st")), "the refit is not mlp train with the best options")
         XCTAssertTrue(sweep.stdout.contains("refit of trial \(best.trial)"), sweep.stdout)
+
+        // mlp plot --sweep: a panel per parameter, each trial a point in each; one of --metrics and --sweep.
+        let plot = try MLPProcess.run(["plot", "--sweep", results, "--output", path("scores.svg")])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        let svg = try String(contentsOfFile: path("scores.svg"), encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 2 * lines.count, svg)
+        for name in ["learning-rate", "dropout"] { XCTAssertTrue(svg.contains(">\(name)</text>"), "no panel for \(name)") }
+        for (arguments, status, words) in [
+            (["--sweep", results, "--metrics", results], ExitStatus.usage, "give one of --metrics FILE"),
+            ([], ExitStatus.usage, "give one of --metrics FILE"),
+            (["--sweep", data], ExitStatus.badInput, "data.csv:1: not a line of mlp sweep --results"),
+        ] {
+            let refused = try MLPProcess.run(["plot"] + arguments + ["--output", path("refused.svg")])
+            XCTAssertEqual(refused.status, status, refused.stderr)
+            XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+            XCTAssertTrue(refused.stderr.contains(words), refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused.svg")))
+        }
+    }
+
+    /// Built-in data held out by a validation split is scored on rows of the training data (the
+    /// spirals of the trial's seed), not on the test data the same name gives `mlp evaluate`: the
+    /// held-out row numbers ran past the 2,000 test rows and the sweep crashed.
+    func testBuiltInDataScoresRowsOfItsTrainingData() throws {
+        let results = path("spirals.jsonl")
+        let sweep = try MLPProcess.run(["sweep", "--train", "synthetic:spirals", "--validation-split", "0.2", "--epochs", "1",
+                                        "--hidden", "4", "--param", "learning-rate=0.1,0.05", "--results", results])
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        XCTAssertEqual(try records(results).map(\.status), [.ok, .ok])
     }
 
     /// Under `--reproducible`, with `--standardize` and a validation split fitted on each fold's
