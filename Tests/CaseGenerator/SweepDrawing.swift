@@ -327,8 +327,11 @@ extension Drawer {
         if isPlain, random.chance(0.5), !own.contains(where: { $0.0 == SweepOptionTable.ranksPerTrial.name }) {
             own.append((SweepOptionTable.ranksPerTrial.name, random.pick(drawn.ranks == 2 ? ["1", "2"] : ["1"])))
         }
-        // Scoring: --folds (drawn above, or 2 or 3), or the base's validation split.
-        if scoring == "folds" { own.append((SweepOptionTable.folds.name, random.pick(["2", "3"]))) }
+        // Scoring: --folds (drawn above, or 2 or 3, no more than the smallest class holds), or the base's validation split.
+        if scoring == "folds" {
+            let fitting = ["2", "3"].filter { Int($0)! <= max(2, Self.smallestClass(drawn.shape)) }
+            own.append((SweepOptionTable.folds.name, random.pick(fitting)))
+        }
         if scoring == "validation" { base += ["--validation-split", "0.25"] }
         if let folds = own.last(where: { $0.0 == SweepOptionTable.folds.name }) { sweep.folds = Int(folds.1) }
         sweep.names = parameters.map(Self.name)
