@@ -118,6 +118,20 @@ final class SweepSpaceTests: XCTestCase {
     }
 
     /// The default trial directory sits beside the results file.
+    /// With --halving, a trial that scored in round 0 and diverged in round 1 (the only one to
+    /// reach it) is still the best that succeeded: the refit had no trial and the sweep crashed.
+    func testBestIsASucceededRecordWhenALaterRoundOnlyFailed() throws {
+        func record(_ trial: Int, round: Int, _ status: TrialRecord.Status, _ scores: [Double?]) -> TrialRecord {
+            TrialRecord(trial: trial, round: round, parameters: [], status: status, foldScores: scores, epochs: 1, seconds: 0,
+                        group: 0, sweep: "s")
+        }
+        let records = [record(0, round: 0, .diverged, []), record(1, round: 0, .ok, [0.5, 0.5]), record(1, round: 1, .diverged, [0.5, nil])]
+        let best = try XCTUnwrap(records.best)
+        XCTAssertEqual(best.trial, 1)
+        XCTAssertEqual(best.round, 0)
+        XCTAssertNil([record(0, round: 0, .diverged, [])].best)
+    }
+
     func testDefaultDirectory() {
         XCTAssertEqual(SweepOptions.defaultDirectory(results: "out/digits.jsonl"), "out/digits.trials")
         XCTAssertEqual(SweepOptions.defaultDirectory(results: "r"), "r.trials")

@@ -152,9 +152,12 @@ extension [TrialRecord] {
         }
     }
 
-    /// The best record: rank 1, the first trial among ties (`best_index_`); nil if none succeeded.
+    /// The best record that succeeded: the best rank among them (1 unless a later round only
+    /// failed), the first trial among ties (`best_index_`); nil if none succeeded.
     public var best: TrialRecord? {
-        ranked().filter { $0.rank == 1 && $0.succeeded }.min { ($0.trial, $0.round ?? 0) < ($1.trial, $1.round ?? 0) }
+        let succeeded = ranked().filter(\.succeeded)
+        guard let top = succeeded.compactMap(\.rank).min() else { return nil }
+        return succeeded.filter { $0.rank == top }.min { ($0.trial, $0.round ?? 0) < ($1.trial, $1.round ?? 0) }
     }
 
     /// The table of `mlp sweep`'s end: one row per record, best first.
