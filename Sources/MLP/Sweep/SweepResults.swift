@@ -42,7 +42,7 @@ final class SweepResults: @unchecked Sendable {
                 throw InputError("\(plan.directoryShown) holds other files (\(entries.prefix(3).joined(separator: ", "))"
                     + "\(entries.count > 3 ? ", …" : "")): give the sweep a directory of its own, new or empty")
             }
-            try writeFileAtomically(Array("{\"sweep\":\(jsonString(identity))}\n".utf8), to: marker)
+            try writeFileAtomically(Array("{\"sweep\":\(SafeTensors.jsonString(identity))}\n".utf8), to: marker)
         }
         if let folds = data.folds {
             let text = "{\"folds\":[" + folds.heldOut.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }

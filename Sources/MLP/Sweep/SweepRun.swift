@@ -239,7 +239,8 @@ struct FoldResult: Equatable {
     var complete: Bool
 
     func write(to path: String, sweep: String) throws {
-        let text = "{\"sweep\":\(jsonString(sweep)),\"round\":\(round),\"score\":\(score.flatMap { $0.isFinite ? "\($0)" : nil } ?? "null"),"
+        let scoreText = score.flatMap { $0.isFinite ? "\($0)" : nil } ?? "null"
+        let text = "{\"sweep\":\(SafeTensors.jsonString(sweep)),\"round\":\(round),\"score\":\(scoreText),"
             + "\"epochs\":\(epochs),\"complete\":\(complete)}\n"
         try writeFileAtomically(Array(text.utf8), to: path)
     }

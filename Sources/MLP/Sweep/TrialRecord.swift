@@ -54,18 +54,19 @@ public struct TrialRecord: Sendable, Equatable {
     /// The JSON line, with a newline.
     public var line: String {
         func number(_ value: Double?) -> String { value.flatMap { $0.isFinite ? "\($0)" : nil } ?? "null" }
+        let string = SafeTensors.jsonString
         var fields = ["\"trial\":\(trial)"]
         if let round { fields.append("\"round\":\(round)") }
-        fields.append("\"params\":{" + parameters.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",") + "}")
-        fields.append("\"status\":\(jsonString(status.rawValue))")
-        if let error { fields.append("\"error\":\(jsonString(error))") }
+        fields.append("\"params\":{" + parameters.map { "\(string($0.name)):\(string($0.value))" }.joined(separator: ",") + "}")
+        fields.append("\"status\":\(string(status.rawValue))")
+        if let error { fields.append("\"error\":\(string(error))") }
         fields.append("\"fold_scores\":[" + foldScores.map(number).joined(separator: ",") + "]")
         fields.append("\"mean_score\":\(number(meanScore))")
         fields.append("\"std_score\":\(number(standardDeviation))")
         fields.append("\"epochs\":\(epochs)")
         fields.append("\"seconds\":\(number(seconds))")
         fields.append("\"group\":\(group.map(String.init) ?? "null")")
-        fields.append("\"sweep\":\(jsonString(sweep))")
+        fields.append("\"sweep\":\(string(sweep))")
         if let rank { fields.append("\"rank\":\(rank)") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
@@ -114,25 +115,6 @@ public struct TrialRecord: Sendable, Equatable {
         text = text[text.index(after: index)...]
         return (try? JSONSerialization.jsonObject(with: Data(literal.utf8), options: .fragmentsAllowed)) as? String
     }
-}
-
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 extension [TrialRecord] {
