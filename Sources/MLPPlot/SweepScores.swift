@@ -88,34 +88,20 @@ public struct SweepScores {
 
     /// One parameter's panel; every panel shares the score axis, so they read side by side.
     private func draw(_ panel: Panel, yTicks: [Double], left: Double, width: Double, height: Double) -> String {
-        let x0 = left + 60, x1 = left + width - 20, y0 = height - 45, y1 = 35.0
         let xs = panel.points.map(\.x)
         // Categories sit at 0, 1, … with half a step of room on either side.
         let xRange = panel.categories.isEmpty ? niceTicks(min: xs.min()!, max: xs.max()!, integers: false)
             : [-0.5, Double(panel.categories.count) - 0.5]
-        let xBounds = (xRange.first!, xRange.last!), yBounds = (yTicks.first!, yTicks.last!)
-        func px(_ x: Double) -> Double { x0 + fraction(x, of: xBounds) * (x1 - x0) }
-        func py(_ y: Double) -> Double { y0 - fraction(y, of: yBounds) * (y0 - y1) }
-        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        let frame = PlotFrame(left: left, width: width, height: height, xRange: (xRange.first!, xRange.last!),
+                              yRange: (yTicks.first!, yTicks.last!))
+        let (px, py, f) = (frame.px, frame.py, svgNumber)
 
-        var out = "<g>\n"
-        for tick in yTicks {
-            out += "<line x1=\"\(f(x0))\" y1=\"\(f(py(tick)))\" x2=\"\(f(x1))\" y2=\"\(f(py(tick)))\" stroke=\"#e5e5e5\"/>\n"
-            out += "<text x=\"\(f(x0 - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\">\(label(tick, ticks: yTicks))</text>\n"
-        }
         let xTicks: [(x: Double, text: String)] = panel.categories.isEmpty
             ? xRange.map { ($0, panel.logarithmic ? String(format: "%g", Foundation.pow(10, $0)) : label($0, ticks: xRange)) }
             : panel.categories.enumerated().map { (Double($0.offset), $0.element) }
-        for tick in xTicks {
-            out += "<line x1=\"\(f(px(tick.x)))\" y1=\"\(f(y0))\" x2=\"\(f(px(tick.x)))\" y2=\"\(f(y0 + 5))\" stroke=\"black\"/>\n"
-            out += "<text x=\"\(f(px(tick.x)))\" y=\"\(f(y0 + 18))\" text-anchor=\"middle\">\(escape(tick.text))</text>\n"
-        }
-        out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x1))\" y2=\"\(f(y0))\" stroke=\"black\"/>\n"
-        out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x0))\" y2=\"\(f(y1))\" stroke=\"black\"/>\n"
-        let axis = panel.name + (panel.logarithmic ? " (log scale)" : "")
-        out += "<text x=\"\(f((x0 + x1) / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">\(escape(axis))</text>\n"
-        out += "<text x=\"\(f(left + 16))\" y=\"\(f((y0 + y1) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(left + 16)) "
-            + "\(f((y0 + y1) / 2)))\">mean score</text>\n"
+        var out = "<g>\n"
+        out += frame.axes(yTicks: yTicks, xTicks: xTicks, xTitle: panel.name + (panel.logarithmic ? " (log scale)" : ""),
+                          yTitle: "mean score")
         let color = "#1f77b4"
         for point in panel.points {
             let x = f(px(point.x))
