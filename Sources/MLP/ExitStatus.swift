@@ -13,6 +13,8 @@ public enum ExitStatus {
     /// An output could not be written during the run (disk full, quota, permission lost); the
     /// previous checkpoint is intact.
     public static let writeFailed: Int32 = 5
+    /// `mlp sweep`: no trial succeeded (each was refused, diverged or failed; `--results` says why).
+    public static let noTrialSucceeded: Int32 = 6
     /// A usage error: an option refused before any work (swift-argument-parser's EX_USAGE).
     public static let usage: Int32 = 64
     /// An MPI call failed (EX_SOFTWARE).

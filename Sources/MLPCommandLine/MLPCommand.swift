@@ -13,7 +13,7 @@ public struct MLPCommand: ParsableCommand {
             Run under mpirun (or ./launch -n N) for N data-parallel ranks; run directly for one process.
             Every rank computes its shard of each mini-batch; one allreduce gives the exact mini-batch gradient.
             """,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Export.self, Info.self, Bench.self, BLAS.self,
+        subcommands: [Train.self, Sweep.self, Evaluate.self, Predict.self, Plot.self, Convert.self, Export.self, Info.self, Bench.self, BLAS.self,
                       BenchAllreduce.self, BenchStep.self, Supervise.self])
 
     public init() {}
@@ -46,6 +46,10 @@ public struct MLPCommand: ParsableCommand {
                 }
                 let message = MLPCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
                 StandardStreams.writeError("mlp: error: \(message)\n")
+            } else if code != .success {
+                // mpirun ends the job when the first rank exits with a failure, rank 0 too, perhaps before
+                // its line is out: the others leave rank 0 time to print it (mpirun ends them when it exits).
+                Thread.sleep(forTimeInterval: 2)
             }
             Foundation.exit(code.rawValue)
         }
@@ -66,9 +70,12 @@ extension ShardedUpdateMode: ExpressibleByArgument {}
 /// one. The ranks first agree that they run the same build. Under MPI with more than one rank
 /// and a `collectiveTimeout`, a collective watchdog watches every blocking collective. MPI is
 /// finalized on every exit path; an agreed failure is printed once, by the rank that hit it, and
-/// becomes its exit status (`ExitStatus`).
-func withCommunicator(collectiveTimeout: CollectiveTimeout?, _ body: (Communicator) throws -> Void) throws {
-    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator(collectiveTimeout: collectiveTimeout) : nil
+/// becomes its exit status (`ExitStatus`). `multipleThreads`: MPI must let a thread of the
+/// command's own call it (`mlp sweep`'s queue).
+func withCommunicator(collectiveTimeout: CollectiveTimeout?, multipleThreads: Bool = false,
+                      _ body: (Communicator) throws -> Void) throws {
+    let mpi = MPICommunicator.isLaunchedByMPI ? MPICommunicator(collectiveTimeout: collectiveTimeout, multipleThreads: multipleThreads)
+        : nil
     let world: Communicator = mpi ?? SingleProcessCommunicator()
     let communicator = MLPCommand.communicatorWrapper?(world) ?? world
     defer { mpi?.finalize() }

@@ -135,6 +135,13 @@ struct Train: ParsableCommand {
 
     /// The options as given, checked once (the checks that need no file).
     func options() throws -> TrainingOptions {
+        let options = try given()
+        try options.validate()
+        return options
+    }
+
+    /// The options as given, read but not checked against one another (`mlp sweep`'s base and values).
+    func given() throws -> TrainingOptions {
         if train == nil, let trainLabels { throw InputError("--train-labels \(trainLabels) needs --train FEATURES.npy") }
         if test == nil, let testLabels { throw InputError("--test-labels \(testLabels) needs --test FEATURES.npy") }
         var options = TrainingOptions(train: try train.map { try DataSource($0, labels: trainLabels, labelsOption: "--train-labels") })
@@ -197,7 +204,6 @@ struct Train: ParsableCommand {
         options.clipGradientNorm = optimization.clipGradNorm
         options.validationSplit = optimization.validationSplit
         options.earlyStopping = optimization.earlyStopping
-        try options.validate()
         return options
     }
 

@@ -20,6 +20,8 @@ public final class MPICommunicator: Communicator {
     private let isGroup: Bool
     private let watchdog: CollectiveWatchdog?
     private let collectiveTimeout: CollectiveTimeout?
+    /// Whether MPI lets several threads call it (`MPI_THREAD_MULTIPLE`).
+    private let threadsAllowed: Bool
     private var finalized = false
     /// The groups split from this communicator: finalized before it.
     private var groups: [MPICommunicator] = []
@@ -39,14 +41,15 @@ public final class MPICommunicator: Communicator {
 
     /// Initializes MPI; with a `collectiveTimeout` and more than one rank, starts this rank's
     /// collective watchdog (which needs `MPI_THREAD_MULTIPLE`: without it, rank 0 says the
-    /// watchdog is off and training goes on without one).
-    public convenience init(collectiveTimeout: CollectiveTimeout? = nil) {
+    /// watchdog is off and training goes on without one). `multipleThreads`: ask for
+    /// `MPI_THREAD_MULTIPLE` without a watchdog too (`mlp sweep`'s queue answers on a thread).
+    public convenience init(collectiveTimeout: CollectiveTimeout? = nil, multipleThreads: Bool = false) {
         var initialized: Int32 = 0, provided: Int32 = 0
         Self.check(MPI_Initialized(&initialized), "MPI_Initialized", rank: nil)
         if initialized == 0 {
             // Only the watchdog's thread calls MPI besides the main thread; without it, MPI's
             // single-threaded mode (no locks).
-            let required = collectiveTimeout == nil ? cmpi_thread_single() : cmpi_thread_multiple()
+            let required = collectiveTimeout == nil && !multipleThreads ? cmpi_thread_single() : cmpi_thread_multiple()
             Self.check(MPI_Init_thread(nil, nil, required, &provided), "MPI_Init_thread", rank: nil)
         } else {
             Self.check(MPI_Query_thread(&provided), "MPI_Query_thread", rank: nil)
@@ -61,6 +64,7 @@ public final class MPICommunicator: Communicator {
     private init(_ communicator: MPI_Comm, isGroup: Bool, node: NodeLayout, collectiveTimeout: CollectiveTimeout?,
                  threadLevel provided: Int32) {
         world = communicator
+        threadsAllowed = provided >= cmpi_thread_multiple()
         self.node = node
         self.isGroup = isGroup
         self.collectiveTimeout = collectiveTimeout
@@ -99,6 +103,15 @@ public final class MPICommunicator: Communicator {
                                            threadLevel: provided)
         groups.append(communicator)
         return communicator
+    }
+
+    /// `mlp sweep`'s queue over this communicator's ranks (`MPIWorkQueue`); a collective.
+    public func workQueue(items: [Int], receive: @escaping @Sendable ([UInt8]) -> Void) throws -> WorkQueue {
+        guard threadsAllowed || size == 1 else {
+            throw InputError("this MPI library does not provide MPI_THREAD_MULTIPLE, which the sweep's queue needs "
+                + "(rank 0 answers the groups on a thread while it trains)")
+        }
+        return MPIWorkQueue(self, world: world, items: items, receive: receive)
     }
 
     /// The node-local communicator (`MPI_Comm_split_type` shared) and the ranks' affinity masks

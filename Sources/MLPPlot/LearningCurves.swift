@@ -65,30 +65,15 @@ public struct LearningCurves {
     }
 
     private func panel(_ series: [Series], yLabel: String, left: Double, width: Double, height: Double) -> String {
-        // Plot area inside margins for tick labels and axis titles.
-        let x0 = left + 60, x1 = left + width - 20, y0 = height - 45, y1 = 35.0
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
         let xTicks = niceTicks(min: xs.min() ?? 0, max: xs.max() ?? 1, integers: true)
         let yTicks = niceTicks(min: ys.min() ?? 0, max: ys.max() ?? 1, integers: false)
-        let xRange = (xTicks.first!, xTicks.last!), yRange = (yTicks.first!, yTicks.last!)
-        func px(_ x: Double) -> Double { x0 + fraction(x, of: xRange) * (x1 - x0) }
-        func py(_ y: Double) -> Double { y0 - fraction(y, of: yRange) * (y0 - y1) }
-        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        let frame = PlotFrame(left: left, width: width, height: height, xRange: (xTicks.first!, xTicks.last!),
+                              yRange: (yTicks.first!, yTicks.last!))
+        let (px, py, f, x1, y1) = (frame.px, frame.py, svgNumber, frame.x1, frame.y1)
 
         var out = "<g>\n"
-        for tick in yTicks {
-            out += "<line x1=\"\(f(x0))\" y1=\"\(f(py(tick)))\" x2=\"\(f(x1))\" y2=\"\(f(py(tick)))\" stroke=\"#e5e5e5\"/>\n"
-            out += "<text x=\"\(f(x0 - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\">\(label(tick, ticks: yTicks))</text>\n"
-        }
-        for tick in xTicks {
-            out += "<line x1=\"\(f(px(tick)))\" y1=\"\(f(y0))\" x2=\"\(f(px(tick)))\" y2=\"\(f(y0 + 5))\" stroke=\"black\"/>\n"
-            out += "<text x=\"\(f(px(tick)))\" y=\"\(f(y0 + 18))\" text-anchor=\"middle\">\(label(tick, ticks: xTicks))</text>\n"
-        }
-        out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x1))\" y2=\"\(f(y0))\" stroke=\"black\"/>\n"
-        out += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x0))\" y2=\"\(f(y1))\" stroke=\"black\"/>\n"
-        out += "<text x=\"\(f((x0 + x1) / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">epoch</text>\n"
-        out += "<text x=\"\(f(left + 16))\" y=\"\(f((y0 + y1) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(left + 16)) "
-            + "\(f((y0 + y1) / 2)))\">\(escape(yLabel))</text>\n"
+        out += frame.axes(yTicks: yTicks, xTicks: xTicks.map { ($0, label($0, ticks: xTicks)) }, xTitle: "epoch", yTitle: yLabel)
         for s in series {
             let path = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
@@ -123,18 +108,18 @@ func niceTicks(min low: Double, max high: Double, integers: Bool, target: Int = 
 }
 
 /// Where `value` lies in `range`, 0 at its start and 1 at its end (halves: no overflow).
-private func fraction(_ value: Double, of range: (Double, Double)) -> Double {
+func fraction(_ value: Double, of range: (Double, Double)) -> Double {
     (value / 2 - range.0 / 2) / Swift.max(range.1 / 2 - range.0 / 2, 1e-12)
 }
 
-private func label(_ value: Double, ticks: [Double]) -> String {
+func label(_ value: Double, ticks: [Double]) -> String {
     let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
     guard abs(value) < 1e7 || value == 0 else { return String(format: "%.3g", value) }
     let decimals = Swift.min(Swift.max(0, Int(-floor(log10(abs(step))))), 12)
     return String(format: "%.\(decimals)f", value)
 }
 
-private func escape(_ text: String) -> String {
+func escape(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;")
         .replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;")

@@ -9,13 +9,16 @@ struct Coverage {
     private(set) var commands: [String: Int] = [:]
     /// How the cases ended: a run where every case ends with 64 would prove little.
     var statuses: [String: Int] = [:]
+    var sweepStatuses: [String: Int] = [:]
     private(set) var slurmValues: [String: [Boundary: Int]] = [:]
     private(set) var resumeAuto: [String: Int] = [:]
+    private(set) var sweepCells: [String: Int] = [:]
 
     mutating func add(_ drawn: Case) {
         for value in drawn.values { values[value.option, default: [:]][value.boundary, default: 0] += 1 }
         for out in drawn.outputs { outputs[Self.name(out.option), default: [:]][out.kind, default: 0] += 1 }
         shapes[drawn.shape, default: 0] += 1
+        if let sweep = drawn.sweep { sweepCells[sweep.cell, default: 0] += 1 }
         if let (name, boundary) = drawn.slurmValue { slurmValues[name, default: [:]][boundary, default: 0] += 1 }
         if drawn.resumeAuto {
             let checkpoint = drawn.outputs.first { $0.option == .checkpoint }
@@ -23,6 +26,7 @@ struct Coverage {
         }
         commands["\(drawn.command.rawValue)\(drawn.ranks > 1 ? " (mpirun -n \(drawn.ranks))" : "")", default: 0] += 1
         for input in ["--test", "--init-from"] where drawn.arguments.contains(input) { commands["train \(input)", default: 0] += 1 }
+        if let input = drawn.plotInput, input != .metrics { commands["plot (\(input.rawValue))", default: 0] += 1 }
     }
 
     static func name(_ option: OutputOption) -> String { "\(option.command) \(option.name)" }
@@ -48,6 +52,12 @@ struct Coverage {
             return (option.name, boundaries.map { applicable.contains($0) ? values[option.name]?[$0] ?? 0 : nil })
         }
         grid("Coverage: mlp train option × boundary value (· not applicable to the declared type)", boundaries.map(\.rawValue), valueRows)
+        let sweepRows = Drawer.sweepOptions.map { option in
+            let applicable = Set(Drawer.boundaries(option))
+            return (option.name, boundaries.map { applicable.contains($0) ? values[option.name]?[$0] ?? 0 : nil })
+        }
+        grid("Coverage: mlp sweep option × boundary value (--param: NAME=VALUES or not)", boundaries.map(\.rawValue), sweepRows)
+        lines.append("mlp sweep rules: " + SweepRule.allCases.map { "\($0.rawValue) \(sweepCells[$0.rawValue] ?? 0)" }.joined(separator: ", "))
         let kinds = PathKind.allCases
         let outputRows = OutputOption.all.map { option in
             (Self.name(option), kinds.map { kind in
@@ -61,7 +71,9 @@ struct Coverage {
         lines.append("Data shapes: " + DataShape.allCases.map { "\($0.rawValue) \(shapes[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("Commands: " + commands.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         lines.append("Exit statuses: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
-        let untried = valueRows.flatMap { row in row.1.filter { $0 == 0 } }.count + outputRows.flatMap { $0.1.filter { $0 == 0 } }.count
+        lines.append("mlp sweep's: " + sweepStatuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+        let untried = (valueRows + sweepRows).flatMap { row in row.1.filter { $0 == 0 } }.count
+            + outputRows.flatMap { $0.1.filter { $0 == 0 } }.count + SweepRule.allCases.count { sweepCells[$0.rawValue] == nil }
         lines.append("Untried cells: \(untried)")
         return lines.joined(separator: "\n")
     }

@@ -67,7 +67,11 @@ enum DataShape: String, CaseIterable {
     var fileName: String { self == .gzip ? "data.csv.gz" : "data.csv" }
 }
 
-enum Command: String, CaseIterable { case train, predict, evaluate, export, plot, convert, info }
+enum Command: String, CaseIterable {
+    case train, predict, evaluate, export, plot, convert, info, sweep
+    /// The commands drawn at random for the cases that are neither train nor sweep.
+    static let others: [Command] = [.predict, .evaluate, .export, .plot, .convert, .info]
+}
 
 /// One option value drawn for a case; `valid` is what the declaration says of it (nil: it cannot say).
 struct DrawnValue {
@@ -75,6 +79,13 @@ struct DrawnValue {
     let boundary: Boundary
     let text: String?   // nil: a flag given alone
     let valid: Bool?
+    /// The train option whose range decides `valid`: `option` itself, or the one a `--param` varies.
+    var rangeOption: String
+
+    init(option: String, boundary: Boundary, text: String?, valid: Bool?, rangeOption: String? = nil) {
+        (self.option, self.boundary, self.text, self.valid) = (option, boundary, text, valid)
+        self.rangeOption = rangeOption ?? option
+    }
 }
 
 struct DrawnOutput {
@@ -97,6 +108,24 @@ struct Case {
     var slurmValue: (name: String, boundary: Boundary)?
     /// `--resume auto` given.
     var resumeAuto = false
+    /// A sweep case's draw.
+    var sweep: SweepDraw?
+    /// A plot case's input: the learning curves, a sweep's scores, or a rule of the two broken.
+    var plotInput: PlotInput?
+}
+
+/// What `mlp plot` is given to read: `--metrics` or `--sweep` (one of them), or both, or a metrics file as `--sweep`.
+enum PlotInput: String, CaseIterable {
+    case metrics, sweep, both, metricsAsSweep
+
+    var arguments: [String] {
+        switch self {
+        case .metrics: return ["--metrics", "metrics.jsonl"]
+        case .sweep: return ["--sweep", "results.jsonl"]
+        case .both: return ["--metrics", "metrics.jsonl", "--sweep", "results.jsonl"]
+        case .metricsAsSweep: return ["--sweep", "metrics.jsonl"]
+        }
+    }
 }
 
 /// Draws cases from the declarations: `TrainOptionTable.all` for the values, `OutputOption.all` for the outputs.
@@ -110,11 +139,11 @@ struct Drawer {
 
     func draw(_ index: Int) -> Case {
         var random = SplitMix64(state: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
-        // Three cases in five train; those walk the option × boundary cells in turn (from a seed-chosen start), so that
-        // a few hundred cases try every cell once; further values and the other commands are drawn at random.
+        // Three cases in five train and one sweeps; those walk the option × boundary cells in turn (from a seed-chosen
+        // start), so that a few hundred cases try every cell once; further values and the other commands are drawn at random.
         let isTrain = index % 5 < 3
-        let command = isTrain ? Command.train : random.pick(Array(Command.allCases.dropFirst()))
-        let ranks = (command == .train || command == .evaluate) && random.chance(ranksFraction) ? 2 : 1
+        let command = isTrain ? Command.train : index % 5 == 3 ? .sweep : random.pick(Command.others)
+        let ranks = [.train, .evaluate, .sweep].contains(command) && random.chance(ranksFraction) ? 2 : 1
         var drawn = Case(index: index, command: command, shape: random.chance(0.5) ? .small : random.pick(DataShape.allCases),
                          ranks: ranks)
         let outputs = OutputOption.all.filter { $0.command == command.rawValue }
@@ -136,6 +165,8 @@ struct Drawer {
                 drawn.values.append(Self.value(for: option, boundary, &random))
             }
             for output in outputs where random.chance(0.45) { drawn.outputs.append(Self.output(output, data: drawn.shape, &random)) }
+        } else if command == .sweep {
+            drawSweep(&drawn, &random)
         } else if let output = outputs.first {
             drawn.outputs.append(Self.output(output, data: drawn.shape, &random))
         }
@@ -145,6 +176,11 @@ struct Drawer {
             drawn.environment = ["SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "7"]
             drawn.environment[name] = Self.slurmText(boundary, &random)
             drawn.slurmValue = (name, boundary)
+        }
+        if command == .plot {
+            // An output that is the input's own path names the metrics file: read it as --metrics.
+            let ownPath = drawn.outputs.contains { $0.kind == .inputPath }
+            drawn.plotInput = ownPath || random.chance(0.5) ? .metrics : random.pick([.sweep, .sweep, .sweep, .both, .metricsAsSweep])
         }
         drawn.resumeAuto = command == .train && random.chance(0.1)
         // Mostly with the --checkpoint it resumes, so that its path kinds meet --resume auto.
@@ -233,6 +269,7 @@ struct Drawer {
     static let typicalTexts: [String: [String]] = [
         "--class-weight": ["balanced", "0:2", "1:0.5,0:3"], "--target": ["label", "a"], "--sample-weight": ["a", "b"],
         "--categorical": ["a", "b", "c", "a,b"], "--missing-values": [",NA", "?", "NA,null,"],
+        "--random": ["2", "3"], "--folds": ["2", "3"], "--halving": ["2", "3"],
     ]
 
     /// The command line of the case. Small defaults keep a case cheap; a drawn value replaces them.
@@ -264,10 +301,11 @@ struct Drawer {
             if random.chance(0.2) { arguments += ["--test", data] }
             if random.chance(0.1) { arguments += ["--init-from", "model.st"] }
             if drawn.resumeAuto { arguments += ["--resume", "auto"] }
+        case .sweep: arguments += sweepArguments(drawn, &random)
         case .predict: arguments += ["--model", "model.st", "--input", data, "--output", output]
         case .evaluate: arguments += ["--model", "model.st", "--data", data] + (random.chance(0.5) ? ["--json"] : [])
         case .export: arguments += ["--model", "model.st", "--output", output]
-        case .plot: arguments += ["--metrics", "metrics.jsonl", "--output", output]
+        case .plot: arguments += (drawn.plotInput ?? .metrics).arguments + ["--output", output]
         case .convert: arguments += ["--input", data, "--output", output]
         case .info: arguments += [random.pick(["model.st", data, "metrics.jsonl"])] + (random.chance(0.5) ? ["--json"] : [])
         }

@@ -37,11 +37,25 @@ enum Expectation {
     /// another usage error (a rule between options, which no declaration states) comes first (64).
     static func statuses(of drawn: Case) -> Set<Int32>? {
         if drawn.values.contains(where: { $0.valid == false }) { return [ExitStatus.usage] }
+        if let sweep = drawn.sweep { return sweepStatuses(drawn, sweep) }
+        // mlp plot takes one of --metrics and --sweep (a usage rule, checked first); a file of the other kind is bad input.
+        if drawn.plotInput == .both { return [ExitStatus.usage] }
+        if drawn.plotInput == .metricsAsSweep { return [ExitStatus.badInput, ExitStatus.usage] }
         // srun's separate one-rank worlds, and --resume auto without the --checkpoint it resumes, are refused before any work.
         if slurmRefusal(drawn) != nil { return [ExitStatus.usage] }
         if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return [ExitStatus.usage] }
         if drawn.outputs.contains(where: { !accepts($0) }) { return [ExitStatus.badInput, ExitStatus.usage] }
         return nil
+    }
+
+    /// A sweep's status by docs/sweep.md: its own rules are checked before any work (64), then its outputs and data (1);
+    /// past them, a sweep of plausible values on data it can score succeeds. Nil where the values leave it open (a trial
+    /// may diverge, or every one fail: 6; the refit may fail).
+    static func sweepStatuses(_ drawn: Case, _ sweep: SweepDraw) -> Set<Int32>? {
+        if sweep.refusal?.status == ExitStatus.usage { return [ExitStatus.usage] }
+        if drawn.outputs.contains(where: { !accepts($0) }) || sweep.refusal != nil { return [ExitStatus.badInput] }
+        guard sweep.plausible, drawn.values.allSatisfy({ $0.valid == true }), Drawer.scorableShapes.contains(drawn.shape) else { return nil }
+        return [ExitStatus.success]
     }
 
     /// What `SlurmStep` makes of the case's environment: the step's refusal, if any (mpirun started the ranks
@@ -70,7 +84,7 @@ enum Expectation {
     /// Every documented exit status (docs/failure-behaviour.md, `ExitStatus`).
     static func isDocumented(_ status: Int32) -> Bool {
         [ExitStatus.success, ExitStatus.badInput, ExitStatus.diverged, ExitStatus.ranksDisagree, ExitStatus.writeFailed,
-         ExitStatus.usage, ExitStatus.mpiFailed, ExitStatus.rankLost].contains(status) || (129 ... 192).contains(status)
+         ExitStatus.noTrialSucceeded, ExitStatus.usage, ExitStatus.mpiFailed, ExitStatus.rankLost].contains(status) || (129 ... 192).contains(status)
     }
 }
 
@@ -120,12 +134,15 @@ struct Oracle {
         if status == 0 && !errorLines.isEmpty { problems.append("exit status 0 with an error line: \(errorLines[0])") }
         for value in drawn.values where value.valid == true {
             // Neither the range's message nor the parser's ("The value … is invalid for '--beta1 <β₁>'") may refuse it.
-            let refusals = ["\(value.option) must be", "is invalid for '\(value.option) ", "Missing value for '\(value.option) "]
+            let option = value.rangeOption
+            let refusals = ["\(option) must be", "is invalid for '\(option) ", "Missing value for '\(option) "]
             if refusals.contains(where: output.stderr.contains) {
                 problems.append("\(value.option) \(value.text ?? "") is of its declared type and range but was refused for it")
             }
         }
-        for out in drawn.outputs where Expectation.accepts(out) && output.stderr.contains("mlp: error: \(out.option.name) \(out.path): ") {
+        // (A sweep's rule may refuse an accepted kind: its refusal says which.)
+        for out in drawn.outputs where Expectation.accepts(out) && drawn.sweep?.refusal == nil
+            && output.stderr.contains("mlp: error: \(out.option.name) \(out.path): ") {
             problems.append("\(out.option.name) \(out.path) (\(out.kind.outputKind!)) is an accepted kind but was refused for it")
         }
         // Notes come after the options' checks: any status but a usage error has them.
@@ -144,9 +161,13 @@ struct Oracle {
         }
         if let refusal = Expectation.slurmRefusal(drawn) { return refusal.message }
         if drawn.resumeAuto, !drawn.outputs.contains(where: { $0.option == .checkpoint }) { return "--resume auto without --checkpoint" }
+        if let refusal = drawn.sweep?.refusal, refusal.status == ExitStatus.usage { return refusal.reason }
+        if drawn.plotInput == .both { return "plot with both --metrics and --sweep" }
+        if drawn.plotInput == .metricsAsSweep { return "plot --sweep of a metrics file" }
         if let out = drawn.outputs.first(where: { !Expectation.accepts($0) }) {
             return "\(out.option.name) does not accept \(out.kind.outputKind.map { "\($0)" } ?? "an input's own path")"
         }
+        if let sweep = drawn.sweep { return sweep.refusal?.reason ?? "a sweep of plausible values (\(sweep.cell))" }
         return ""
     }
 
@@ -158,14 +179,18 @@ struct Oracle {
         let mayChange = status != ExitStatus.usage && status != ExitStatus.badInput
         var allowed: Set<String> = []
         if mayChange { for out in outputs { allowed.formUnion(Scratch.destinations(out)) } }
-        for path in outcome.before.changes(to: outcome.after) where !allowed.contains(path) {
+        // A sweep's trials' directory (given, or beside --results) and everything in it.
+        let trials = mayChange ? drawn.sweep?.directory(outputs).map(Drawer.trimmedDirectory) : nil
+        func isAllowed(_ path: String) -> Bool { allowed.contains(path) || trials.map { path == $0 || path.hasPrefix($0 + "/") } ?? false }
+        for path in outcome.before.changes(to: outcome.after) where !isAllowed(path) {
             problems.append("\(path) changed: \(outcome.before.entries[path]?.description ?? "absent") → "
                             + "\(outcome.after.entries[path]?.description ?? "absent")")
         }
         for out in drawn.outputs where !Expectation.accepts(out) && !(outcome.streamed[out.path] ?? []).isEmpty {
             problems.append("\(out.option.name) \(out.path): a refused FIFO was written to")
         }
-        for out in outputs {
+        if let sweep = drawn.sweep { problems += sweepFiles(drawn, sweep, outcome, status: status, in: directory) }
+        for out in outputs where out.option != .sweepDirectory {
             for path in Scratch.destinations(out) {
                 guard let before = outcome.before.entries[path], let after = outcome.after.entries[path], before != after else { continue }
                 if before.kind != after.kind || before.mode != after.mode {
@@ -193,7 +218,7 @@ struct Oracle {
             guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(path).path) else {
                 return required ? "\(out.option.name) \(out.path): nothing at \(path) after success" : nil
             }
-            if out.option == .save || out.option == .checkpoint {
+            if out.option == .save || out.option == .checkpoint || out.option == .sweepSave {
                 let info = try? Runner.run(["info", path, "--json"], ranks: 1, mlp: mlp, in: directory)
                 return info?.status == 0 ? nil : "\(out.option.name) \(path): `mlp info --json` does not load it: \(info?.stderr ?? "")"
             }
@@ -202,7 +227,7 @@ struct Oracle {
         if !required && bytes.isEmpty { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         switch out.option {
-        case .metrics:
+        case .metrics, .sweepResults:
             let bad = text.split(separator: "\n").first { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil }
             return bad.map { "\(out.option.name) \(out.path): a line is not JSON: \($0.prefix(80))" }
         case .predictOutput:

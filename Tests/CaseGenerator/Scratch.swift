@@ -2,7 +2,7 @@ import Foundation
 import MLP
 import TestSupport
 
-/// A case's scratch directory: its data, the fixtures (a model, a metrics file) and every drawn output path, made
+/// A case's scratch directory: its data, the fixtures (a model, a metrics file, a sweep's results) and every drawn output path, made
 /// to be of its kind before the run.
 enum Scratch {
     /// The path given for `kind` (relative to the scratch directory; for convert, the prefix).
@@ -31,7 +31,7 @@ enum Scratch {
         case .linkLoop: return "loop"
         case .inputPath:
             switch option.command {
-            case "train", "predict", "convert": return data
+            case "train", "sweep", "predict", "convert": return data
             case "plot": return "metrics.jsonl"
             default: return "model.st"
             }
@@ -57,9 +57,10 @@ enum Scratch {
         try manager.createDirectory(at: directory, withIntermediateDirectories: true)
         func at(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try Data(data(drawn.shape)).write(to: URL(fileURLWithPath: at(drawn.shape.fileName)))
-        for name in ["model.st", "metrics.jsonl"] {
+        for name in ["model.st", "metrics.jsonl", "results.jsonl"] {
             try manager.copyItem(atPath: fixtures.appendingPathComponent(name).path, toPath: at(name))
         }
+        for (name, bytes) in drawn.sweep?.files ?? [:] { try Data(bytes).write(to: URL(fileURLWithPath: at(name))) }
         for out in drawn.outputs {
             let made = madePath(out)
             // Two outputs may draw one path (`--save o --metrics o`, refused as one file): it is made once.
@@ -125,7 +126,7 @@ enum Scratch {
         case .extremeWeights: text = header + "1e38,-1e38,0\n-1e38,1e38,1\n1e38,1e38,0\n0,0,1\n"
         case .huge: text = header + "1e308,1,0\n-1e308,2,1\n1,1e308,0\n0,0,1\n"
         case .subnormal: text = header + "1e-40,5e-324,0\n-1e-40,1e-45,1\n1e-40,0,0\n0,1e-40,1\n"
-        case .stringLabels: text = header + rows.enumerated().map { "\($0.element.dropLast()),\($0.offset % 2 == 0 ? "cat" : "dog")" }
+        case .stringLabels: text = header + rows.enumerated().map { "\($0.element.dropLast(2)),\($0.offset % 2 == 0 ? "cat" : "dog")" }
             .joined(separator: "\n") + "\n"
         case .categoriesAndGaps:
             // Gaps spelled as the declaration's default missing values, in a numeric and in the categorical column.
@@ -141,13 +142,18 @@ enum Scratch {
         return shape == .gzip ? gzip(Array(text.utf8)) : Array(text.utf8)
     }
 
-    /// Trains the model and metrics every case copies (`predict`, `export`, `plot`, `info` read them).
+    /// Trains the model and metrics every case copies (`predict`, `export`, `plot`, `info` read them), and runs the
+    /// two-trial sweep whose results `plot --sweep` reads.
     static func makeFixtures(in directory: URL, mlp: String) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Data(data(.small)).write(to: directory.appendingPathComponent("data.csv"))
         let output = try Runner.run(["train", "--train", "data.csv", "--hidden", "4", "--epochs", "2", "--batch-size", "4",
                                      "--save", "model.st", "--metrics", "metrics.jsonl"], ranks: 1, mlp: mlp, in: directory)
         guard output.status == 0, !output.signalled else { throw ScratchError("training the fixtures failed: \(output.stderr)") }
+        let sweep = try Runner.run(["sweep", "--train", "data.csv", "--hidden", "4", "--epochs", "2", "--batch-size", "4",
+                                    "--validation-split", "0.3", "--param", "learning-rate=0.1,0.05", "--results", "results.jsonl"],
+                                   ranks: 1, mlp: mlp, in: directory)
+        guard sweep.status == 0, !sweep.signalled else { throw ScratchError("the fixtures' sweep failed: \(sweep.stderr)") }
     }
 }
 

@@ -89,6 +89,7 @@ func main() throws {
             progress.lock.withLock {
                 progress.coverage.add(drawn)
                 progress.coverage.statuses[status, default: 0] += 1
+                if drawn.command == .sweep { progress.coverage.sweepStatuses[status, default: 0] += 1 }
                 if problems.isEmpty { progress.passed += 1 } else { progress.failures.append((drawn.index, report)) }
             }
             // Unbuffered, so a failure shows while the run goes on (and survives an interrupted run).

@@ -78,6 +78,10 @@ final class FaultInjectingCommunicator: Communicator {
     var rank: Int { base.rank }
     var size: Int { base.size }
 
+    func workQueue(items: [Int], receive: @escaping @Sendable ([UInt8]) -> Void) throws -> WorkQueue {
+        try base.workQueue(items: items, receive: receive)
+    }
+
     func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
         // Evaluation sums 2 values; with the sharded update a step first sums its 6 extra slots.
         guard buffer.count > 6 else { return base.allreduceSum(buffer) }

@@ -214,10 +214,12 @@ final class OutputPathTests: ScratchFolderTestCase {
     // MARK: - the declarations a generator reads
 
     func testEveryOutputDeclaresItsKinds() {
-        for option in OutputOption.all {
+        for option in OutputOption.all where option != .sweepDirectory {
             XCTAssertTrue(option.accepted.isSuperset(of: OutputKind.files), "\(option.command) \(option.name) takes files")
             XCTAssertTrue(option.accepted.isSubset(of: OutputKind.files.union(OutputKind.streams)))
         }
+        // The one directory output: a new or existing directory, never a file, a stream, `.` or `..`.
+        XCTAssertEqual(OutputOption.sweepDirectory.accepted, [.newFile, .directory, .trailingSlash])
         XCTAssertTrue(OutputOption.save.accepted.isDisjoint(with: OutputKind.streams))
         XCTAssertTrue(OutputOption.checkpoint.accepted.isDisjoint(with: OutputKind.streams))
         XCTAssertTrue(OutputOption.metrics.accepted.isSuperset(of: OutputKind.streams))

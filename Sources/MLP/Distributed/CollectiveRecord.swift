@@ -20,6 +20,9 @@ public enum CollectivePhase: UInt8, Sendable, CaseIterable {
     case checkpoint
     /// Rank 0 prints the epoch line, appends to `--metrics` or writes `--save`; the others wait.
     case output
+    /// `mlp sweep`: a group that has no trial left waits for the others' trials, which take as
+    /// long as they take. Never a stall: each group's own watchdog watches its trials.
+    case idle
 
     /// The phase in a message: "training step 57", "writing the checkpoint after step 50".
     public func describe(step: Int) -> String {
@@ -29,6 +32,7 @@ public enum CollectivePhase: UInt8, Sendable, CaseIterable {
         case .evaluation: return step > 0 ? "the evaluation after step \(step)" : "the evaluation"
         case .checkpoint: return "writing the checkpoint after step \(step)"
         case .output: return "writing the output (epoch line, --metrics, --save) after step \(step)"
+        case .idle: return "waiting for the other groups' trials"
         }
     }
 }
@@ -72,6 +76,7 @@ public struct CollectiveTimeout: Sendable, Equatable {
         case .training: return seconds
         case .checkpoint, .output: return rank == 0 ? seconds : seconds * Self.aloneMultiple
         case .startUp, .evaluation: return seconds * Self.aloneMultiple
+        case .idle: return .infinity
         }
     }
 }

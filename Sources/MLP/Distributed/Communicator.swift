@@ -38,6 +38,11 @@ public protocol Communicator: AnyObject {
     /// trains on its own: its agreements, watchdog and checksums are the group's, and a failure
     /// it agrees on is its result alone; `abort` still ends the whole job.
     func split(color: Int, key: Int) -> Communicator
+    /// A queue of `items` (rank 0's; the other ranks pass any) that the leaders of this
+    /// communicator's groups take from until it is empty, rank 0 receiving every record they
+    /// report (`WorkQueue`); a collective. Under MPI it needs `MPI_THREAD_MULTIPLE`: rank 0
+    /// answers on a thread of its own while it trains.
+    func workQueue(items: [Int], receive: @escaping @Sendable ([UInt8]) -> Void) throws -> WorkQueue
     /// Ends every rank of the job at once (`MPI_Abort`): for failures that cannot be agreed on.
     func abort(exitCode: Int32) -> Never
     /// What this rank's collective watchdog reads (phase, step, the collective it waits in);

@@ -35,19 +35,24 @@ public struct Evaluation: Sendable {
 /// the rows and one allreduce adds up the sums (loss, confusion counts, error sums), so the
 /// result equals a single process's up to summation order. With `chunkRows` (`--reproducible`)
 /// the rows are cut into chunks that do not depend on the ranks and the sums are combined
-/// exactly (`ChunkTotals`): the same bits on any number of ranks.
-public func runEvaluation(model path: String, data source: DataSource, targetColumns: [String]?,
-                          loss: Loss?, activation: Activation?, chunkRows: Int? = nil,
+/// exactly (`ChunkTotals`): the same bits on any number of ranks. `rows`: only these rows of the
+/// data, in this order (the held-out fold of `mlp sweep`); nil: all. `trainingSeed`: read the data
+/// as `--train` reads it (MNIST's training split, the spirals of that seed), not as test data.
+public func runEvaluation(model path: String, data source: DataSource, rows: [Int]? = nil, trainingSeed: UInt64? = nil,
+                          targetColumns: [String]?, loss: Loss?, activation: Activation?, chunkRows: Int? = nil,
                           communicator: Communicator) throws -> Evaluation {
     let file = try communicator.agree { try ModelFile.read(path: path) }
     if chunkRows != nil { BLASInfo.threads = 1 }   // a BLAS call's bits depend on its threads
     switch file.precision {
-    case .float32: return try evaluate(Float.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)
-    case .float64: return try evaluate(Double.self, file, path, source, targetColumns, loss, activation, chunkRows, communicator)
+    case .float32:
+        return try evaluate(Float.self, file, path, source, rows, trainingSeed, targetColumns, loss, activation, chunkRows, communicator)
+    case .float64:
+        return try evaluate(Double.self, file, path, source, rows, trainingSeed, targetColumns, loss, activation, chunkRows, communicator)
     }
 }
 
-private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ source: DataSource, _ targetColumns: [String]?,
+private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _ source: DataSource, _ rows: [Int]?,
+                                 _ trainingSeed: UInt64?, _ targetColumns: [String]?,
                                  _ loss: Loss?, _ activation: Activation?, _ chunkRows: Int?,
                                  _ communicator: Communicator) throws -> Evaluation {
     let (model, data, dataFingerprint, unseen) = try communicator.agree {
@@ -57,8 +62,9 @@ private func evaluate<T: Scalar>(_: T.Type, _ file: ModelFile, _ path: String, _
         var columns = targetColumns
         if case .csv = source, columns == nil { columns = file.targetNames }
         // The weight column the model was trained with is skipped: evaluate's metrics are per row.
-        var (raw, unseen) = try model.read(source, targetColumns: columns, kind: model.targetKind)
+        var (raw, unseen) = try model.read(source, targetColumns: columns, kind: model.targetKind, trainingSeed: trainingSeed)
         raw.weights = nil
+        if let rows { raw = raw.rows(rows) }
         if let mapped = raw.mappedFeatures {
             // Each rank checks the rows it evaluates for values that are not finite.
             try mapped.checkFinite(rows: shardRange(count: raw.rowCount, rank: communicator.rank, size: communicator.size),

@@ -37,7 +37,7 @@ final class LoadedModel<T: Scalar> {
     /// preprocessing (its columns found by name, any others ignored), or only the model's
     /// feature columns of a CSV, or other data as it is. `unseen`: per categorical column with
     /// any, the rows whose value was not seen in training (encoded as all zeros).
-    func read(_ source: DataSource, targetColumns: [String]?, kind: TargetKind) throws
+    func read(_ source: DataSource, targetColumns: [String]?, kind: TargetKind, trainingSeed: UInt64? = nil) throws
         -> (data: Dataset<T>, unseen: [(column: String, rows: Int)]) {
         let weight = file.sampleWeightColumn
         guard case .csv(let csv) = source else {
@@ -45,7 +45,8 @@ final class LoadedModel<T: Scalar> {
                 throw InputError("\(source.text): \(path) was trained on a CSV table with categorical columns or missing values: "
                     + "give it a CSV with the same columns")
             }
-            return (try source.load(role: .test, targetColumns: targetColumns, kind: kind, seed: 0, weightColumnIfPresent: weight), [])
+            return (try source.load(role: trainingSeed == nil ? .test : .train, targetColumns: targetColumns, kind: kind,
+                                    seed: trainingSeed ?? 0, weightColumnIfPresent: weight), [])
         }
         guard let preprocessing = file.preprocessing else {
             return (try CSVReader.read(path: csv, targetColumns: targetColumns, kind: kind, weightColumnIfPresent: weight,

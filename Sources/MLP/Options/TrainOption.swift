@@ -8,6 +8,13 @@ public enum ResumeRule: Sendable {
     case perRun
 }
 
+/// Whether `mlp sweep --param` may vary an option from trial to trial.
+public enum SweepRule: Sendable, Equatable {
+    case mayVary
+    /// Fixed by the sweep's base for every trial, for the reason given (the refusal's words).
+    case fixed(String)
+}
+
 /// One option of `mlp train`, declared once: its flag, help, default, the numbers it accepts,
 /// where it goes in `TrainingOptions` (as typed) and in `TrainingConfiguration` (resolved),
 /// the checkpoint key it is stored under and what resuming does with it. `TrainOptionTable`
@@ -27,6 +34,8 @@ public struct TrainOption<Value: OptionValue>: @unchecked Sendable {
     /// The metadata key of the checkpoint that stores it (`CheckpointSchema.Key`); nil: not stored there.
     public let checkpointKey: String?
     public let resume: ResumeRule
+    /// Whether `mlp sweep --param` may vary it.
+    public let sweep: SweepRule
     /// Where the value as typed is kept; nil for what `TrainingOptions` keeps in another form
     /// (`--train-labels` inside `train`, `--no-shuffle` as `shuffle`).
     let given: KeyPath<TrainingOptions, Value?>?
@@ -47,9 +56,9 @@ public struct TrainOption<Value: OptionValue>: @unchecked Sendable {
 
     init(_ name: String, _ help: String, valueName: String? = nil, default defaultValue: Value? = nil, range: ValueRange? = nil,
          given: KeyPath<TrainingOptions, Value?>?, setting: Setting? = nil, checkpointKey: String? = nil, resume: ResumeRule,
-         show: ((Value?) -> String)? = nil) {
+         sweep: SweepRule = .mayVary, show: ((Value?) -> String)? = nil) {
         (self.name, self.help, self.valueName, self.defaultValue, self.range) = (name, help, valueName, defaultValue, range)
-        (self.given, self.setting, self.checkpointKey, self.resume) = (given, setting, checkpointKey, resume)
+        (self.given, self.setting, self.checkpointKey, self.resume, self.sweep) = (given, setting, checkpointKey, resume, sweep)
         self.show = show ?? { value in value.map { "\(name) \($0)" } ?? "no \(name)" }
     }
 
@@ -101,8 +110,17 @@ public struct AnyTrainOption: @unchecked Sendable {
     public let range: ValueRange?
     public let checkpointKey: String?
     public let resume: ResumeRule
+    public let sweep: SweepRule
     /// Whether it is a flag without a value (`--nesterov`).
     public var isFlag: Bool { valueType == Bool.self }
+    /// Whether a value of it was given in `options`.
+    public let isGiven: (TrainingOptions) -> Bool
+    /// Copies its value as given (nil included) from one set of options into another: how
+    /// `mlp sweep` puts a trial's value into its base.
+    public let copyGiven: (TrainingOptions, inout TrainingOptions) -> Void
+    /// For an option that takes one number: reads `text` as the command line does (`Int(text)`,
+    /// `Double(text)`, `UInt64(text)`) into `options`, false if it is not one; nil for the others.
+    public let setNumber: ((String, inout TrainingOptions) -> Bool)?
 
     let checkGiven: (TrainingOptions) throws -> Void
     /// The stored value outside the range, and what it must be; nil: none.
@@ -113,7 +131,23 @@ public struct AnyTrainOption: @unchecked Sendable {
     init<Value>(_ option: TrainOption<Value>) {
         (name, help, valueName, valueType) = (option.name, option.help, option.valueName, Value.self)
         (defaultText, range) = (option.defaultValue.map { "\($0)" }, option.range)
-        (checkpointKey, resume) = (option.checkpointKey, option.resume)
+        (checkpointKey, resume, sweep) = (option.checkpointKey, option.resume, option.sweep)
+        isGiven = { options in option.given.map { options[keyPath: $0] != nil } ?? false }
+        let writable = option.given as? WritableKeyPath<TrainingOptions, Value?>
+        copyGiven = { source, destination in
+            guard let writable else { preconditionFailure("\(option.name) is not kept as given in TrainingOptions") }
+            destination[keyPath: writable] = source[keyPath: writable]
+        }
+        if [Int.self, Double.self, UInt64.self].contains(where: { $0 == Value.self }), let writable,
+           let number = Value.self as? any LosslessStringConvertible.Type {
+            setNumber = { text, options in
+                guard let value = number.init(text) as? Value else { return false }
+                options[keyPath: writable] = value
+                return true
+            }
+        } else {
+            setNumber = nil
+        }
         checkGiven = { options in try option.check(option.given.flatMap { options[keyPath: $0] }) }
         storedViolation = { settings in
             option.setting?.stored?(settings).flatMap { value in option.range?.firstViolation(value.rangeValues) }

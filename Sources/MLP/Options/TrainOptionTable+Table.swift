@@ -35,9 +35,12 @@ extension TrainOptionTable {
             """,
         valueName: "list", default: TableOptions.defaultMissingValues, given: \.missingValues,
         setting: .value(\.table.missingValues, stored: \.table.missingValues), checkpointKey: Key.missingValues, resume: .mustAgree,
-        show: { "--missing-values " + ($0 ?? TableOptions.defaultMissingValues).joined(separator: ",") })
+        sweep: .fixed(rowsRead), show: { "--missing-values " + ($0 ?? TableOptions.defaultMissingValues).joined(separator: ",") })
     public static let dropMissingTarget = TrainOption<Bool>(
         "--drop-missing-target", "Leave out (and count) the training rows whose target is missing, instead of refusing the table.",
         default: false, given: \.dropMissingTarget, setting: .value(\.table.dropMissingTarget, stored: \.table.dropMissingTarget),
-        checkpointKey: Key.dropMissingTarget, resume: .mustAgree, show: flag("--drop-missing-target"))
+        checkpointKey: Key.dropMissingTarget, resume: .mustAgree, sweep: .fixed(rowsRead), show: flag("--drop-missing-target"))
+
+    /// Why `mlp sweep --param` may not vary what decides a table's rows (a missing target left out).
+    static let rowsRead = "which rows the data has decides the folds, the same for every trial"
 }

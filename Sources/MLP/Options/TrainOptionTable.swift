@@ -6,24 +6,27 @@ private typealias Key = CheckpointSchema.Key
 public enum TrainOptionTable {
     // The data.
     public static let train = TrainOption<DataSource>(
-        "--train", "Training data (required unless --resume).", valueName: "path", given: \.train, resume: .mayChange)
+        "--train", "Training data (required unless --resume).", valueName: "path", given: \.train, resume: .mayChange,
+        sweep: .fixed(data))
     public static let trainLabels = TrainOption<String>(
         "--train-labels", "The labels of .npy --train features (a .npy of class indices or targets).", valueName: "path",
-        given: nil, resume: .mayChange)
+        given: nil, resume: .mayChange, sweep: .fixed(data))
     public static let test = TrainOption<DataSource>(
-        "--test", "Test data, evaluated after every epoch.", valueName: "path", given: \.test, setting: .optional(\.test), resume: .perRun)
+        "--test", "Test data, evaluated after every epoch.", valueName: "path", given: \.test, setting: .optional(\.test), resume: .perRun,
+        sweep: .fixed(refitOnly))
     public static let testLabels = TrainOption<String>(
-        "--test-labels", "The labels of .npy --test features.", valueName: "path", given: nil, resume: .perRun)
+        "--test-labels", "The labels of .npy --test features.", valueName: "path", given: nil, resume: .perRun,
+        sweep: .fixed(refitOnly))
     public static let target = TrainOption<[String]>(
         "--target", "Target column(s) of a CSV, comma-separated (default: the last column).", valueName: "columns",
-        given: \.targetColumns, setting: .optional(\.targetColumns), resume: .mustAgree,
+        given: \.targetColumns, setting: .optional(\.targetColumns), resume: .mustAgree, sweep: .fixed(task),
         show: { $0.map { "--target \($0.joined(separator: ","))" } ?? "the last column as target" })
 
     // The model.
     public static let loss = TrainOption<Loss>(
         "--loss",
         "Loss: cross-entropy (classification) or squared-error (regression). (default: cross-entropy, or the --init-from model's)",
-        default: .crossEntropy, given: \.loss, resume: .mustAgree)
+        default: .crossEntropy, given: \.loss, resume: .mustAgree, sweep: .fixed(task))
     public static let hidden = TrainOption<[Int]>(
         "--hidden", "Hidden layer widths, comma-separated; \"\" for none. (default: 128,128, or the --init-from model's)",
         valueName: "widths", default: [128, 128], range: .counts(1 ... TrainingOptions.largestWidth), given: \.hidden, resume: .mustAgree)
@@ -61,26 +64,27 @@ public enum TrainOptionTable {
     // Files.
     public static let initFrom = TrainOption<String>(
         "--init-from", "Start from this safetensors model (ours, or any with layers.{i}.weight/bias).", valueName: "file",
-        given: \.initFrom, setting: .optional(\.initFrom), resume: .perRun)
+        given: \.initFrom, setting: .optional(\.initFrom), resume: .perRun, sweep: .fixed(input))
     public static let save = TrainOption<String>(
         "--save", "Write the trained model here (safetensors).", valueName: "file",
-        given: \.save, setting: .optional(\.save), resume: .perRun)
+        given: \.save, setting: .optional(\.save), resume: .perRun, sweep: .fixed(output))
     public static let metrics = TrainOption<String>(
         "--metrics", "Write per-epoch metrics here as JSON lines.", valueName: "file",
-        given: \.metrics, setting: .optional(\.metrics), resume: .perRun)
+        given: \.metrics, setting: .optional(\.metrics), resume: .perRun, sweep: .fixed(output))
     public static let checksumEvery = TrainOption<Int>(
         "--checksum-every", "Check that all ranks hold identical parameters every this many steps (0: only at the end). (default: 1000)",
-        default: 1000, range: .count, given: \.checksumEvery, setting: .value(\.checksumEvery), resume: .perRun)
+        default: 1000, range: .count, given: \.checksumEvery, setting: .value(\.checksumEvery), resume: .perRun,
+        sweep: .fixed(execution))
     public static let checkpoint = TrainOption<String>(
         "--checkpoint", "Write a checkpoint here at the end of every epoch (atomically).", valueName: "file",
-        given: \.checkpoint, setting: .optional(\.checkpoint), resume: .perRun)
+        given: \.checkpoint, setting: .optional(\.checkpoint), resume: .perRun, sweep: .fixed(output))
     public static let checkpointEvery = TrainOption<Int>(
         "--checkpoint-every", "Also write the checkpoint every this many steps.", valueName: "steps", range: .positiveCount,
-        given: \.checkpointEvery, setting: .value(\.checkpointEvery), resume: .perRun)
+        given: \.checkpointEvery, setting: .value(\.checkpointEvery), resume: .perRun, sweep: .fixed(output))
     public static let resume = TrainOption<String>(
         "--resume", "Continue from a checkpoint; --epochs and --max-steps count from the start of training. "
             + "auto: from the --checkpoint file if it exists, else from the start (a file named auto: ./auto).", valueName: "file",
-        given: \.resume, resume: .perRun)
+        given: \.resume, resume: .perRun, sweep: .fixed(output))
 
     // How the run goes.
     public static let onNonFinite = TrainOption<TrainingOptions.NonFinitePolicy>(
@@ -94,7 +98,7 @@ public enum TrainOptionTable {
             slice of the node's sums, allreduced with the same slice's on the other nodes, and updates it in place; where \
             that cannot be had, single with a note). Same result; bit for bit at 2 ranks.
             """,
-        default: .single, given: \.allreduce, resume: .perRun)
+        default: .single, given: \.allreduce, resume: .perRun, sweep: .fixed(execution))
     public static let shardedUpdate = TrainOption<ShardedUpdateMode>(
         "--sharded-update",
         """
@@ -102,7 +106,7 @@ public enum TrainOptionTable {
             state, then the slices are gathered (ZeRO stage 1): on, off, or auto (on for Adam, AdamW and SGD with momentum). \
             Same result; bit for bit at 2 ranks.
             """,
-        default: .auto, given: \.shardedUpdate, resume: .perRun)
+        default: .auto, given: \.shardedUpdate, resume: .perRun, sweep: .fixed(execution))
 
     // Weights and dropout.
     public static let sampleWeight = TrainOption<String>(
@@ -112,11 +116,11 @@ public enum TrainOptionTable {
             neither feature nor target; --test data with it is weighted too.
             """,
         valueName: "column", given: \.sampleWeight, setting: .optional(\.sampleWeight, stored: \.sampleWeight),
-        checkpointKey: Key.sampleWeight, resume: .mustAgree)
+        checkpointKey: Key.sampleWeight, resume: .mustAgree, sweep: .fixed(data))
     public static let trainWeights = TrainOption<String>(
         "--train-weights", "The weights of .npy --train rows: a 1-D .npy, one per row.", valueName: "W.npy",
         given: \.trainWeights, setting: .optional(\.trainWeights, stored: \.trainWeights), checkpointKey: Key.trainWeights,
-        resume: .mayChange)
+        resume: .mayChange, sweep: .fixed(data))
     public static let classWeight = TrainOption<TrainingOptions.ClassWeight>(
         "--class-weight",
         """
@@ -159,7 +163,16 @@ public enum TrainOptionTable {
         "Seconds a rank may wait in one collective of a training step before the job ends with one line naming the ranks it "
             + "waits for (exit 75); start-up, evaluation and waiting for rank 0 to write get \(Int(CollectiveTimeout.aloneMultiple))×; "
             + "0: no watchdog.",
-        valueName: "seconds", default: CollectiveTimeout.defaultSeconds, range: .nonNegative, given: nil, resume: .perRun)
+        valueName: "seconds", default: CollectiveTimeout.defaultSeconds, range: .nonNegative, given: nil, resume: .perRun,
+        sweep: .fixed(execution))
 
     static func flag(_ name: String) -> (Bool?) -> String { { $0 == true ? name : "no \(name)" } }
+
+    // Why `mlp sweep --param` may not vary an option (`SweepRule.fixed`).
+    static let data = "the data every trial is trained and scored on is the base's"
+    static let refitOnly = "the test data is evaluated on the refit of the best trial only"
+    static let task = "what is predicted decides the score (accuracy or R²), the same for every trial"
+    static let input = "the starting model is the base's"
+    static let output = "a file the sweep writes itself (each trial's in --sweep-dir)"
+    static let execution = "it changes how a run is carried out, not what it learns"
 }

@@ -36,6 +36,8 @@ public struct ValueRange: Sendable, CustomStringConvertible {
     public static let nonNegative = ValueRange(0, .infinity, includesLower: true, includesUpper: false, below: "0 or more")
     /// (0, 1): a fraction of the rows, a factor that must shrink.
     public static let openFraction = ValueRange(0, 1, includesLower: false, includesUpper: false, below: "strictly between 0 and 1")
+    /// (1, ∞): a factor that must grow (`mlp sweep --halving`).
+    public static let moreThanOne = ValueRange(1, .infinity, includesLower: false, includesUpper: false, below: "more than 1")
     /// [0, 1): probabilities of dropping, Adam's β, a relative threshold.
     public static let fraction = ValueRange(0, 1, includesLower: true, includesUpper: false, below: "from 0 up to (not including) 1")
 

@@ -50,8 +50,17 @@ public struct OutputOption: Hashable, Sendable {
     /// Each of `PREFIX.X.npy`, `PREFIX.y.npy`, `PREFIX.y.json`: three files put in place together.
     public static let convertOutput = OutputOption(command: "convert", name: "--output", accepted: OutputKind.files)
 
+    /// `mlp sweep`: the results are read back to continue a sweep, and the refit is a model.
+    public static let sweepResults = OutputOption(command: "sweep", name: "--results", accepted: OutputKind.files)
+    public static let sweepSave = OutputOption(command: "sweep", name: "--save", accepted: OutputKind.files)
+    /// A directory of the trials' files: an existing one (empty, or this sweep's), or a new one made in an existing directory,
+    /// named with or without a trailing slash; not `.` or `..`, which hold other files.
+    public static let sweepDirectory = OutputOption(command: "sweep", name: "--sweep-dir",
+                                                    accepted: [.newFile, .directory, .trailingSlash])
+
     /// Every output of every command, for a generator that tries each kind of path on each.
-    public static let all: [OutputOption] = [save, checkpoint, metrics, predictOutput, exportOutput, plotOutput, convertOutput]
+    public static let all: [OutputOption] = [save, checkpoint, metrics, predictOutput, exportOutput, plotOutput, convertOutput,
+                                             sweepResults, sweepSave, sweepDirectory]
 
     static let filesOrStreams = OutputKind.files.union(OutputKind.streams)
 }
@@ -76,7 +85,9 @@ public struct OutputPath: Sendable {
         self.option = option
         self.given = given
         let shown = shown ?? "\(option.name) \(given)"
-        let (kind, destination) = Self.classify(given)
+        // A directory may be named with a trailing slash: what it names decides (`./` is `.`).
+        let named = option.accepted.contains(.directory) ? Self.withoutTrailingSlashes(given) : given
+        let (kind, destination) = Self.classify(named)
         self.kind = kind
         self.destination = destination
         guard option.accepted.contains(kind) else { throw InputError("\(shown): \(Self.refusal(kind, destination, option))") }
@@ -96,6 +107,13 @@ public struct OutputPath: Sendable {
         var named = stat(), standard = stat()
         return stat(path, &named) == 0 && fstat(STDOUT_FILENO, &standard) == 0
             && named.st_dev == standard.st_dev && named.st_ino == standard.st_ino
+    }
+
+    /// `path` without the slashes it ends in; the root stays `/`.
+    static func withoutTrailingSlashes(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        return String(trimmed)
     }
 
     /// What `path` is, and where a file written for it goes.
@@ -150,7 +168,11 @@ public struct OutputPath: Sendable {
         switch kind {
         case .empty: return "an empty path: give a file name"
         case .trailingSlash: return "ends in '/', a directory: give a file name (such as \(destination)out)"
-        case .dot, .dotDot, .directory: return "is a directory: give a file name in it (such as \(destination)/out)"
+        case .dot, .dotDot, .directory:
+            if option.accepted.contains(.directory) {
+                return "holds other files: give the sweep a directory of its own (such as \(destination)/sweep.trials)"
+            }
+            return "is a directory: give a file name in it (such as \(destination)/out)"
         case .missingDirectory: return "directory \(directory) does not exist"
         case .notADirectory: return "a component of the path is not a directory: fix the path"
         case .unwritableDirectory:
@@ -166,7 +188,8 @@ public struct OutputPath: Sendable {
         case .blockDevice: return "is a block device: give a file path"
         case .symbolicLinkLoop: return "symbolic links that lead back to themselves: fix the links or give another path"
         case .newFile, .regularFile, .symbolicLink:
-            return "is a file; \(option.name) takes a stream here"
+            return option.accepted.contains(.directory) ? "is a file; \(option.name) takes a directory: give a new or existing one"
+                : "is a file; \(option.name) takes a stream here"
         }
     }
 }

@@ -51,6 +51,13 @@ public struct TrainingConfiguration: Sendable {
     public var sampleWeight: String?
     public var trainWeights: String?
     public var classWeight: TrainingOptions.ClassWeight?
+    /// The rows of `train` this run trains on, in file order (one fold of `mlp sweep`); nil: all.
+    /// Everything computed from the training rows (the validation split, standardization,
+    /// balanced class weights) sees these alone.
+    public var trainRows: [Int]?
+    /// Stop after this step, as `maxSteps` does, but with the learning-rate schedule of the whole
+    /// run: a round of `mlp sweep --halving`, continued later from its checkpoint exactly.
+    public var pauseAfterStep: Int?
     /// How a CSV table's columns are read: categorical columns, rare categories, missing values.
     public var table = TableOptions()
 

@@ -29,10 +29,11 @@ extension TrainingData {
     }
 
     /// The rows that train and those `--validation-split` holds out (in file order), as
-    /// `Dataset.holdingOut` splits a dataset.
+    /// `Dataset.holdingOut` splits a dataset; of one fold of `mlp sweep`, its rows stand for the file.
     static func trainingRows(of rowCount: Int, _ configuration: TrainingConfiguration) throws -> (training: [Int], validation: [Int]?) {
-        guard let fraction = configuration.validationSplit else { return (Array(0 ..< rowCount), nil) }
-        let split = try Dataset<T>.validationSplit(rowCount: rowCount, fraction: fraction, seed: configuration.seed)
-        return (split.training, split.validation)
+        let rows = configuration.trainRows ?? Array(0 ..< rowCount)
+        guard let fraction = configuration.validationSplit else { return (rows, nil) }
+        let split = try Dataset<T>.validationSplit(rowCount: rows.count, fraction: fraction, seed: configuration.seed)
+        return (split.training.map { rows[$0] }, split.validation.map { rows[$0] })
     }
 }

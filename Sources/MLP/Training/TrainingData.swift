@@ -46,6 +46,7 @@ struct TrainingData<T: Scalar> {
                 }
                 train.weights = try NPYDataset.weights(path: path, rows: train.rowCount).map { T($0) }
             }
+            if let rows = configuration.trainRows { train = train.rows(rows) }
             trainRowsAsRead = train.rowCount
             trainFingerprint = train.fingerprint
             trainContent = ranks > 1 ? try train.contentFingerprint() : nil
@@ -62,7 +63,8 @@ struct TrainingData<T: Scalar> {
             if configuration.trainWeights != nil {
                 throw InputError("--train-weights gives .npy data its weights: for a CSV name its column with --sample-weight")
             }
-            (trainRowsAsRead, trainFingerprint, droppedRows) = (table.rowCount, table.fingerprint, table.droppedRows)
+            (trainRowsAsRead, trainFingerprint, droppedRows) = (configuration.trainRows?.count ?? table.rowCount, table.fingerprint,
+                                                                 table.droppedRows)
             trainContent = ranks > 1 ? table.fingerprint : nil
             try Self.checkResumedData(rows: trainRowsAsRead, fingerprint: trainFingerprint, start: start, configuration,
                                       startingPath: startingPath)

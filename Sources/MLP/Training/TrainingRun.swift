@@ -3,9 +3,12 @@ import Foundation
 /// Runs `mlp train` on this rank: read the checkpoint or starting model and decide the
 /// configuration (all ranks agree on failure before training starts), load the data, train,
 /// write checkpoints and the model. `options` have passed `validate()`. `output` receives rank
-/// 0's lines. Returns the per-epoch reports (the same on every rank).
+/// 0's lines. For `mlp sweep`: `rows`, train on these rows of `--train` alone, in file order (a
+/// fold), as `mlp train` on a file of them would; `pauseAfterStep`, stop there and write the
+/// checkpoint, the schedule still that of the whole run (a round of successive halving).
+/// Returns the per-epoch reports (the same on every rank).
 @discardableResult
-public func runTraining(_ options: TrainingOptions, communicator: Communicator,
+public func runTraining(_ options: TrainingOptions, rows: [Int]? = nil, pauseAfterStep: Int? = nil, communicator: Communicator,
                         output: TrainingOutput) throws -> [EpochReport] {
     // Rank 0 writes the outputs: it checks their paths before any work (the others' may differ).
     try communicator.agree {
@@ -18,7 +21,9 @@ public func runTraining(_ options: TrainingOptions, communicator: Communicator,
     let (checkpoint, startingModel) = try communicator.agree {
         (try options.resume.map { try Checkpoint.read(path: $0) }, try options.initFrom.map { try ModelFile.read(path: $0) })
     }
-    let configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
+    var configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
+    configuration.trainRows = rows
+    configuration.pauseAfterStep = pauseAfterStep
     // No output may be a file the run reads, or another output (every rank checks the same paths).
     try communicator.agree { try configuration.refuseOverlappingFiles() }
     let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel,
@@ -258,7 +263,8 @@ final class TrainingRun<T: Scalar> {
 extension Trainer.Settings {
     /// The trainer's part of a run's configuration.
     init(_ configuration: TrainingConfiguration) {
-        self.init(batchSize: configuration.batchSize, epochs: configuration.epochs, maxSteps: configuration.maxSteps,
+        let maxSteps = [configuration.maxSteps, configuration.pauseAfterStep].compactMap { $0 }.min()
+        self.init(batchSize: configuration.batchSize, epochs: configuration.epochs, maxSteps: maxSteps,
                   seed: configuration.seed, shuffle: configuration.shuffle, checksumEvery: configuration.checksumEvery,
                   checkpointEvery: configuration.checkpointEvery, clipGradientNorm: configuration.clipGradientNorm)
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
