@@ -164,6 +164,12 @@ public final class MPICommunicator: Communicator {
         // Every rank sees the same answer: all on one node, or each node smaller than the communicator.
         guard nodeSize == Int32(size) else { return nil }
         let page = 4096, bytes = rank == 0 ? byteCount + page : 0
+        // OpenMPI backs the window with a file in its shmem directory, /dev/shm; where that has
+        // less room, it warns and maps the file all the same, and the first store past the room
+        // kills the rank (SIGBUS). Rank 0, which allocates the window, checks first.
+        var noRoom: [Double] = [rank == 0 && !Self.sharedMemoryHasRoom(for: bytes) ? 1 : 0]
+        noRoom.withUnsafeMutableBufferPointer { allreduceMax($0) }
+        guard noRoom[0] == 0 else { return nil }
         var window: MPI_Win? = cmpi_win_null()
         var mine: UnsafeMutableRawPointer?
         let allocated = watched { MPI_Win_allocate_shared(MPI_Aint(bytes), 1, cmpi_info_null(), world, &mine, &window) }
@@ -183,6 +189,16 @@ public final class MPICommunicator: Communicator {
         let memory = MPISharedMemory(window: window!, base: aligned, byteCount: byteCount, communicator: self)
         windows.append(memory)
         return memory
+    }
+
+    /// Whether OpenMPI's shared-memory directory (`shmem_mmap_backing_file_base_dir`, /dev/shm
+    /// by default) has `bytes` free, and a mebibyte for its own segments' headers; true where
+    /// it cannot be told (no such directory: OpenMPI then uses its session directory).
+    static func sharedMemoryHasRoom(for bytes: Int) -> Bool {
+        let directory = ProcessInfo.processInfo.environment["OMPI_MCA_shmem_mmap_backing_file_base_dir"] ?? "/dev/shm"
+        var status = statvfs()
+        guard statvfs(directory, &status) == 0 else { return true }
+        return Int(status.f_bavail) * Int(status.f_frsize) >= bytes + (1 << 20)
     }
 
     /// The ranks on this rank's node as a group (`MPI_Comm_split_type` shared, ranked by rank

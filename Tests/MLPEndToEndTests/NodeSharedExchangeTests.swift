@@ -203,4 +203,35 @@ final class NodeSharedExchangeTests: ScratchFolderTestCase {
         XCTAssertEqual(try MLPProcess.run(base + ["--save", path("single")]).status, 0)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("shared"))), try Data(contentsOf: URL(fileURLWithPath: path("single"))))
     }
+
+    /// Where /dev/shm has less room than the window (a container's small /dev/shm), the run falls
+    /// back to `--allreduce single`: with `shared` asked for, saying so in one line; with `auto`
+    /// (the default), silently. Never a rank killed by SIGBUS, which is what OpenMPI's window
+    /// gives when a store passes the room. The ranks run in a private mount namespace with a
+    /// 6 MiB /dev/shm, and θ (2-1000-1000-3) takes 4 MB: the window of θ and two slots, 12 MB.
+    func testTooSmallDevShmFallsBackToSingle() throws {
+        let namespace = ["-m", "sh", "-c", "mount -t tmpfs -o size=6m tmpfs /dev/shm && exec \"$@\"", "sh"]
+        guard MLPProcess.isRoot, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+              try MLPProcess.launch("/usr/bin/unshare", namespace + ["true"]).status == 0 else {
+            throw XCTSkip("needs root and unshare to give the ranks a small /dev/shm of their own")
+        }
+        let base = ["train", "--train", "synthetic:spirals", "--hidden", "1000,1000", "--epochs", "1", "--max-steps", "3", "--seed", "2"]
+        var models: [String: Data] = [:]
+        for mode in ["shared", "auto", "single"] {
+            let arguments = base + ["--allreduce", mode, "--save", path(mode)]
+            let output: MLPProcess.Output
+            if mode == "single" {
+                output = try MLPProcess.mpirun(ranks: 2, arguments)
+            } else {
+                let mpirun = try MLPProcess.mpirunCommand([MLPProcess.MPIProgram(ranks: 2, arguments)])
+                output = try MLPProcess.launch("/usr/bin/unshare", namespace + [mpirun.path] + mpirun.arguments)
+            }
+            XCTAssertEqual(output.status, 0, "--allreduce \(mode): \(output.reason) \(output.stderr)")
+            XCTAssertEqual(output.stdout.contains("note: --allreduce shared needs"), mode == "shared", output.stdout)
+            if mode == "shared" { XCTAssertTrue(output.stdout.contains("room in /dev/shm"), output.stdout) }
+            models[mode] = try Data(contentsOf: URL(fileURLWithPath: path(mode)))
+        }
+        XCTAssertEqual(models["shared"], models["single"], "the fallback's model is --allreduce single's")
+        XCTAssertEqual(models["auto"], models["single"], "the fallback's model is --allreduce single's")
+    }
 }

@@ -27,8 +27,11 @@ public enum GradientExchange: Equatable, Sendable {
     /// state to share out (Adam, AdamW, SGD with momentum), where it measured faster; plain
     /// SGD's update is too cheap to pay for the reduce-scatter and allgather (docs/performance.md).
     /// Sharded with per-layer reductions cannot be built: they are allreduces.
+    /// `--allreduce auto` is `shared` unless the update is not sharded (`--sharded-update off`):
+    /// where the node's memory cannot be shared the trainer falls back to `single` (`fallback`).
     public init(allreduce: AllreduceMode, sharded: ShardedUpdateMode, chunkRows: Int?, optimizer: OptimizerSettings) throws {
         try Self.check(allreduce: allreduce, sharded: sharded, reproducible: chunkRows != nil)
+        let allreduce = allreduce == .auto && sharded == .off ? .single : allreduce
         let wantsShards: Bool
         switch sharded {
         case .on: wantsShards = true
@@ -37,7 +40,7 @@ public enum GradientExchange: Equatable, Sendable {
         }
         switch (allreduce, chunkRows) {
         case (.overlap, _): self = .overlappedAllreduce
-        case (.shared, let chunkRows): self = .nodeShared(chunkRows: chunkRows)
+        case (.shared, let chunkRows), (.auto, let chunkRows): self = .nodeShared(chunkRows: chunkRows)
         case (.single, let chunkRows?): self = .exactSums(chunkRows: chunkRows, sharded: wantsShards)
         case (.single, nil): self = wantsShards ? .reduceScatter : .allreduce
         }
@@ -46,6 +49,7 @@ public enum GradientExchange: Equatable, Sendable {
     /// Refuses the combinations no exchange is: per-layer reductions are allreduces of floating-
     /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
     public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
+        if allreduce == .auto { return }
         if allreduce == .shared {
             if sharded == .off {
                 throw InputError("--allreduce shared updates each rank's slice of the node's one θ: "
@@ -94,10 +98,10 @@ public enum GradientExchange: Equatable, Sendable {
     }
 }
 
-/// `--allreduce`: how the sums of a non-reproducible step travel: `single` and `overlap` by
-/// MPI collectives (sharded or not), `shared` through the node's shared memory.
+/// `--allreduce`: how a step's sums travel: `single` and `overlap` by MPI collectives (sharded
+/// or not), `shared` through the node's shared memory; `auto`, `shared` where it can be had.
 public enum AllreduceMode: String, CaseIterable, Sendable {
-    case single, overlap, shared
+    case auto, single, overlap, shared
 }
 
 /// `--sharded-update`: whether each rank updates only its slice of θ.

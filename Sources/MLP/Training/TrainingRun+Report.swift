@@ -29,12 +29,13 @@ extension TrainingRun {
         return line
     }
 
-    /// One line when `--allreduce shared` could not be had on several ranks (one rank per node,
-    /// nodes of different rank counts, or no shared window): the exchange the run uses instead.
+    /// One line when `--allreduce shared`, asked for, could not be had on several ranks (one
+    /// rank per node, nodes of different rank counts, or no shared window): the exchange the run
+    /// uses instead. `auto` falls back without a word.
     func exchangeNote(_ trainer: Trainer<T>) -> String? {
-        guard configuration.exchange.isNodeShared, !trainer.exchange.isNodeShared, communicator.size > 1 else { return nil }
+        guard configuration.requestsSharedMemory, !trainer.exchange.isNodeShared, communicator.size > 1 else { return nil }
         let instead = trainer.isUpdateSharded ? "--allreduce single with the sharded update" : "--allreduce single"
-        return "note: --allreduce shared needs nodes of more than one rank, as many on each, and a shared-memory window: "
+        return "note: --allreduce shared needs nodes of more than one rank, as many on each, and room in /dev/shm for its window: "
             + "using \(instead)"
     }
 
