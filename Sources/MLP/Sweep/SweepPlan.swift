@@ -34,7 +34,8 @@ public struct SweepOptions: Sendable {
                     + "and running the same command again continues the sweep")
             }
         }
-        if base.checkpointEvery != nil { throw InputError("--checkpoint-every does not apply to mlp sweep: trials checkpoint every epoch") }
+        if base.checkpointEvery != nil { throw InputError("--checkpoint-every does not apply to mlp sweep: each fold checkpoints in --sweep-dir at most every "
+                                                          + "\(Int(Sweep.checkpointSeconds)) s and where it stops") }
         guard base.train != nil else { throw InputError("--train is required: the data every trial is trained and scored on") }
         for parameter in parameters where parameter.option.isGiven(base) {
             throw InputError("--param \(parameter.name) varies \(parameter.option.name), which the base also gives: give it in one place")

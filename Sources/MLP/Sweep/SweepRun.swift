@@ -162,6 +162,10 @@ final class Sweep {
         }
     }
 
+    /// How often a fold writes its checkpoint: at most this much of a fold's training is lost when
+    /// a rank dies; a signal, a halving round's end and the fold's end write one regardless.
+    static let checkpointSeconds = 30.0
+
     /// Fold `fold` of `trial`: `mlp train` on its training rows (continued from its checkpoint
     /// when there is one; with `--halving` to the round's budget), then its model scored on its
     /// held-out rows. A fold done before (this round, or for good) gives its score again.
@@ -178,7 +182,8 @@ final class Sweep {
         let rows = data.rows(fold: fold, of: trial)
         let budget = schedule?.epochs[round]
         let pause = budget.map { $0 * stepsPerEpoch(trial, trainingRows: rows.training?.count ?? data.rowCount) }
-        let reports = try runTraining(options, rows: rows.training, pauseAfterStep: pause, communicator: group,
+        let reports = try runTraining(options, rows: rows.training, pauseAfterStep: pause,
+                                      checkpointSeconds: Self.checkpointSeconds, communicator: group,
                                       output: TrainingOutput(line: { _ in }))
         // The held-out rows are rows of the training data (MNIST's training split, the trial's spirals).
         let evaluation = try runEvaluation(model: files.model, data: plan.base.train!, rows: rows.heldOut,

@@ -60,6 +60,9 @@ public struct TrainingConfiguration: Sendable {
     /// Stop after this step, as `maxSteps` does, but with the learning-rate schedule of the whole
     /// run: a round of `mlp sweep --halving`, continued later from its checkpoint exactly.
     public var pauseAfterStep: Int?
+    /// Write an epoch's checkpoint only once this many seconds have passed since the last one
+    /// (and where the run stops); nil: every epoch. Set by `mlp sweep` for its folds.
+    public var checkpointSeconds: Double?
     /// How a CSV table's columns are read: categorical columns, rare categories, missing values.
     public var table = TableOptions()
 

@@ -5,11 +5,12 @@ import Foundation
 /// write checkpoints and the model. `options` have passed `validate()`. `output` receives rank
 /// 0's lines. For `mlp sweep`: `rows`, train on these rows of `--train` alone, in file order (a
 /// fold), as `mlp train` on a file of them would; `pauseAfterStep`, stop there and write the
-/// checkpoint, the schedule still that of the whole run (a round of successive halving).
+/// checkpoint, the schedule still that of the whole run (a round of successive halving);
+/// `checkpointSeconds`, write the epochs' checkpoints at most this often (`checkpointDue`).
 /// Returns the per-epoch reports (the same on every rank).
 @discardableResult
-public func runTraining(_ options: TrainingOptions, rows: [Int]? = nil, pauseAfterStep: Int? = nil, communicator: Communicator,
-                        output: TrainingOutput) throws -> [EpochReport] {
+public func runTraining(_ options: TrainingOptions, rows: [Int]? = nil, pauseAfterStep: Int? = nil,
+                        checkpointSeconds: Double? = nil, communicator: Communicator, output: TrainingOutput) throws -> [EpochReport] {
     // Rank 0 writes the outputs: it checks their paths before any work (the others' may differ).
     try communicator.agree {
         if communicator.rank == 0 { try checkTrainingOutputs(save: options.save, checkpoint: options.checkpoint, metrics: options.metrics) }
@@ -24,6 +25,7 @@ public func runTraining(_ options: TrainingOptions, rows: [Int]? = nil, pauseAft
     var configuration = try communicator.agree { try options.resolve(resuming: checkpoint, startingModel: startingModel) }
     configuration.trainRows = rows
     configuration.pauseAfterStep = pauseAfterStep
+    configuration.checkpointSeconds = checkpointSeconds
     // No output may be a file the run reads, or another output (every rank checks the same paths).
     try communicator.agree { try configuration.refuseOverlappingFiles() }
     let starting = Start(checkpoint: checkpoint, model: checkpoint?.model ?? startingModel,
@@ -146,10 +148,15 @@ final class TrainingRun<T: Scalar> {
     func train(_ trainer: Trainer<T>, _ data: TrainingData<T>, metrics: MetricsWriter?) throws -> [EpochReport] {
         var reports: [EpochReport] = []
         let progress = isRoot ? output.progress.map { ProgressLine(epochs: configuration.epochs, draw: $0) } : nil
+        var pacing = CheckpointPacing(interval: configuration.checkpointSeconds)
         do {
             try trainer.run(onStep: { position, batches in progress?.update(position, batchesPerEpoch: batches) },
                             onCheckpoint: configuration.checkpoint.map { path in
-                                { try self.writeCheckpoint(trainer, data, to: path, at: $0) } }) { report in
+                                { position in
+                                    guard self.checkpointDue(at: position, trainer, pacing) else { return }
+                                    try self.writeCheckpoint(trainer, data, to: path, at: position)
+                                    pacing.written()
+                                } }) { report in
                 reports.append(report)
                 communicator.recordPhase(.output, step: report.step)
                 try communicator.agreeSharingExitStatus {
@@ -178,6 +185,16 @@ final class TrainingRun<T: Scalar> {
                                 reportingRank: 0, exitCode: ExitStatus.interrupted(by: interruption.signal))
         }
         return reports
+    }
+
+    /// Whether the epoch-end checkpoint at `position` is written (`CheckpointPacing`), agreed by
+    /// every rank: rank 0's clock decides and it shares the answer.
+    func checkpointDue(at position: TrainingPosition, _ trainer: Trainer<T>, _ pacing: CheckpointPacing) -> Bool {
+        guard pacing.interval != nil else { return true }
+        let stopping = position.epoch > configuration.epochs || trainer.settings.maxSteps.map({ position.step >= $0 }) == true
+        var due = [isRoot && pacing.isDue(stopping: stopping) ? 1.0 : 0]
+        due.withUnsafeMutableBufferPointer { communicator.broadcast($0) }
+        return due[0] > 0
     }
 
     func modelFile(_ trainer: Trainer<T>, _ data: TrainingData<T>) -> ModelFile {
@@ -270,4 +287,24 @@ extension Trainer.Settings {
         skipNonFiniteSteps = configuration.onNonFinite == .skipStep
         dropout = configuration.dropout
     }
+}
+
+/// When a run writes its epoch-end checkpoints: every epoch, or with `interval` (a sweep's folds,
+/// where writing every epoch would double a small fold's time) where the run stops and otherwise
+/// once `interval` seconds have passed since the last one. A signal writes one regardless.
+struct CheckpointPacing {
+    let interval: Double?
+    private(set) var lastWritten: Date
+
+    init(interval: Double?, start: Date = Date()) {
+        self.interval = interval
+        lastWritten = start
+    }
+
+    func isDue(stopping: Bool, now: Date = Date()) -> Bool {
+        guard let interval, !stopping else { return true }
+        return now.timeIntervalSince(lastWritten) >= interval
+    }
+
+    mutating func written(now: Date = Date()) { lastWritten = now }
 }
