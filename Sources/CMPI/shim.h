@@ -27,3 +27,6 @@ static inline int cmpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME;
 // For the node-local communicator (the ranks that share a node's memory).
 static inline int cmpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info cmpi_info_null(void) { return MPI_INFO_NULL; }
+// For the node-shared gradient exchange's window (`MPI_Win_allocate_shared`).
+static inline int cmpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
+static inline MPI_Win cmpi_win_null(void) { return MPI_WIN_NULL; }

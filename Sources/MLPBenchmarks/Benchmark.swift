@@ -47,6 +47,8 @@ public enum Benchmark {
         /// The update rule, whether it was sharded, and the largest optimizer state a rank held, bytes.
         public var optimizer = OptimizerSettings.Kind.sgd
         public var shardedUpdate = false
+        /// The steps used the node-shared exchange (`--allreduce shared` where the window could be had).
+        public var nodeShared = false
         public var optimizerStateBytes = 0
         /// Samples per second of each repeat of the step's matrix products alone, same shapes,
         /// same ranks and threads: what OpenBLAS allows at this workload before anything else.
@@ -143,6 +145,7 @@ public enum Benchmark {
         var result = Result(workload: workload, samplesPerSecond: rates, peakGFLOPS: peak, split: timings, peakResidentBytes: largest[0],
                             productsSamplesPerSecond: productRates)
         result.shardedUpdate = trainer.isUpdateSharded
+        result.nodeShared = trainer.exchange.isNodeShared
         result.optimizerStateBytes = Int(largest[1])
         return result
     }
@@ -198,7 +201,7 @@ extension Benchmark.Result {
             "gflops": gflops, "peak_gflops": peakGFLOPS, "fraction_of_peak": fractionOfPeak,
             "ms_per_step": ["gather": split.gather * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
                             "allreduce_wait": split.allreduce * 1e3, "update": split.update * 1e3, "allgather": split.allgather * 1e3],
-            "optimizer": optimizer.rawValue, "sharded_update": shardedUpdate, "optimizer_state_bytes_per_rank": optimizerStateBytes,
+            "optimizer": optimizer.rawValue, "sharded_update": shardedUpdate, "node_shared": nodeShared, "optimizer_state_bytes_per_rank": optimizerStateBytes,
             "peak_resident_mib": peakResidentBytes / 1_048_576,
             "products_samples_per_second": productsSamplesPerSecond, "products_gflops": productsGFLOPS,
             "products_fraction_of_peak": productsFractionOfPeak, "fraction_of_products": fractionOfProducts,
@@ -218,7 +221,7 @@ extension Benchmark.Result {
             + "the step's sgemm calls alone: %.1f GFLOP/s = %.2f of peak, of which the step reaches %.2f; "
             + "ms per step gather / forward / backward / reduction wait / update / allgather: "
             + "%@; optimizer state %.1f MiB per rank; peak RSS %.0f MiB",
-                      workload.name, net, workload.batchSize, optimizer.rawValue, shardedUpdate ? " sharded" : "",
+                      workload.name, net, workload.batchSize, optimizer.rawValue, nodeShared ? " node-shared" : shardedUpdate ? " sharded" : "",
                       medianSamplesPerSecond, rates.first ?? 0, rates.last ?? 0,
                       gflops, fractionOfPeak, peakGFLOPS, productsGFLOPS, productsFractionOfPeak, fractionOfProducts,
                       split, Double(optimizerStateBytes) / 1_048_576, peakResidentBytes / 1_048_576)

@@ -29,8 +29,8 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per workload.")
     var json = false
 
-    @Option(help: "single or overlap (see mlp train --help).")
-    var allreduce: AllreduceMode = .single
+    @Option(help: "auto, single, overlap or shared (see mlp train --help).")
+    var allreduce: AllreduceMode = .auto
 
     @Option(help: "The update rule: sgd (plain, learning rate 0.01), adam or adamw (PyTorch's defaults).")
     var optimizer: OptimizerSettings.Kind = .sgd

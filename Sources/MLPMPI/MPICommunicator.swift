@@ -25,6 +25,8 @@ public final class MPICommunicator: Communicator {
     private var finalized = false
     /// The groups split from this communicator: finalized before it.
     private var groups: [MPICommunicator] = []
+    /// Its shared windows: freed when it is finalized (θ may live in one until then).
+    private var windows: [MPISharedMemory] = []
     /// Requests of started reductions: a fixed pool, so a step allocates nothing.
     private let requests = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: MPICommunicator.maximumPendingReductions)
     private var pendingReductions = 0
@@ -135,6 +137,7 @@ public final class MPICommunicator: Communicator {
         guard !finalized else { return }
         finalized = true
         groups.forEach { $0.finalize() }
+        windows.forEach { $0.free() }
         watchdog?.stop()
         if isGroup {
             var group: MPI_Comm? = world
@@ -142,6 +145,79 @@ public final class MPICommunicator: Communicator {
         } else {
             check(MPI_Finalize(), "MPI_Finalize")
         }
+    }
+
+    /// One window of `byteCount` bytes (plus a page, to start on a page boundary), allocated by
+    /// rank 0 and mapped by every rank, when this communicator's ranks are all on one node
+    /// (`MPI_Comm_split_type` shared gives them all); every rank then holds a passive-target
+    /// epoch on it for its whole life (`MPI_Win_lock_all`), so loads and stores need only
+    /// `MPI_Win_sync` and a barrier. If the allocation fails on any rank, every rank frees
+    /// what it got and returns nil.
+    public func allocateSharedMemory(byteCount: Int) -> SharedMemory? {
+        guard size > 1, byteCount > 0 else { return nil }
+        var node: MPI_Comm?
+        check(watched { MPI_Comm_split_type(world, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &node) },
+              "MPI_Comm_split_type")
+        var nodeSize: Int32 = 0
+        check(MPI_Comm_size(node, &nodeSize), "MPI_Comm_size")
+        check(MPI_Comm_free(&node), "MPI_Comm_free")
+        // Every rank sees the same answer: all on one node, or each node smaller than the communicator.
+        guard nodeSize == Int32(size) else { return nil }
+        let page = 4096, bytes = rank == 0 ? byteCount + page : 0
+        // OpenMPI backs the window with a file in its shmem directory, /dev/shm; where that has
+        // less room, it warns and maps the file all the same, and the first store past the room
+        // kills the rank (SIGBUS). Rank 0, which allocates the window, checks first.
+        var noRoom: [Double] = [rank == 0 && !Self.sharedMemoryHasRoom(for: bytes) ? 1 : 0]
+        noRoom.withUnsafeMutableBufferPointer { allreduceMax($0) }
+        guard noRoom[0] == 0 else { return nil }
+        var window: MPI_Win? = cmpi_win_null()
+        var mine: UnsafeMutableRawPointer?
+        let allocated = watched { MPI_Win_allocate_shared(MPI_Aint(bytes), 1, cmpi_info_null(), world, &mine, &window) }
+        var base: UnsafeMutableRawPointer?
+        if allocated == cmpi_success() {
+            var length: MPI_Aint = 0, unit: Int32 = 0
+            if MPI_Win_shared_query(window, 0, &length, &unit, &base) != cmpi_success() || Int(length) < byteCount + page { base = nil }
+        }
+        var failed: [Double] = [base == nil ? 1 : 0]
+        failed.withUnsafeMutableBufferPointer { allreduceMax($0) }
+        guard failed[0] == 0, let base else {
+            if allocated == cmpi_success() { check(watched { MPI_Win_free(&window) }, "MPI_Win_free") }
+            return nil
+        }
+        check(MPI_Win_lock_all(cmpi_mode_nocheck(), window), "MPI_Win_lock_all")
+        let aligned = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: base) + UInt(page - 1)) & ~UInt(page - 1))!
+        let memory = MPISharedMemory(window: window!, base: aligned, byteCount: byteCount, communicator: self)
+        windows.append(memory)
+        return memory
+    }
+
+    /// Whether OpenMPI's shared-memory directory (`shmem_mmap_backing_file_base_dir`, /dev/shm
+    /// by default) has `bytes` free, and a mebibyte for its own segments' headers; true where
+    /// it cannot be told (no such directory: OpenMPI then uses its session directory).
+    static func sharedMemoryHasRoom(for bytes: Int) -> Bool {
+        let directory = ProcessInfo.processInfo.environment["OMPI_MCA_shmem_mmap_backing_file_base_dir"] ?? "/dev/shm"
+        var status = statvfs()
+        guard statvfs(directory, &status) == 0 else { return true }
+        return Int(status.f_bavail) * Int(status.f_frsize) >= bytes + (1 << 20)
+    }
+
+    /// The ranks on this rank's node as a group (`MPI_Comm_split_type` shared, ranked by rank
+    /// here), with a watchdog of its own, like `split`'s.
+    public func splitByNode() -> Communicator? {
+        var group: MPI_Comm?
+        check(watched { MPI_Comm_split_type(world, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &group) },
+              "MPI_Comm_split_type")
+        var provided: Int32 = 0
+        check(MPI_Query_thread(&provided), "MPI_Query_thread")
+        let communicator = MPICommunicator(group!, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
+                                           threadLevel: provided)
+        groups.append(communicator)
+        return communicator
+    }
+
+    /// `MPI_Barrier`, watched.
+    func barrier() {
+        check(watched { MPI_Barrier(world) }, "MPI_Barrier")
     }
 
     public func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {
@@ -260,5 +336,39 @@ public final class MPICommunicator: Communicator {
         // Else srun's task index (the rank when srun starts the ranks), if Slurm's variables make sense.
         return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
             ?? SlurmStep.from(environment).step?.taskIndex
+    }
+}
+
+
+/// A shared window of an `MPICommunicator`'s ranks (`allocateSharedMemory`).
+final class MPISharedMemory: SharedMemory {
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+    private var window: MPI_Win?
+    private unowned let communicator: MPICommunicator
+
+    init(window: MPI_Win, base: UnsafeMutableRawPointer, byteCount: Int, communicator: MPICommunicator) {
+        self.window = window
+        self.base = base
+        self.byteCount = byteCount
+        self.communicator = communicator
+    }
+
+    func barrier() {
+        synchronize()
+        communicator.barrier()
+        synchronize()
+    }
+
+    func synchronize() {
+        communicator.check(MPI_Win_sync(window), "MPI_Win_sync")
+    }
+
+    /// Ends the epoch and frees the window (a collective), when the communicator is finalized.
+    func free() {
+        guard window != nil else { return }
+        communicator.check(MPI_Win_unlock_all(window), "MPI_Win_unlock_all")
+        communicator.check(MPI_Win_free(&window), "MPI_Win_free")
+        window = nil
     }
 }

@@ -37,6 +37,11 @@ final class FaultInjectingCommunicator: Communicator {
     /// rank does to their result once they have finished.
     private var overlapStarted = false
     private var afterWait: (() -> Void)?
+    /// The world pretends to span this many nodes of equal rank counts (rank r on node
+    /// r·G/P): no window over all of it, one per pretended node (they share this machine).
+    var pretendNodes: Int?
+    /// This is a pretended node's group, whose window is real.
+    private var isNodeGroup = false
 
     /// The group, with the same faults.
     func split(color: Int, key: Int) -> Communicator {
@@ -44,6 +49,31 @@ final class FaultInjectingCommunicator: Communicator {
                                                driftAtStep: driftAtStep, stallAtStep: stallAtStep, kill: kill)
         group.slowStep = slowStep
         group.signalStep = signalStep
+        return group
+    }
+
+    /// The step faults act on the steps' MPI reductions, which the node-shared exchange has none
+    /// of: with any of them, no window and no node group, so that `--allreduce auto` (the
+    /// default) falls back to `single` and the fault happens. The shared exchange's own faults
+    /// are real signals (`NodeSharedExchangeTests`).
+    private var hasStepFaults: Bool {
+        nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || signalStep != nil || kill != nil
+    }
+
+    /// Pretending nodes, no window over ranks of several of them (as MPI would say); else MPI's.
+    func allocateSharedMemory(byteCount: Int) -> SharedMemory? {
+        if let pretendNodes, pretendNodes > 1, !isNodeGroup { return nil }
+        if hasStepFaults { return nil }
+        return base.allocateSharedMemory(byteCount: byteCount)
+    }
+
+    /// Pretending nodes, the ranks of this rank's pretended node; else MPI's node.
+    func splitByNode() -> Communicator? {
+        if hasStepFaults { return nil }
+        guard let pretendNodes, pretendNodes > 1 else { return base.splitByNode() }
+        let group = FaultInjectingCommunicator(wrapping: base.split(color: rank * pretendNodes / size, key: rank), nanAtStep: nil,
+                                               driftAtStep: nil)
+        group.isNodeGroup = true
         return group
     }
 

@@ -15,6 +15,8 @@
 //                                  renamed into place
 //   MLP_TEST_BUILD_SALT=S          this build differs from `mlp`'s (as another source would), for
 //                                  the ranks' agreement at start
+//   MLP_TEST_NODES=G               the world pretends to span G nodes (rank r on node r·G/P), so that
+//                                  --allreduce shared takes its several-node path on one machine
 //   MLP_TEST_GROUPS=G              the world is split into G groups (rank r in group r mod G) and
 //                                  each group runs the command on its own; group g's --save,
 //                                  --checkpoint and --metrics get the suffix .gG
@@ -43,12 +45,15 @@ let signalStep = environment["MLP_TEST_SIGNAL_AT_STEP"].flatMap { text -> (step:
 let rankKill = environment["MLP_TEST_KILL_AT_STEP"].flatMap(Int.init).map {
     RankKill(step: $0, rank: environment["MLP_TEST_KILL_RANK"].flatMap(Int.init), onceFile: environment["MLP_TEST_KILL_ONCE_FILE"])
 }
-if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || signalStep != nil || rankKill != nil {
+let pretendNodes = environment["MLP_TEST_NODES"].flatMap(Int.init)
+if nanAtStep != nil || driftAtStep != nil || stallAtStep != nil || slowStep != nil || signalStep != nil || rankKill != nil
+    || pretendNodes != nil {
     MLPCommand.communicatorWrapper = {
         let communicator = FaultInjectingCommunicator(wrapping: $0, nanAtStep: nanAtStep, driftAtStep: driftAtStep,
                                                       stallAtStep: stallAtStep, kill: rankKill)
         communicator.slowStep = slowStep
         communicator.signalStep = signalStep
+        communicator.pretendNodes = pretendNodes
         return communicator
     }
 }

@@ -16,6 +16,7 @@ final class AllocationTests: XCTestCase {
         let configurations: [(OptimizerSettings, GradientExchange)] = [
             (OptimizerSettings(kind: .sgd), .allreduce), (OptimizerSettings(kind: .adam), .overlappedAllreduce),
             (OptimizerSettings(kind: .sgd), .exactSums(chunkRows: 8, sharded: false)),
+            (OptimizerSettings(kind: .adam), .nodeShared(chunkRows: nil)), (OptimizerSettings(kind: .sgd), .nodeShared(chunkRows: 8)),
         ]
         for (optimizer, mode) in configurations {
             let network = Network<Float>(layerSizes: [inputs, 32, 16, 3], activation: .tanh, loss: .crossEntropy)
@@ -26,7 +27,9 @@ final class AllocationTests: XCTestCase {
             let trainer = Trainer(network: network, optimizer: optimizer,
                                   schedule: LearningRateSchedule(baseRate: 0.01, settings: ScheduleSettings(kind: .cosine),
                                                                  stepsPerEpoch: 10, totalSteps: 100),
-                                  train: data, test: nil, settings: settings, exchange: mode, communicator: SingleProcessCommunicator())
+                                  train: data, test: nil, settings: settings, exchange: mode,
+                                  communicator: mode.isNodeShared ? OneRankWithSharedMemory() : SingleProcessCommunicator())
+            XCTAssertEqual(trainer.exchange, mode, "the in-process window was not taken")
             trainer.prepareEpoch(1)
             for batch in 0 ..< 3 { trainer.trainStep(batch: batch) }   // warm-up
             allocation_counter_start()
@@ -47,5 +50,37 @@ final class AllocationTests: XCTestCase {
         let array = [Int](repeating: 1, count: 1000)
         XCTAssertGreaterThan(allocation_counter_stop(), 0)
         withExtendedLifetime(array) {}   // used, and alive until the count is read
+    }
+}
+
+/// A world of one process whose "shared" memory is its own: the node-shared exchange's step
+/// (slots, barriers, streamed update) in process, for the allocation count.
+private final class OneRankWithSharedMemory: Communicator {
+    private let world = SingleProcessCommunicator()
+    var rank: Int { 0 }
+    var size: Int { 1 }
+    func allreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {}
+    func reduceScatterSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32]) {}
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Int64>, counts: [Int32]) {}
+    func allgather<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>, counts: [Int32], displacements: [Int32]) {}
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
+    func startAllreduceSum<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    func waitForReductions() {}
+    func broadcast<T: Scalar>(_ buffer: UnsafeMutableBufferPointer<T>) {}
+    func abort(exitCode: Int32) -> Never { world.abort(exitCode: exitCode) }
+    func split(color: Int, key: Int) -> Communicator { self }
+    func allocateSharedMemory(byteCount: Int) -> SharedMemory? { OwnMemory(byteCount: byteCount) }
+
+    private final class OwnMemory: SharedMemory {
+        let base: UnsafeMutableRawPointer
+        let byteCount: Int
+        init(byteCount: Int) {
+            self.byteCount = byteCount
+            base = .allocate(byteCount: byteCount, alignment: 4096)
+        }
+        deinit { base.deallocate() }
+        func barrier() {}
+        func synchronize() {}
     }
 }

@@ -126,7 +126,7 @@ final class RestartSupervisionTests: XCTestCase {
 
     func testMPIRunFlags() {
         let one = MPIRunJob(ranks: 2, hostfile: nil, cores: 2, progress: true, forwardsCoreType: false, asRoot: false, extraFlags: [])
-        XCTAssertEqual(one.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=1"])
+        XCTAssertEqual(one.flags, ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=1", "--bind-to", "core:overload-allowed"])
         let many = MPIRunJob(ranks: 3, hostfile: nil, cores: 2, progress: false, forwardsCoreType: true, asRoot: true,
                              extraFlags: ["--mca", "a", "b"])
         XCTAssertEqual(many.flags, ["-n", "3", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=0", "-x", "OPENBLAS_CORETYPE",
@@ -141,7 +141,8 @@ final class RestartSupervisionTests: XCTestCase {
         XCTAssertEqual(allocated.flags, ["-n", "8", "-x", "OPENBLAS_NUM_THREADS=4", "-x", "MLP_PROGRESS=0", "--bind-to", "none"])
         var oneCPU = allocated
         oneCPU.cpusPerTask = nil
-        XCTAssertEqual(oneCPU.flags, ["-n", "8", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=0"])
+        XCTAssertEqual(oneCPU.flags, ["-n", "8", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "MLP_PROGRESS=0", "--bind-to", "core:overload-allowed"],
+                       "one rank per core, though the allocation's slots may exceed a node's cores")
     }
 
     func testRemoteAgent() {

@@ -108,7 +108,7 @@ across() {
     (( ranks > $(nproc) )) && extra+=(--mca mpi_yield_when_idle 1)
     [[ -n "${OPENBLAS_CORETYPE:-}" ]] && extra+=(-x OPENBLAS_CORETYPE)
     # shellcheck disable=SC2086
-    ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "$work/hosts" -n "$ranks" $cluster_flags \
+    ip netns exec "${hosts[0]}" unshare --uts "$work/as-h1" mpirun --allow-run-as-root --hostfile "${hostfile:-$work/hosts}" -n "$ranks" $cluster_flags \
         "${extra[@]}" --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@"
 }
 tx_bytes() { for ns in "${hosts[@]}"; do ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes; done | paste -sd' '; }
@@ -121,8 +121,10 @@ across 3 sh -c 'echo "    rank $OMPI_COMM_WORLD_RANK on $(hostname), $(ip -br -4
 train=(train --train synthetic:spirals --hidden 32,32 --batch-size 64 --learning-rate 0.1 --epochs 2 --seed 7
        --precision float64 --checksum-every 20)
 "$mlp" "${train[@]}" --save "$work/single.safetensors" >"$work/single.log"
+# --allreduce single: one host's 3 ranks would otherwise share a window (auto), whose sums in rank
+# order are not MPI's allreduce's; one rank per host always takes the allreduce.
 mpirun --allow-run-as-root -n 3 --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 "$mlp" "${train[@]}" \
-    --save "$work/onehost.safetensors" >"$work/onehost.log"
+    --allreduce single --save "$work/onehost.safetensors" >"$work/onehost.log"
 before=$(tx_bytes)
 across 3 "$mlp" "${train[@]}" --save "$work/across.safetensors" | tee "$work/across.log" | sed 's/^/    /'
 after=$(tx_bytes)
@@ -142,7 +144,8 @@ awk 'BEGIN { srand(3); print "a,b,c,d,label"; for (i = 0; i < 3000; i++) { x = r
 npy=(train --train "$work/table.X.npy" --train-labels "$work/table.y.npy" --hidden 16 --batch-size 50 --epochs 1
      --learning-rate 0.1 --precision float64 --standardize)
 "$mlp" "${npy[@]}" --save "$work/npy-single.safetensors" >/dev/null
-mpirun --allow-run-as-root -n 3 --oversubscribe --bind-to none "$mlp" "${npy[@]}" --save "$work/npy-onehost.safetensors" >/dev/null
+mpirun --allow-run-as-root -n 3 --oversubscribe --bind-to none "$mlp" "${npy[@]}" --allreduce single \
+    --save "$work/npy-onehost.safetensors" >/dev/null
 across 3 "$mlp" "${npy[@]}" --save "$work/npy-across.safetensors" | tail -1 | sed 's/^/    /'
 printf 'run-netns: .npy across 3 hosts vs one process: '; compare "$work/npy-across.safetensors" "$work/npy-single.safetensors" 1e-12 \
     || fail "the .npy model trained across hosts differs from the single-process one"
@@ -267,6 +270,33 @@ sharding() {
     best() { for r in 1 2; do steptime 96 "$work/adam-$name-$1-$r.log"; echo; done | sort -n | head -1; }
     echo "    Adam, $name link: update replicated $(best off) ms, sharded $(best on) ms per step (best of 2, alternated; models agree ≤ 1e-12)"
 }
+# The node-shared exchange on 3 hosts × 2 ranks: each host's 2 ranks share a window, each local
+# rank allreduces its slice with the same local rank on the other hosts. Its model must be
+# --allreduce single's (≤ 1e-12) and must not fall back; the step times are printed, never
+# asserted (6 ranks share this machine's cores).
+printf '10.99.0.1 slots=2\n10.99.0.2 slots=2\n10.99.0.3 slots=2\n' >"$work/hosts-2"
+node_shared() {
+    local name=$1 mode times=()
+    for mode in single shared; do
+        hostfile="$work/hosts-2" across 6 "$mlp" "${slow_train[@]}" --optimizer adam --learning-rate 0.001 --allreduce "$mode" \
+            --save "$work/node-$mode.safetensors" >"$work/node-$name-$mode.log"
+        times+=("$(steptime 96 "$work/node-$name-$mode.log")")
+    done
+    ! grep -q "note: --allreduce shared" "$work/node-$name-shared.log" || fail "$name link: 3 hosts × 2 ranks fell back from --allreduce shared"
+    compare "$work/node-shared.safetensors" "$work/node-single.safetensors" 1e-12 >/dev/null \
+        || fail "$name link: the node-shared exchange's model differs from --allreduce single's"
+    echo "    Adam, 3 hosts × 2 ranks, $name link: --allreduce single ${times[0]} ms, shared ${times[1]} ms per step (models agree ≤ 1e-12)"
+}
+if [[ "$("$mlp" train --help 2>&1)" == *"shared (the ranks of a node"* ]]; then
+    "$mlp" "${train[@]}" --reproducible --save "$work/reproducible-single.safetensors" >/dev/null
+    hostfile="$work/hosts-2" across 6 "$mlp" "${train[@]}" --reproducible --allreduce shared \
+        --save "$work/reproducible-node.safetensors" >"$work/reproducible-node.log"
+    ! grep -q "note: --allreduce shared" "$work/reproducible-node.log" || fail "--reproducible: 3 hosts × 2 ranks fell back from shared"
+    cmp -s "$work/reproducible-node.safetensors" "$work/reproducible-single.safetensors" \
+        || fail "--reproducible --allreduce shared on 3 hosts × 2 ranks differs from one process"
+    echo "run-netns: --reproducible --allreduce shared on 3 hosts × 2 ranks: byte-identical to one process"
+    node_shared fast
+fi
 across 3 "$mlp" "${slow_train[@]}" --save "$work/fast.safetensors" >"$work/fast.log"
 sharding fast
 if ip netns exec "${hosts[0]}" tc qdisc add dev eth0 root netem delay 1ms rate 1gbit 2>"$work/netem.err"; then
@@ -296,6 +326,7 @@ rtt=$(ip netns exec "${hosts[0]}" python3 "$here/slowlink.py" --rtt 10.99.0.2)
 echo "run-netns: slow link: $link; TCP connect round trip h1→h2 $rtt"
 across 3 "$mlp" "${slow_train[@]}" --save "$work/slow.safetensors" >"$work/slow.log"
 sharding slow
+[[ "$("$mlp" train --help 2>&1)" == *"shared (the ranks of a node"* ]] && node_shared slow
 sed 's/^/    /' "$work/slow.log" | tail -2
 printf 'run-netns: slow link vs fast link model:       '; compare "$work/slow.safetensors" "$work/fast.safetensors" 1e-12 \
     || fail "the model trained over the slow link differs"

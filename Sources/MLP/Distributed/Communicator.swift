@@ -50,11 +50,37 @@ public protocol Communicator: AnyObject {
     var collectiveRecord: CollectiveRecord? { get }
     /// This rank's node: the ranks sharing its memory and its cores (`NodeLayout`).
     var node: NodeLayout { get }
+    /// A collective: `byteCount` bytes that every rank of this communicator reads and writes
+    /// directly, when they all run on one node and the memory can be had; nil on every rank
+    /// otherwise. It lives as long as the communicator. The corresponding MPI function is
+    /// `MPI_Win_allocate_shared`.
+    func allocateSharedMemory(byteCount: Int) -> SharedMemory?
+    /// A collective: the ranks of this communicator that share this rank's node, as a group of
+    /// their own ranked as here (`MPI_Comm_split_type` shared); nil without one (one process).
+    func splitByNode() -> Communicator?
+}
+
+/// Memory the ranks of one node share (`Communicator.allocateSharedMemory`).
+public protocol SharedMemory: AnyObject {
+    /// The first shared byte, on a page boundary; `byteCount` bytes follow.
+    var base: UnsafeMutableRawPointer { get }
+    var byteCount: Int { get }
+    /// Waits for every rank, and makes every store a rank made to the memory before it visible
+    /// to every load after it (`MPI_Win_sync`, `MPI_Barrier`, `MPI_Win_sync`): a collective,
+    /// watched like the others.
+    func barrier()
+    /// Orders this rank's accesses to the memory around a collective that is not `barrier`
+    /// (`MPI_Win_sync`): the loads before it happen before the other ranks' stores after it.
+    func synchronize()
 }
 
 extension Communicator {
     public var collectiveRecord: CollectiveRecord? { nil }
     public var node: NodeLayout { .singleProcess }
+    /// No shared memory unless the communicator has it.
+    public func allocateSharedMemory(byteCount: Int) -> SharedMemory? { nil }
+    /// No nodes to tell apart unless the communicator can.
+    public func splitByNode() -> Communicator? { nil }
 
     /// Tells the collective watchdog, if any, that the collectives that follow belong to `phase`
     /// at `step`: a local store, nothing is sent.

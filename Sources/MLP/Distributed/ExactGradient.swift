@@ -53,8 +53,14 @@ final class ExactGradient<T: Scalar> {
     let rowScales: [UnsafeMutablePointer<Double>], columnScales: [UnsafeMutablePointer<Double>]
     let columnUnits: [UnsafeMutablePointer<Double>]
     /// words × |θ| grid sums, then the loss and the weight sum (two words each), then the counts
-    /// of `ExactCount`.
+    /// of `ExactCount`: its own, or the node-shared exchange's slot of this rank.
     let sums: UnsafeMutableBufferPointer<Int64>
+    private let ownsSums: Bool
+    /// After the reduction: the loss and weight sums and the counts over all ranks (`tailCount`
+    /// values), where the reduction left them: after the grid sums, or the node-shared copy.
+    var reduced: UnsafeMutablePointer<Int64>
+    /// The values after the grid sums: the loss and the weight sum (two words each), the counts.
+    static var tailCount: Int { 4 + ExactCount.all }
     /// The loss sum and the weight sum (Σ wᵢ, its rows without weights) of each chunk this rank computes.
     let chunkLosses: UnsafeMutablePointer<Double>, chunkWeights: UnsafeMutablePointer<Double>
     /// Per-column scratch for the bounds (the widest layer).
@@ -63,7 +69,8 @@ final class ExactGradient<T: Scalar> {
     var finite = true
 
 
-    init(layout: ParameterLayout, chunkRows: Int, capacity: Int) {
+    /// With `sums` (the node-shared slot, `words` × |θ| + `tailCount` values), the chunks add there.
+    init(layout: ParameterLayout, chunkRows: Int, capacity: Int, sums shared: UnsafeMutableBufferPointer<Int64>? = nil) {
         self.layout = layout
         self.chunkRows = chunkRows
         words = T.self == Float.self ? 1 : 2
@@ -79,8 +86,15 @@ final class ExactGradient<T: Scalar> {
         rowScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0]) }
         columnScales = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
         columnUnits = (1 ... layout.layerCount).map { .allocate(capacity: sizes[$0 - 1]) }
-        sums = .allocate(capacity: words * layout.count + 4 + ExactCount.all)
+        if let shared {
+            precondition(shared.count == words * layout.count + Self.tailCount)
+            sums = shared
+        } else {
+            sums = .allocate(capacity: words * layout.count + Self.tailCount)
+        }
+        ownsSums = shared == nil
         sums.initialize(repeating: 0)
+        reduced = sums.baseAddress! + words * layout.count
         chunkLosses = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
         chunkWeights = .allocate(capacity: (capacity + chunkRows - 1) / chunkRows)
         columnValues = .allocate(capacity: sizes.max()!)
@@ -92,7 +106,7 @@ final class ExactGradient<T: Scalar> {
         rowScales.forEach { $0.deallocate() }
         columnScales.forEach { $0.deallocate() }
         columnUnits.forEach { $0.deallocate() }
-        sums.deallocate()
+        if ownsSums { sums.deallocate() }
         chunkLosses.deallocate()
         chunkWeights.deallocate()
         columnValues.deallocate()
@@ -210,10 +224,10 @@ final class ExactGradient<T: Scalar> {
     }
 
     /// The gradient sums of θ[slice] in T, rounded once each, into `gradient[0 ..< slice.count]`,
-    /// from the grid sums of θ[slice] at the start of `sums` (after the reduce-scatter; all of θ
-    /// after the allreduce).
-    func write(_ slice: Range<Int>, into gradient: UnsafeMutablePointer<T>) {
-        let words = words, first = slice.lowerBound, source = sums.baseAddress! - words * first, target = gradient - first
+    /// from the grid sums of θ[slice] at `sliceSums` (the start of `sums` after the reduce-scatter
+    /// or, all of θ, after the allreduce; their own place in the node-shared slot).
+    func write(_ slice: Range<Int>, from sliceSums: UnsafeMutablePointer<Int64>, into gradient: UnsafeMutablePointer<T>) {
+        let words = words, first = slice.lowerBound, source = sliceSums - words * first, target = gradient - first
         for l in 1 ... layout.layerCount {
             let units = layout.layerSizes[l], inputs = layout.layerSizes[l - 1]
             let rowScale = rowScales[l - 1], columnUnit = columnUnits[l - 1]
@@ -238,9 +252,9 @@ final class ExactGradient<T: Scalar> {
         }
     }
 
-    /// The loss sum and the weight sum over every chunk.
+    /// The loss sum and the weight sum over every chunk (after the reduction).
     func totals(chunkCount: Int) -> (loss: Double, weight: Double) {
-        let loss = sums.baseAddress! + words * layout.count
+        let loss = reduced
         return (FixedPointSum.value(words: 2, loss, unit: 1 / scale(exponents[lossExponent], chunkCount)),
                 FixedPointSum.value(words: 2, loss + 2, unit: 1 / scale(exponents[weightExponent], chunkCount)))
     }

@@ -15,13 +15,23 @@ public enum GradientExchange: Equatable, Sendable {
     /// (`ChunkGrid`), each chunk's gradient rounded onto a fixed-point grid and the grid values
     /// summed as integers (`ExactGradient`): allreduced, or reduce-scattered when `sharded`.
     case exactSums(chunkRows: Int, sharded: Bool)
+    /// `--allreduce shared`: the ranks of the node hold one θ in memory they share
+    /// (`NodeSharedMemory`); backward writes each rank's sums into its own slot, and each rank
+    /// adds its slice of θ's sums from every slot in rank order, then updates that slice of the
+    /// shared θ in place and keeps that slice's optimizer state. No gradient or θ is copied
+    /// between ranks. With `chunkRows` (`--reproducible`) the slots hold the chunks' integer
+    /// grid sums, added exactly. Where the memory cannot be had, the trainer falls back to `fallback`.
+    case nodeShared(chunkRows: Int?)
 
     /// The exchange the options ask for. `--sharded-update auto` shards where the update has
     /// state to share out (Adam, AdamW, SGD with momentum), where it measured faster; plain
     /// SGD's update is too cheap to pay for the reduce-scatter and allgather (docs/performance.md).
     /// Sharded with per-layer reductions cannot be built: they are allreduces.
+    /// `--allreduce auto` is `shared` unless the update is not sharded (`--sharded-update off`):
+    /// where the node's memory cannot be shared the trainer falls back to `single` (`fallback`).
     public init(allreduce: AllreduceMode, sharded: ShardedUpdateMode, chunkRows: Int?, optimizer: OptimizerSettings) throws {
         try Self.check(allreduce: allreduce, sharded: sharded, reproducible: chunkRows != nil)
+        let allreduce = allreduce == .auto && sharded == .off ? .single : allreduce
         let wantsShards: Bool
         switch sharded {
         case .on: wantsShards = true
@@ -30,6 +40,7 @@ public enum GradientExchange: Equatable, Sendable {
         }
         switch (allreduce, chunkRows) {
         case (.overlap, _): self = .overlappedAllreduce
+        case (.shared, let chunkRows), (.auto, let chunkRows): self = .nodeShared(chunkRows: chunkRows)
         case (.single, let chunkRows?): self = .exactSums(chunkRows: chunkRows, sharded: wantsShards)
         case (.single, nil): self = wantsShards ? .reduceScatter : .allreduce
         }
@@ -38,6 +49,14 @@ public enum GradientExchange: Equatable, Sendable {
     /// Refuses the combinations no exchange is: per-layer reductions are allreduces of floating-
     /// point sums, so neither sharded nor exact. The command lines call it before MPI starts.
     public static func check(allreduce: AllreduceMode, sharded: ShardedUpdateMode, reproducible: Bool) throws {
+        if allreduce == .auto { return }
+        if allreduce == .shared {
+            if sharded == .off {
+                throw InputError("--allreduce shared updates each rank's slice of the node's one θ: "
+                                 + "it cannot be combined with --sharded-update off")
+            }
+            return
+        }
         guard allreduce == .overlap else { return }
         if reproducible {
             throw InputError("--reproducible combines the gradient its own way: it cannot be combined with --allreduce overlap")
@@ -50,22 +69,39 @@ public enum GradientExchange: Equatable, Sendable {
     /// Each rank updates only its slice of θ.
     public var isSharded: Bool {
         switch self {
-        case .reduceScatter: return true
+        case .reduceScatter, .nodeShared: return true
         case .exactSums(_, let sharded): return sharded
         case .allreduce, .overlappedAllreduce: return false
         }
     }
 
+    /// What `.nodeShared` becomes where the ranks cannot share memory (one rank, ranks on
+    /// several nodes, no window): what `--allreduce single --sharded-update auto` makes.
+    public func fallback(optimizer: OptimizerSettings) -> GradientExchange {
+        guard case .nodeShared(let chunkRows) = self else { return self }
+        return (try? GradientExchange(allreduce: .single, sharded: .auto, chunkRows: chunkRows, optimizer: optimizer)) ?? .reduceScatter
+    }
+
+    /// `--allreduce shared`, reproducible or not.
+    public var isNodeShared: Bool {
+        if case .nodeShared = self { return true }
+        return false
+    }
+
     /// `--reproducible`'s chunk rows; nil for the other exchanges.
     public var chunkRows: Int? {
-        if case .exactSums(let chunkRows, _) = self { return chunkRows }
-        return nil
+        switch self {
+        case .exactSums(let chunkRows, _): return chunkRows
+        case .nodeShared(let chunkRows): return chunkRows
+        case .allreduce, .overlappedAllreduce, .reduceScatter: return nil
+        }
     }
 }
 
-/// `--allreduce`: how the sums of an unsharded, non-reproducible step travel.
+/// `--allreduce`: how a step's sums travel: `single` and `overlap` by MPI collectives (sharded
+/// or not), `shared` through the node's shared memory; `auto`, `shared` where it can be had.
 public enum AllreduceMode: String, CaseIterable, Sendable {
-    case single, overlap
+    case auto, single, overlap, shared
 }
 
 /// `--sharded-update`: whether each rank updates only its slice of θ.

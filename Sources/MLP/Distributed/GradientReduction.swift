@@ -4,6 +4,8 @@
 /// θ, and with shards the gathering of θ's slices after the update and of the optimizer state
 /// for a checkpoint. Allocated once; a step allocates nothing.
 final class GradientReduction<T: Scalar> {
+    /// The exchange the steps use: the one asked for, or its fallback where the node-shared
+    /// memory cannot be had.
     let exchange: GradientExchange
     let communicator: Communicator
     /// Gradient sums, then the extra slots of `StepExtra`. With shards, after the reduction its
@@ -17,16 +19,75 @@ final class GradientReduction<T: Scalar> {
     let check: UpdateCheck
     /// `--reproducible`'s chunk errors and integer sums; nil for the other exchanges.
     let exact: ExactGradient<T>?
+    /// The node-shared exchange's window (θ and the ranks' slots); nil for the other exchanges.
+    let node: NodeSharedMemory<T>?
+    /// The ranks that share θ's slices between them: the node's with the node-shared exchange
+    /// (its window, the MAX before the update, the state's gathering), else all of them.
+    let group: Communicator
+    /// Node-shared on several nodes: the ranks of this rank's local rank on the other nodes,
+    /// which hold the same slice and allreduce its node sums; nil on one node.
+    let peers: Communicator?
+    /// After `reduce`: the sums of θ[slice] (`sums[0]` is θ[slice.lowerBound]'s) and the extras
+    /// of `StepExtra`, over all ranks.
+    let sums: UnsafeMutablePointer<T>
+    let totals: UnsafeMutableBufferPointer<T>
 
-    init(_ exchange: GradientExchange, layout: ParameterLayout, communicator: Communicator, clipping: Bool, shardCapacity: Int) {
+    /// The reduction `exchange` asks for; for `.nodeShared` where the ranks cannot share memory
+    /// (a collective decides it), `fallback`'s.
+    init(_ exchange: GradientExchange, fallback: GradientExchange, layout: ParameterLayout, communicator: Communicator,
+         clipping: Bool, shardCapacity: Int) {
+        let count = layout.count
+        let words = T.self == Float.self ? 1 : 2
+        let shared = exchange.isNodeShared
+            ? Self.sharedMemory(layout: layout, exactWords: exchange.chunkRows.map { _ in words }, communicator: communicator) : nil
+        node = shared?.memory
+        group = shared?.group ?? communicator
+        peers = shared?.peers
+        let exchange = exchange.isNodeShared && node == nil ? fallback : exchange
         self.exchange = exchange
         self.communicator = communicator
-        let count = layout.count
-        shards = exchange.isSharded && communicator.size > 1 ? ParameterShards(count: count, size: communicator.size) : nil
-        slice = shards?.range(rank: communicator.rank) ?? 0 ..< count
+        shards = exchange.isSharded && group.size > 1 ? ParameterShards(count: count, size: group.size) : nil
+        slice = shards?.range(rank: group.rank) ?? 0 ..< count
         check = UpdateCheck(count: count, clipping: clipping)
-        buffer = FlatBuffer(layout: layout, extraCount: StepExtra.count)
-        exact = exchange.chunkRows.map { ExactGradient(layout: layout, chunkRows: $0, capacity: shardCapacity) }
+        buffer = node?.slot ?? FlatBuffer(layout: layout, extraCount: StepExtra.count)
+        let exactSlot = node?.exactSlot
+        exact = exchange.chunkRows.map { ExactGradient(layout: layout, chunkRows: $0, capacity: shardCapacity, sums: exactSlot) }
+        // Node-shared without exact sums: the sums stay in this rank's slot; with them (and for
+        // the other exchanges) they are written into `buffer`, this rank's own.
+        if let node, node.slot != nil {
+            sums = node.slots[node.rank] + slice.lowerBound
+            totals = node.totals
+        } else {
+            sums = buffer.values.baseAddress!
+            totals = buffer.extras
+        }
+    }
+
+    /// The node-shared window: over all of `communicator` when its ranks share one node; else,
+    /// when every node holds the same number of ranks, more than one (the slices are then the
+    /// same on every node), over each node's ranks, with the ranks of the same local rank on
+    /// the other nodes as `peers`. nil, on every rank, where neither can be had (one rank per
+    /// node is today's allreduce: the fallback).
+    private static func sharedMemory(layout: ParameterLayout, exactWords: Int?, communicator: Communicator)
+        -> (memory: NodeSharedMemory<T>, group: Communicator, peers: Communicator?)? {
+        if let memory = NodeSharedMemory<T>(layout: layout, exactWords: exactWords, communicator: communicator) {
+            return (memory, communicator, nil)
+        }
+        guard communicator.size > 1, let group = communicator.splitByNode() else { return nil }
+        var sizes: [Double] = [Double(group.size), -Double(group.size)]
+        sizes.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        guard sizes[0] == -sizes[1], group.size > 1 else { return nil }
+        let memory = NodeSharedMemory<T>(layout: layout, exactWords: exactWords, communicator: group)
+        // Each node decided alone: all of them must have a window.
+        var failed: [Double] = [memory == nil ? 1 : 0]
+        failed.withUnsafeMutableBufferPointer { communicator.allreduceMax($0) }
+        guard failed[0] == 0, let memory else { return nil }
+        return (memory, group, communicator.split(color: group.rank, key: communicator.rank))
+    }
+
+    /// With the node-shared exchange, moves θ into the shared window (a collective).
+    func adopt(_ parameters: FlatBuffer<T>) {
+        node?.adopt(parameters, slice: slice)
     }
 
     /// Where the backward pass leaves the errors dZ⁽ˡ⁾: one buffer per layer when every layer's
@@ -105,20 +166,41 @@ final class GradientReduction<T: Scalar> {
                 communicator.allreduceSum(buffer.storage)
             }
         case .exactSums: reduceExactly(chunkCount: shard.grid?.count ?? 0)
+        case .nodeShared:
+            guard let node else { return }
+            if exact != nil { return reduceExactly(chunkCount: shard.grid?.count ?? 0) }
+            node.memory.barrier()
+            node.addSlots(slice: slice)
+            // Several nodes: the slice's node sums with the same slice's on the other nodes, and
+            // the extras alike (every peer group adds the same values in the same algorithm).
+            if let peers {
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: slice.count))
+                peers.allreduceSum(totals)
+            }
         }
     }
 
     private func reduceExactly(chunkCount: Int) {
         guard let exact else { return }
         let finite = exact.finite
-        if let shards {
+        var sliceSums = exact.sums.baseAddress!
+        if let node {
+            node.memory.barrier()
+            node.addExactSlots(slice: slice)
+            exact.reduced = node.exactTotals
+            sliceSums += exact.words * slice.lowerBound
+            if let peers {
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: sliceSums, count: exact.words * slice.count))
+                peers.allreduceSum(UnsafeMutableBufferPointer(start: node.exactTotals, count: ExactGradient<T>.tailCount))
+            }
+        } else if let shards {
             communicator.allreduceSum(exact.totalSums)
             if finite { communicator.reduceScatterSum(exact.gridSums, counts: exact.words == 1 ? shards.counts : shards.doubledCounts) }
         } else {
             communicator.allreduceSum(exact.sums)
         }
-        if finite { exact.write(slice, into: buffer.values.baseAddress!) }
-        let extras = buffer.extras, counts = exact.counts
+        if finite { exact.write(slice, from: sliceSums, into: buffer.values.baseAddress!) }
+        let extras = buffer.extras, counts = exact.reduced + 4
         let totals = exact.totals(chunkCount: chunkCount)
         extras[StepExtra.lossSum] = finite ? T(totals.loss) : .nan
         extras[StepExtra.weightSum] = finite ? T(totals.weight) : T(counts[ExactCount.samples])
@@ -131,12 +213,20 @@ final class GradientReduction<T: Scalar> {
     /// After `check.measure` of this rank's slice: with shards, the MAX that gives every rank
     /// every slice's finiteness and block norms.
     func agreeOnCheck() {
-        if shards != nil { communicator.allreduceMax(check.values) }
+        guard shards != nil else { return }
+        // Node-shared: the slots' loads stay before the MAX, which orders them before any
+        // rank's next stores into its slot or θ.
+        node?.memory.synchronize()
+        group.allreduceMax(check.values)
+        node?.memory.synchronize()
     }
 
     /// With the sharded update, every rank's updated slice of θ to every rank, after a step that
     /// changed θ (`updated`, the same on every rank).
+    /// Node-shared: the one barrier after the update, always (a skipped step still read the
+    /// slots, which their owners write again in the next backward).
     func gatherSlices(of parameters: FlatBuffer<T>, updated: Bool) {
+        if let node { return node.memory.barrier() }
         guard let shards, updated else { return }
         communicator.allgather(parameters.values, counts: shards.counts, displacements: shards.displacements)
     }
@@ -151,7 +241,7 @@ final class GradientReduction<T: Scalar> {
             for i in 0 ..< values.count { whole[slice.lowerBound + i] = values[i] }
             if let shards {
                 whole.withUnsafeMutableBufferPointer {
-                    communicator.allgather($0, counts: shards.counts, displacements: shards.displacements)
+                    group.allgather($0, counts: shards.counts, displacements: shards.displacements)
                 }
             }
             return (name, whole)

@@ -33,13 +33,17 @@ public struct MPIRunJob: Equatable, Sendable {
     /// mpirun's arguments before the program: ranks, each rank's environment, and
     /// `--allow-run-as-root` only as root, `--oversubscribe` only for more ranks than cores here
     /// (neither a hostfile nor a Slurm allocation),
-    /// `--bind-to none` when a rank has several threads (mpirun pins a rank to one core by default).
+    /// `--bind-to none` when a rank has several threads (mpirun pins a rank to one core by default),
+    /// and with one thread each, one rank per core (`--bind-to core`, which mpirun's default is for
+    /// 2 ranks only: for more, a socket), except where this machine's cores are oversubscribed;
+    /// `overload-allowed` for a hostfile's or an allocation's slots, which may exceed its cores.
     public var flags: [String] {
         var flags = ["-n", "\(ranks)", "-x", "OPENBLAS_NUM_THREADS=\(threadsPerRank)", "-x", "MLP_PROGRESS=\(progress ? 1 : 0)"]
         if forwardsCoreType { flags += ["-x", "OPENBLAS_CORETYPE"] }
         if asRoot { flags.append("--allow-run-as-root") }
         if hostfile == nil && !readsSlurmAllocation && ranks > cores { flags.append("--oversubscribe") }
-        if threadsPerRank > 1 { flags += ["--bind-to", "none"] }
+        let oversubscribed = flags.contains("--oversubscribe")
+        if threadsPerRank > 1 { flags += ["--bind-to", "none"] } else if !oversubscribed { flags += ["--bind-to", "core:overload-allowed"] }
         if let hostfile { flags += ["--hostfile", hostfile] }
         return flags + extraFlags
     }

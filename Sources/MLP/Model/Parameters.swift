@@ -43,17 +43,39 @@ public final class FlatBuffer<T: Scalar> {
     /// `layout.count` values followed by `extraCount` slots (the trainer keeps the step's loss
     /// sum, counts, interrupt flags and weight sum there, `StepExtra`, so one reduction carries
     /// everything).
-    public let storage: UnsafeMutableBufferPointer<T>
+    /// Its own allocation, or with the node-shared exchange memory the node's ranks share
+    /// (`relocate(to:)`, `init(layout:extraCount:wrapping:)`).
+    public private(set) var storage: UnsafeMutableBufferPointer<T>
     public let extraCount: Int
+    /// What this object allocated and frees; nil: it wraps memory it does not own.
+    private let allocation: UnsafeMutableBufferPointer<T>?
 
     public init(layout: ParameterLayout, extraCount: Int = 0) {
         self.layout = layout
         self.extraCount = extraCount
         storage = .allocate(capacity: layout.count + extraCount)
         storage.initialize(repeating: 0)
+        allocation = storage
     }
 
-    deinit { storage.deallocate() }
+    /// A view of `layout.count + extraCount` values of memory it does not own (a gradient slot
+    /// of the node-shared window), which must outlive it.
+    init(layout: ParameterLayout, extraCount: Int, wrapping memory: UnsafeMutableBufferPointer<T>) {
+        precondition(memory.count == layout.count + extraCount)
+        self.layout = layout
+        self.extraCount = extraCount
+        storage = memory
+        allocation = nil
+    }
+
+    deinit { allocation?.deallocate() }
+
+    /// From now on its values are `memory`'s, which the caller has filled and which outlives
+    /// it: θ moving into the node-shared window, where every rank of the node reads it.
+    func relocate(to memory: UnsafeMutableBufferPointer<T>) {
+        precondition(memory.count == storage.count)
+        storage = memory
+    }
 
     /// θ itself (without the extra slots).
     public var values: UnsafeMutableBufferPointer<T> { UnsafeMutableBufferPointer(rebasing: storage[0 ..< layout.count]) }

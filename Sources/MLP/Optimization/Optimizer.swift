@@ -1,3 +1,4 @@
+import CMemory
 import Foundation
 
 /// Which update rule to apply and its hyperparameters (`--optimizer`, `--momentum`, `--nesterov`,
@@ -106,6 +107,14 @@ public final class Optimizer<T: Scalar> {
     /// Adam's m and v.
     let firstMoment: UnsafeMutableBufferPointer<T>?
     let secondMoment: UnsafeMutableBufferPointer<T>?
+    /// θ's new values go out with non-temporal stores, a block at a time through `outBlock`:
+    /// the node-shared θ, whose lines the other ranks' cores have just read (`CMemory`).
+    /// The arithmetic is the same either way, so are the bits.
+    public var streamsParameters = false
+    /// One block of new θ values before they are streamed out.
+    private let outBlock = UnsafeMutablePointer<T>.allocate(capacity: Optimizer.outBlockLength)
+    /// 4 KiB in float32: in L1, and a multiple of every vector width, so a block's tail is θ's.
+    static var outBlockLength: Int { ParameterShards.blockLength }
 
     public init(settings: OptimizerSettings, layout: ParameterLayout, slice: Range<Int>? = nil) {
         self.settings = settings
@@ -125,6 +134,7 @@ public final class Optimizer<T: Scalar> {
     }
 
     deinit {
+        outBlock.deallocate()
         momentumBuffer?.deallocate()
         firstMoment?.deallocate()
         secondMoment?.deallocate()
@@ -163,16 +173,22 @@ public final class Optimizer<T: Scalar> {
 
     /// PyTorch `_single_tensor_sgd`, dampening 0.
     private func updateSGD(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ scale: T, _ clip: T, _ learningRate: Double) {
-        let count = slice.count
         let gamma = T(learningRate), lambda = T(settings.effectiveWeightDecay), mu = T(settings.momentum)
         guard let momentumBuffer else {
             if lambda == 0 {
                 // OpenBLAS's axpy (a fused multiply-add on CPUs that have one, as PyTorch's add_
                 // with alpha) needs g in memory (`needsGradientInMemory`: scale is 1 there).
-                if scale != 1 || clip != 1 { for i in 0 ..< count { g[i] = g[i] * scale * clip } }
-                T.axpy(count: count, alpha: -gamma, x: g, y: theta)   // θ ← θ − γg
+                if scale != 1 || clip != 1 { for i in 0 ..< slice.count { g[i] = g[i] * scale * clip } }
+                // Streaming: θ's block copied out first, so that the same axpy updates it.
+                forEachBlock(theta) { start, count, out in
+                    if out != theta + start { out.update(from: theta + start, count: count) }
+                    T.axpy(count: count, alpha: -gamma, x: g + start, y: out)   // θ ← θ − γg
+                }
             } else {
-                for i in 0 ..< count { theta[i] -= gamma * (g[i] * scale * clip + lambda * theta[i]) }
+                forEachBlock(theta) { start, count, out in
+                    let theta = theta + start, g = g + start
+                    for i in 0 ..< count { out[i] = theta[i] - gamma * (g[i] * scale * clip + lambda * theta[i]) }
+                }
             }
             return
         }
@@ -181,24 +197,47 @@ public final class Optimizer<T: Scalar> {
         let bScale = stepCount == 0 ? 0 : mu
         // Branches hoisted out of the loops so that they vectorize.
         if settings.nesterov {
-            for i in 0 ..< count {
-                let gradient = g[i] * scale * clip + lambda * theta[i]   // λ = 0: + 0 exactly
-                b[i] = b[i] * bScale + gradient
-                theta[i] -= gamma * (gradient + mu * b[i])
+            forEachBlock(theta) { start, count, out in
+                let theta = theta + start, g = g + start, b = b + start
+                for i in 0 ..< count {
+                    let gradient = g[i] * scale * clip + lambda * theta[i]   // λ = 0: + 0 exactly
+                    b[i] = b[i] * bScale + gradient
+                    out[i] = theta[i] - gamma * (gradient + mu * b[i])
+                }
             }
         } else {
-            for i in 0 ..< count {
-                let gradient = g[i] * scale * clip + lambda * theta[i]
-                b[i] = b[i] * bScale + gradient
-                theta[i] -= gamma * b[i]
+            forEachBlock(theta) { start, count, out in
+                let theta = theta + start, g = g + start, b = b + start
+                for i in 0 ..< count {
+                    let gradient = g[i] * scale * clip + lambda * theta[i]
+                    b[i] = b[i] * bScale + gradient
+                    out[i] = theta[i] - gamma * b[i]
+                }
             }
         }
+    }
+
+    /// Runs `body(start, count, out)` over θ[slice]: `out[i]` receives θ[start + i]'s new value
+    /// (relative to `theta`, the slice's first value). Without streaming one call, `out` θ itself
+    /// (in place, as before); with it, a block at a time into `outBlock`, streamed out to θ.
+    @inline(__always)
+    private func forEachBlock(_ theta: UnsafeMutablePointer<T>,
+                              _ body: (_ start: Int, _ count: Int, _ out: UnsafeMutablePointer<T>) -> Void) {
+        guard streamsParameters else { return body(0, slice.count, theta) }
+        let length = Self.outBlockLength, out = outBlock
+        var start = 0
+        while start < slice.count {
+            let count = min(length, slice.count - start)
+            body(start, count, out)
+            cmemory_stream(theta + start, out, count * MemoryLayout<T>.stride)
+            start += count
+        }
+        cmemory_store_fence()
     }
 
     /// PyTorch `_single_tensor_adam` (AdamW: `decoupled_weight_decay=True`), in its order of
     /// operations: m by lerp, v ← v·β₂ + (1 − β₂)·g·g, the bias corrections in Double.
     private func updateAdam(_ theta: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ scale: T, _ clip: T, _ learningRate: Double) {
-        let count = slice.count
         let m = firstMoment!.baseAddress!, v = secondMoment!.baseAddress!
         let beta1 = settings.beta1, beta2 = settings.beta2, lambda = settings.effectiveWeightDecay
         let t = Double(stepCount + 1)
@@ -218,31 +257,34 @@ public final class Optimizer<T: Scalar> {
         // every lane computes what the scalar formula would (IEEE operations in the same order),
         // so the result does not depend on the lane count. The last group is padded with zeros.
         let lanes = T.Lanes.scalarCount
-        var i = 0
-        while i < count {
-            let n = Swift.min(lanes, count - i)
-            var parameter = T.Lanes(), gradient = T.Lanes(), first = T.Lanes(), second = T.Lanes()
-            if n == lanes {
-                parameter = UnsafeRawPointer(theta + i).loadUnaligned(as: T.Lanes.self)
-                gradient = UnsafeRawPointer(g + i).loadUnaligned(as: T.Lanes.self)
-                first = UnsafeRawPointer(m + i).loadUnaligned(as: T.Lanes.self)
-                second = UnsafeRawPointer(v + i).loadUnaligned(as: T.Lanes.self)
-            } else {
-                for j in 0 ..< n { parameter[j] = theta[i + j]; gradient[j] = g[i + j]; first[j] = m[i + j]; second[j] = v[i + j] }
+        forEachBlock(theta) { start, count, out in
+            let theta = theta + start, g = g + start, m = m + start, v = v + start
+            var i = 0
+            while i < count {
+                let n = Swift.min(lanes, count - i)
+                var parameter = T.Lanes(), gradient = T.Lanes(), first = T.Lanes(), second = T.Lanes()
+                if n == lanes {
+                    parameter = UnsafeRawPointer(theta + i).loadUnaligned(as: T.Lanes.self)
+                    gradient = UnsafeRawPointer(g + i).loadUnaligned(as: T.Lanes.self)
+                    first = UnsafeRawPointer(m + i).loadUnaligned(as: T.Lanes.self)
+                    second = UnsafeRawPointer(v + i).loadUnaligned(as: T.Lanes.self)
+                } else {
+                    for j in 0 ..< n { parameter[j] = theta[i + j]; gradient[j] = g[i + j]; first[j] = m[i + j]; second[j] = v[i + j] }
+                }
+                parameter = parameter * decay
+                gradient = gradient * scale * clip + coupled * parameter
+                first = lerpFromFirst ? first + lerpWeight * (gradient - first) : gradient - (gradient - first) * lerpComplement
+                second = second * beta2T + oneMinusBeta2 * gradient * gradient
+                parameter = parameter + stepSize * (first / (T.squareRoot(second) / biasCorrection2Root + epsilon))
+                if n == lanes {
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: parameter, as: T.Lanes.self)
+                    UnsafeMutableRawPointer(m + i).storeBytes(of: first, as: T.Lanes.self)
+                    UnsafeMutableRawPointer(v + i).storeBytes(of: second, as: T.Lanes.self)
+                } else {
+                    for j in 0 ..< n { out[i + j] = parameter[j]; m[i + j] = first[j]; v[i + j] = second[j] }
+                }
+                i += n
             }
-            parameter = parameter * decay
-            gradient = gradient * scale * clip + coupled * parameter
-            first = lerpFromFirst ? first + lerpWeight * (gradient - first) : gradient - (gradient - first) * lerpComplement
-            second = second * beta2T + oneMinusBeta2 * gradient * gradient
-            parameter = parameter + stepSize * (first / (T.squareRoot(second) / biasCorrection2Root + epsilon))
-            if n == lanes {
-                UnsafeMutableRawPointer(theta + i).storeBytes(of: parameter, as: T.Lanes.self)
-                UnsafeMutableRawPointer(m + i).storeBytes(of: first, as: T.Lanes.self)
-                UnsafeMutableRawPointer(v + i).storeBytes(of: second, as: T.Lanes.self)
-            } else {
-                for j in 0 ..< n { theta[i + j] = parameter[j]; m[i + j] = first[j]; v[i + j] = second[j] }
-            }
-            i += n
         }
     }
 }

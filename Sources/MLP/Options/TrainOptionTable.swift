@@ -93,10 +93,12 @@ public enum TrainOptionTable {
     public static let allreduce = TrainOption<AllreduceMode>(
         "--allreduce",
         """
-            How each step's gradient sums are combined: single (one MPI_Allreduce after backward) or overlap (one MPI_Iallreduce \
-            per layer as backward produces it). Same result.
+            How each step's gradient sums are combined: single (one MPI_Allreduce after backward), overlap (one MPI_Iallreduce \
+            per layer as backward produces it) or shared (the ranks of a node hold one θ in shared memory; each adds its \
+            slice of the node's sums, allreduced with the same slice's on the other nodes, and updates it in place; where \
+            that cannot be had, single with a note) or auto (shared where it can be had, else single; single with             --sharded-update off). Same result; bit for bit at 2 ranks.
             """,
-        default: .single, given: \.allreduce, resume: .perRun, sweep: .fixed(execution))
+        default: .auto, given: \.allreduce, resume: .perRun, sweep: .fixed(execution))
     public static let shardedUpdate = TrainOption<ShardedUpdateMode>(
         "--sharded-update",
         """

@@ -83,13 +83,13 @@ extension Trainer {
     /// state (a skipped step changes nothing), then the update, which divides by Σ wᵢ and clips
     /// in its own loop (plain SGD's axpy needs g in memory: the first pass leaves it there).
     func update() -> StepResult {
-        let extras = reduction.buffer.extras, samples = extras[StepExtra.samples], weightSum = extras[StepExtra.weightSum]
+        let extras = reduction.totals, samples = extras[StepExtra.samples], weightSum = extras[StepExtra.weightSum]
         var result = StepResult(lossSum: Double(extras[StepExtra.lossSum]), samples: Double(samples),
                                 correct: Double(extras[StepExtra.correct]), weightSum: Double(weightSum),
                                 nonFinite: !extras[StepExtra.lossSum].isFinite, interrupted: extras[StepExtra.interrupted] > 0,
                                 signal: Self.commonSignal(count: extras[StepExtra.interrupted], sum: extras[StepExtra.signals]))
         guard weightSum > 0 else { return result }
-        let sums = reduction.buffer.values.baseAddress!, inPlace = optimizer.needsGradientInMemory, check = reduction.check
+        let sums = reduction.sums, inPlace = optimizer.needsGradientInMemory, check = reduction.check
         let scale = 1 / weightSum
         if inPlace { check.divideAndMeasure(sums, slice: reduction.slice, scale: scale) } else {
             check.measure(sums, slice: reduction.slice, scale: scale)

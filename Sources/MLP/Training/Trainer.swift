@@ -71,9 +71,11 @@ public final class Trainer<T: Scalar> {
         self.network = network
         // A batch is never larger than the dataset.
         let capacity = exchange.largestShard(batchRows: min(settings.batchSize, train.rowCount), ranks: communicator.size)
-        reduction = GradientReduction(exchange, layout: network.layout, communicator: communicator,
-                                      clipping: settings.clipGradientNorm != nil, shardCapacity: capacity)
+        reduction = GradientReduction(exchange, fallback: exchange.fallback(optimizer: optimizer), layout: network.layout,
+                                      communicator: communicator, clipping: settings.clipGradientNorm != nil, shardCapacity: capacity)
+        reduction.adopt(network.parameters)
         self.optimizer = Optimizer(settings: optimizer, layout: network.layout, slice: reduction.slice)
+        self.optimizer.streamsParameters = reduction.node != nil
         self.schedule = schedule
         self.train = train
         self.validation = validation

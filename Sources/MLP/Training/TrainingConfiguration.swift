@@ -45,6 +45,8 @@ public struct TrainingConfiguration: Sendable {
     /// How the steps combine the ranks' sums: `--allreduce`, `--sharded-update` and
     /// `--reproducible`'s chunk rows, resolved.
     public var exchange: GradientExchange
+    /// `--allreduce shared` was given: a run that cannot have it says so (`auto` does not).
+    public var requestsSharedMemory = false
     /// The dropout rate of each hidden layer; empty: none.
     public var dropout: [Double] = []
     /// The rows' weights: a CSV column, a .npy file, per class; nil: none.
@@ -132,6 +134,7 @@ extension TrainingOptions {
             try agreeWithStartingTable(stored)
             configuration.table = stored
         }
+        configuration.requestsSharedMemory = allreduce == .shared
         configuration.exchange = try GradientExchange(allreduce: allreduce ?? TrainOptionTable.allreduce.declaredDefault,
                                                       sharded: shardedUpdate ?? TrainOptionTable.shardedUpdate.declaredDefault,
                                                       chunkRows: chunkRows, optimizer: configuration.optimizer)

@@ -192,6 +192,6 @@ public struct TrainingOptions: Sendable {
                                      shardedUpdate: ShardedUpdateMode? = nil) throws {
         try TrainOptionTable.chunkRows.check(chunkRows)
         if chunkRows != nil, !reproducible { throw InputError("--chunk-rows needs --reproducible") }
-        try GradientExchange.check(allreduce: allreduce ?? .single, sharded: shardedUpdate ?? .auto, reproducible: reproducible)
+        try GradientExchange.check(allreduce: allreduce ?? .auto, sharded: shardedUpdate ?? .auto, reproducible: reproducible)
     }
 }

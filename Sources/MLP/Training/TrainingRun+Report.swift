@@ -29,6 +29,16 @@ extension TrainingRun {
         return line
     }
 
+    /// One line when `--allreduce shared`, asked for, could not be had on several ranks (one
+    /// rank per node, nodes of different rank counts, or no shared window): the exchange the run
+    /// uses instead. `auto` falls back without a word.
+    func exchangeNote(_ trainer: Trainer<T>) -> String? {
+        guard configuration.requestsSharedMemory, !trainer.exchange.isNodeShared, communicator.size > 1 else { return nil }
+        let instead = trainer.isUpdateSharded ? "--allreduce single with the sharded update" : "--allreduce single"
+        return "note: --allreduce shared needs nodes of more than one rank, as many on each, and room in /dev/shm for its window: "
+            + "using \(instead)"
+    }
+
     /// What the table's columns became: "table: 4 numeric columns (2 with missing values: median
     /// and indicator), 2 categorical (5 one-hot columns)".
     func describe(_ preprocessing: TablePreprocessing) -> String {

@@ -90,7 +90,10 @@ final class TrainingRun<T: Scalar> {
         communicator.broadcast(network.parameters.values)
 
         let trainer = try makeTrainer(network, data)
-        if isRoot { output.line(describe(network, data) + "\n" + describeOptimization(validation: data.validation)) }
+        if isRoot {
+            output.line(describe(network, data) + (exchangeNote(trainer).map { "\n" + $0 } ?? "") + "\n"
+                        + describeOptimization(validation: data.validation))
+        }
         let reports = try train(trainer, data, metrics: metrics)
 
         if let earlyStopping = trainer.earlyStopping {
