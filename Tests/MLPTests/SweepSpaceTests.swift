@@ -109,6 +109,14 @@ final class SweepSpaceTests: XCTestCase {
         XCTAssertEqual(records[0].meanScore, 0.625)
         XCTAssertEqual(records[0].standardDeviation, 0.125)
         for original in records { XCTAssertEqual(TrialRecord(line: original.line), original) }
+        // Read back to the bit, as a resumed sweep reads its finished trials and folds
+        // (JSONSerialization gave 567/599 one ulp low).
+        let accuracy = 567.0 / 599
+        XCTAssertEqual(TrialRecord(line: record(4, [accuracy, 0.5]).line)?.foldScores.first??.bitPattern, accuracy.bitPattern)
+        let fold = NSTemporaryDirectory() + "fold-\(UUID()).json"
+        defer { unlink(fold) }
+        XCTAssertNoThrow(try FoldResult(round: 0, score: accuracy, epochs: 2, complete: true).write(to: fold, sweep: "s"))
+        XCTAssertEqual(try FoldResult.read(fold, sweep: "s")?.score?.bitPattern, accuracy.bitPattern)
         XCTAssertEqual(records.ranked().map(\.rank), [2, 2, 1, 4])
         XCTAssertEqual(records.best?.trial, 2)
         let halving = [record(0, [0.9], round: 0), record(1, [0.5], round: 0), record(1, [0.6], round: 1)]

@@ -252,10 +252,13 @@ struct FoldResult: Equatable {
 
     /// The result at `path` of this sweep; nil when there is none.
     static func read(_ path: String, sweep: String) throws -> FoldResult? {
-        guard access(path, F_OK) == 0, let object = try JSONSerialization.jsonObject(with: Data(readFileBytes(path))) as? [String: Any],
+        guard access(path, F_OK) == 0 else { return nil }
+        let bytes = Data(try readFileBytes(path))
+        guard let object = try JSONSerialization.jsonObject(with: bytes) as? [String: Any],
               object["sweep"] as? String == sweep, let round = (object["round"] as? NSNumber)?.intValue,
               let epochs = (object["epochs"] as? NSNumber)?.intValue, let complete = object["complete"] as? Bool else { return nil }
-        return FoldResult(round: round, score: (object["score"] as? NSNumber)?.doubleValue, epochs: epochs, complete: complete)
+        return FoldResult(round: round, score: ExactScores.read(String(decoding: bytes, as: UTF8.self))?.score,
+                          epochs: epochs, complete: complete)
     }
 
     /// As numbers for a broadcast, and back.

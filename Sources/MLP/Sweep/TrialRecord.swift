@@ -78,8 +78,9 @@ public struct TrialRecord: Sendable, Equatable {
               let sweep = object["sweep"] as? String, let scores = object["fold_scores"] as? [Any] else { return nil }
         // The parameters' order is the line's: JSONSerialization's dictionary has none.
         let parameters = Self.orderedParameters(in: String(line))
+        guard let exact = ExactScores.read(line), exact.foldScores?.count == scores.count else { return nil }
         self.init(trial: trial, round: (object["round"] as? NSNumber)?.intValue, parameters: parameters, status: status,
-                  error: object["error"] as? String, foldScores: scores.map { ($0 as? NSNumber)?.doubleValue },
+                  error: object["error"] as? String, foldScores: exact.foldScores ?? [],
                   epochs: (object["epochs"] as? NSNumber)?.intValue ?? 0, seconds: (object["seconds"] as? NSNumber)?.doubleValue ?? 0,
                   group: (object["group"] as? NSNumber)?.intValue, sweep: sweep)
         rank = (object["rank"] as? NSNumber)?.intValue
@@ -165,5 +166,22 @@ extension [TrialRecord] {
                 column == cells.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }.joined(separator: "\n")
+    }
+}
+
+/// A line's scores read exactly. JSONSerialization's numbers on Linux can be an ulp off
+/// (0.9465776293823038, 567/599, reads as …37), so a score read back from a results or fold
+/// file, and a resumed sweep's results, would differ from the one computed; JSONDecoder's are
+/// the numbers written.
+struct ExactScores: Decodable {
+    var foldScores: [Double?]?
+    var score: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case foldScores = "fold_scores", score
+    }
+
+    static func read(_ text: some StringProtocol) -> ExactScores? {
+        try? JSONDecoder().decode(ExactScores.self, from: Data(text.utf8))
     }
 }
