@@ -97,9 +97,15 @@ public final class MPICommunicator: Communicator {
         precondition(color >= 0 && color <= Int(Int32.max) && key >= 0 && key <= Int(Int32.max))
         var group: MPI_Comm?
         check(watched { MPI_Comm_split(world, Int32(color), Int32(key), &group) }, "MPI_Comm_split")
+        return adoptGroup(group!)
+    }
+
+    /// A group split from this communicator as a communicator of its own, with its own watchdog,
+    /// finalized before this one.
+    private func adoptGroup(_ group: MPI_Comm) -> MPICommunicator {
         var provided: Int32 = 0
         check(MPI_Query_thread(&provided), "MPI_Query_thread")
-        let communicator = MPICommunicator(group!, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
+        let communicator = MPICommunicator(group, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
                                            threadLevel: provided)
         groups.append(communicator)
         return communicator
@@ -207,12 +213,7 @@ public final class MPICommunicator: Communicator {
         var group: MPI_Comm?
         check(watched { MPI_Comm_split_type(world, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &group) },
               "MPI_Comm_split_type")
-        var provided: Int32 = 0
-        check(MPI_Query_thread(&provided), "MPI_Query_thread")
-        let communicator = MPICommunicator(group!, isGroup: true, node: node, collectiveTimeout: collectiveTimeout,
-                                           threadLevel: provided)
-        groups.append(communicator)
-        return communicator
+        return adoptGroup(group!)
     }
 
     /// `MPI_Barrier`, watched.
