@@ -75,12 +75,11 @@ public struct TrialRecord: Sendable, Equatable {
     public init?(line: some StringProtocol) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let trial = (object["trial"] as? NSNumber)?.intValue, let status = (object["status"] as? String).flatMap(Status.init),
-              let sweep = object["sweep"] as? String, let scores = object["fold_scores"] as? [Any] else { return nil }
+              let sweep = object["sweep"] as? String, let foldScores = ExactScores.read(line)?.foldScores else { return nil }
         // The parameters' order is the line's: JSONSerialization's dictionary has none.
         let parameters = Self.orderedParameters(in: String(line))
-        guard let exact = ExactScores.read(line), exact.foldScores?.count == scores.count else { return nil }
         self.init(trial: trial, round: (object["round"] as? NSNumber)?.intValue, parameters: parameters, status: status,
-                  error: object["error"] as? String, foldScores: exact.foldScores ?? [],
+                  error: object["error"] as? String, foldScores: foldScores,
                   epochs: (object["epochs"] as? NSNumber)?.intValue ?? 0, seconds: (object["seconds"] as? NSNumber)?.doubleValue ?? 0,
                   group: (object["group"] as? NSNumber)?.intValue, sweep: sweep)
         rank = (object["rank"] as? NSNumber)?.intValue
