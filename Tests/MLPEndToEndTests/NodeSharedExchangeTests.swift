@@ -130,23 +130,7 @@ final class NodeSharedExchangeTests: ScratchFolderTestCase {
         try writeClassificationCSV(URL(fileURLWithPath: train), rows: 203, seed: 2)
         let common = ["train", "--train", train, "--batch-size", "50", "--epochs", "3", "--reproducible", "--chunk-rows", "8",
                       "--optimizer", "adam", "--learning-rate", "0.01", "--clip-grad-norm", "0.3"] + Self.network
-        let reference = try MLPProcess.run(common + ["--save", path("one")])
-        XCTAssertEqual(reference.status, 0, reference.stderr)
-        let expected = try Data(contentsOf: URL(fileURLWithPath: path("one")))
-        for ranks in [2, 3] {
-            let output = try MLPProcess.mpirun(ranks: ranks, common + ["--allreduce", "shared", "--save", path("\(ranks)")])
-            XCTAssertEqual(output.status, 0, output.stderr)
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("\(ranks)"))), expected,
-                           "\(ranks) ranks, shared: the model's bytes differ from one process's")
-        }
-        let stopped = try MLPProcess.mpirun(ranks: 3, common + ["--allreduce", "shared", "--max-steps", "7",
-                                                                "--checkpoint", path("stopped.checkpoint")])
-        XCTAssertEqual(stopped.status, 0, stopped.stderr)
-        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", path("stopped.checkpoint"), "--reproducible",
-                                                       "--allreduce", "shared", "--save", path("resumed")])
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed"))), expected,
-                       "stopped on 3 shared ranks at step 7, resumed on 2: not the uninterrupted model")
+        try assertExactOnAnyRanksAndResumedOnFewer(common, exchange: ["--allreduce", "shared"], named: "shared")
     }
 
     /// Several nodes, pretended on one machine (`mlp-faults` with MLP_TEST_NODES: no window over

@@ -52,23 +52,7 @@ final class ShardedUpdateEndToEndTests: ScratchFolderTestCase {
         try writeClassificationCSV(URL(fileURLWithPath: train), rows: 203, seed: 2)
         let common = ["train", "--train", train, "--batch-size", "50", "--epochs", "3", "--reproducible", "--chunk-rows", "8",
                       "--momentum", "0.9", "--learning-rate", "0.05", "--clip-grad-norm", "0.3"] + Self.network
-        let reference = try MLPProcess.run(common + ["--save", path("one.safetensors")])
-        XCTAssertEqual(reference.status, 0, reference.stderr)
-        let expected = try Data(contentsOf: URL(fileURLWithPath: path("one.safetensors")))
-        for ranks in [2, 3] {
-            let output = try MLPProcess.mpirun(ranks: ranks, common + ["--sharded-update", "on", "--save", path("\(ranks).safetensors")])
-            XCTAssertEqual(output.status, 0, output.stderr)
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("\(ranks).safetensors"))), expected,
-                           "\(ranks) ranks, sharded: the model's bytes differ from one process's")
-        }
-        let stopped = try MLPProcess.mpirun(ranks: 3, common + ["--sharded-update", "on", "--max-steps", "7",
-                                                                "--checkpoint", path("stopped.checkpoint")])
-        XCTAssertEqual(stopped.status, 0, stopped.stderr)
-        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", path("stopped.checkpoint"), "--reproducible",
-                                                       "--sharded-update", "on", "--save", path("resumed.safetensors")])
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors"))), expected,
-                       "stopped on 3 sharded ranks at step 7, resumed on 2: not the uninterrupted model")
+        try assertExactOnAnyRanksAndResumedOnFewer(common, exchange: ["--sharded-update", "on"], named: "sharded")
     }
 
     /// `--sharded-update on` needs whole-buffer reductions: with `--allreduce overlap` it is refused in one line.
@@ -77,5 +61,31 @@ final class ShardedUpdateEndToEndTests: ScratchFolderTestCase {
         try writeClassificationCSV(URL(fileURLWithPath: train), rows: 20, seed: 3)
         let output = try MLPProcess.run(["train", "--train", train, "--sharded-update", "on", "--allreduce", "overlap"])
         assertRefused(output, status: ExitStatus.usage, "--sharded-update on", "--allreduce overlap")
+    }
+}
+
+extension ScratchFolderTestCase {
+    /// `common`, a `--reproducible` run, with the `exchange` options on 2 and 3 ranks saves one
+    /// process's model bytes, and a run stopped on 3 ranks at step 7 resumes on 2 into the same
+    /// bytes: the exact sums travel `named`'s way unchanged.
+    func assertExactOnAnyRanksAndResumedOnFewer(_ common: [String], exchange: [String], named name: String,
+                                                 file: StaticString = #filePath, line: UInt = #line) throws {
+        let reference = try MLPProcess.run(common + ["--save", path("one.safetensors")])
+        XCTAssertEqual(reference.status, 0, reference.stderr, file: file, line: line)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: path("one.safetensors")))
+        for ranks in [2, 3] {
+            let output = try MLPProcess.mpirun(ranks: ranks, common + exchange + ["--save", path("\(ranks).safetensors")])
+            XCTAssertEqual(output.status, 0, output.stderr, file: file, line: line)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("\(ranks).safetensors"))), expected,
+                           "\(ranks) ranks, \(name): the model's bytes differ from one process's", file: file, line: line)
+        }
+        let stopped = try MLPProcess.mpirun(ranks: 3, common + exchange + ["--max-steps", "7",
+                                                                           "--checkpoint", path("stopped.checkpoint")])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr, file: file, line: line)
+        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", path("stopped.checkpoint"), "--reproducible"]
+                                                      + exchange + ["--save", path("resumed.safetensors")])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr, file: file, line: line)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors"))), expected,
+                       "stopped on 3 \(name) ranks at step 7, resumed on 2: not the uninterrupted model", file: file, line: line)
     }
 }
