@@ -38,6 +38,8 @@ public struct MLPCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as ReportedFailure {
+            Foundation.exit(failure.exitCode)
         } catch {
             let code = exitCode(for: error)
             if launcherRank == 0 {
@@ -88,17 +90,25 @@ func withCommunicator(collectiveTimeout: CollectiveTimeout?, multipleThreads: Bo
     } catch let failure as AgreedFailure {
         Interruption.exiting()
         if communicator.rank == failure.reportingRank { printError(failure.message) }
-        throw ExitCode(failure.exitCode)
+        throw ReportedFailure(exitCode: failure.exitCode)
     } catch let error as InputError {
         Interruption.exiting()
         // Raised the same way on every rank (e.g. option checks): one line from rank 0.
         if communicator.rank == 0 { printError(error.message) }
-        throw ExitCode(ExitStatus.badInput)
+        throw ReportedFailure(exitCode: ExitStatus.badInput)
     } catch let error as WriteError {
         Interruption.exiting()
         if communicator.rank == 0 { printError(error.message) }
-        throw ExitCode(ExitStatus.writeFailed)
+        throw ReportedFailure(exitCode: ExitStatus.writeFailed)
     }
+}
+
+/// A failure every rank raised alike, its line already printed by the rank that reports it.
+/// Thrown out of `withCommunicator`, so MPI_Finalize (a fence: every rank, the reporting one
+/// included, has reached it) is behind it: each rank exits at once with `exitCode`, without
+/// the wait that keeps a rank from ending the job before rank 0's line is out.
+struct ReportedFailure: Error {
+    let exitCode: Int32
 }
 
 /// Training and benchmarks warn, from rank 0, when OpenBLAS runs its slow fallback kernels.
