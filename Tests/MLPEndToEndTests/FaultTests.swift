@@ -18,9 +18,14 @@ final class FaultTests: ScratchFolderTestCase {
     /// run is far from its end, and the test signals it at once.
     var recipe: [String] { ["train", "--train", data.path, "--hidden", "256,256", "--batch-size", "8", "--epochs", "8", "--seed", "3"] }
 
+    /// The interrupted run is compared at step 1,000 (`--max-steps` counts from the start of
+    /// training, also on resume): the uninterrupted run and the resumed one both stop there.
+    static let comparedAtStep = 1000
+    var untilCompared: [String] { ["--max-steps", "\(Self.comparedAtStep)"] }
+
     /// SIGTERM (as a scheduler preempting the job sends it to every process of the job): every
     /// rank finishes the same step, rank 0 writes a checkpoint, all exit saying how to resume;
-    /// the resumed run ends with the uninterrupted run's model, byte for byte.
+    /// at step 1,000 the resumed run has the uninterrupted run's model, byte for byte.
     ///
     /// The test signals the rank processes themselves as soon as the first checkpoint exists.
     /// Signalled instead, mpirun (OpenMPI 4.1) sends the ranks SIGCONT and only a second later
@@ -28,7 +33,7 @@ final class FaultTests: ScratchFolderTestCase {
     func testSIGTERMCheckpointsAndResumesExactly() throws {
         for ranks in [1, 2] {
             let full = path("full-\(ranks)"), checkpoint = path("c-\(ranks)")
-            let reference = try MLPProcess.run(ranks: ranks, recipe + ["--save", full])
+            let reference = try MLPProcess.run(ranks: ranks, recipe + untilCompared + ["--save", full])
             XCTAssertEqual(reference.status, 0, reference.stderr)
 
             let run = try MLPProcess.start(ranks: ranks, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
@@ -47,10 +52,10 @@ final class FaultTests: ScratchFolderTestCase {
             XCTAssertTrue(line.contains("interrupted by SIGTERM") && line.contains("--resume \(checkpoint)"), message)
             let stopped = try Checkpoint.read(path: checkpoint)
             XCTAssertGreaterThan(stopped.position.step, 0)
-            XCTAssertLessThan(stopped.position.step, 3000, "interrupted before the end")
+            XCTAssertLessThan(stopped.position.step, Self.comparedAtStep, "interrupted before the step the runs are compared at")
             print("[SIGTERM, \(ranks) rank(s), \(String(format: "%.2f", seconds)) s to exit, stopped at step \(stopped.position.step)] \(line)")
 
-            let resumed = try MLPProcess.run(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")])
+            let resumed = try MLPProcess.run(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")] + untilCompared)
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed-\(ranks)"))), try Data(contentsOf: URL(fileURLWithPath: full)))
         }
@@ -61,7 +66,7 @@ final class FaultTests: ScratchFolderTestCase {
     /// and resuming from it finishes with the uninterrupted model.
     func testSIGKILLOfOneRankLeavesAUsableCheckpoint() throws {
         let full = path("full"), checkpoint = path("c")
-        let reference = try MLPProcess.mpirun(ranks: 2, recipe + ["--save", full])
+        let reference = try MLPProcess.mpirun(ranks: 2, recipe + untilCompared + ["--save", full])
         XCTAssertEqual(reference.status, 0, reference.stderr)
         let run = try MLPProcess.start(ranks: 2, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10"])
         try run.waitForFile(checkpoint)
@@ -80,7 +85,8 @@ final class FaultTests: ScratchFolderTestCase {
         let stopped = try Checkpoint.read(path: checkpoint)
         print("[SIGKILL of one rank, \(String(format: "%.2f", seconds)) s until mpirun exited; "
             + "checkpoint at step \(stopped.position.step)]")
-        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", checkpoint, "--save", path("resumed")])
+        XCTAssertLessThan(stopped.position.step, Self.comparedAtStep, "killed before the step the runs are compared at")
+        let resumed = try MLPProcess.mpirun(ranks: 2, ["train", "--resume", checkpoint, "--save", path("resumed")] + untilCompared)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed"))), try Data(contentsOf: URL(fileURLWithPath: full)))
     }

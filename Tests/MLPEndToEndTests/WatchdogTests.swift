@@ -22,10 +22,16 @@ final class WatchdogTests: ScratchFolderTestCase {
     /// run is far from its end.
     var recipe: [String] { ["train", "--train", data.path, "--hidden", "256,256", "--batch-size", "8", "--epochs", "2", "--seed", "3"] }
 
+    /// The stopped run is compared at step 400 (`--max-steps` counts from the start of training,
+    /// also on resume): the uninterrupted run and the resumed one both stop there.
+    static let comparedAtStep = 400
+    var untilCompared: [String] { ["--max-steps", "\(Self.comparedAtStep)"] }
+
     /// One rank SIGSTOPped mid-epoch, as soon as the first checkpoint exists: the job ends
-    /// within 30 s with `--collective-timeout 15`, exit 75, one line naming that rank (number
+    /// within 30 s with `--collective-timeout 8`, exit 75, one line naming that rank (number
     /// and pid), its step and the checkpoint; no rank process is left (the stopped one
-    /// included); resuming from the checkpoint gives the uninterrupted model byte for byte.
+    /// included); resumed from the checkpoint, the run has the uninterrupted model at step 400,
+    /// byte for byte.
     ///
     /// The stopped rank is never rank 0: rank 0 writes the checkpoints, and ranks waiting while
     /// it writes may wait 10 × the timeout (by design), so stopping it then would make the
@@ -36,11 +42,11 @@ final class WatchdogTests: ScratchFolderTestCase {
     func testStoppedRankEndsTheJobNamingItAndTheRunResumesExactly() throws {
         for (ranks, stopped) in [(2, 1), (3, 1)] {
             let full = path("full-\(ranks)"), checkpoint = path("c-\(ranks)")
-            let reference = try MLPProcess.mpirun(ranks: ranks, recipe + ["--save", full])
+            let reference = try MLPProcess.mpirun(ranks: ranks, recipe + untilCompared + ["--save", full])
             XCTAssertEqual(reference.status, 0, reference.stderr)
 
             let run = try MLPProcess.start(ranks: ranks, recipe + ["--checkpoint", checkpoint, "--checkpoint-every", "10",
-                                                                   "--collective-timeout", "15"])
+                                                                   "--collective-timeout", "8"])
             try run.waitForFile(checkpoint)
             let processes = run.rankProcessesByRank()
             XCTAssertEqual(processes.count, ranks, "one process per rank: \(processes)")
@@ -62,7 +68,8 @@ final class WatchdogTests: ScratchFolderTestCase {
             XCTAssertTrue(line.contains("(after step \(stoppedAt))"), line)
             print("[SIGSTOP of rank \(stopped) of \(ranks), \(String(format: "%.1f", seconds)) s to exit, checkpoint at step \(stoppedAt)] \(line)")
 
-            let resumed = try MLPProcess.mpirun(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")])
+            XCTAssertLessThan(stoppedAt, Self.comparedAtStep, "stopped before the step the runs are compared at")
+            let resumed = try MLPProcess.mpirun(ranks: ranks, ["train", "--resume", checkpoint, "--save", path("resumed-\(ranks)")] + untilCompared)
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("resumed-\(ranks)"))), try Data(contentsOf: URL(fileURLWithPath: full)),
                            "\(ranks) ranks: resumed ≠ uninterrupted")
