@@ -27,7 +27,10 @@ enum Runner {
         // `exec`: the shell becomes mlp (or mpirun, or env, which execs them), so a signal that ends it is what the status shows.
         let line = commandLine(arguments, ranks: ranks, mlp: mlp, in: directory, environment: environment, exec: true)
             + (standardOutput.map { " > " + quote($0.path) } ?? "")
-        return try MLPProcess.launch("/bin/sh", ["-c", line], timeLimit: timeLimit)
+        // Most cases end in a refusal: without mpirun's second after a non-zero exit (a case that
+        // works past a rank's failure would show it as a file left behind or a missing line).
+        return try MLPProcess.launch("/bin/sh", ["-c", line], environment: ranks > 1 ? MLPProcess.refusalEnvironment : [:],
+                                     timeLimit: timeLimit)
     }
 
     /// A word as the shell reads it back.

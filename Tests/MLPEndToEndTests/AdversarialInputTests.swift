@@ -28,7 +28,7 @@ final class AdversarialInputTests: ScratchFolderTestCase {
     func assertRefusedRun(_ arguments: [String], ranks: Int = 1, status: Int32 = ExitStatus.badInput, _ parts: [String],
                           file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let before = try FolderSnapshot(directory)
-        let output = try MLPProcess.run(ranks: ranks, arguments, timeLimit: Self.timeLimit)
+        let output = try MLPProcess.run(ranks: ranks, arguments, environment: MLPProcess.refusalEnvironment, timeLimit: Self.timeLimit)
         return try check(output, status: status, parts, before: before, file: file, line: line)
     }
 

@@ -22,7 +22,7 @@ final class BadInputTests: ScratchFolderTestCase {
             try write("model.safetensors", bytes: before)
             var full = arguments
             if arguments.first == "train", !arguments.contains("--save") { full += ["--save", model] }
-            let output = try MLPProcess.run(ranks: ranks, full, timeLimit: 60)
+            let output = try MLPProcess.run(ranks: ranks, full, environment: MLPProcess.refusalEnvironment, timeLimit: 60)
             let seconds = output.seconds
             let lines = output.stderr.split(separator: "\n").filter { $0.hasPrefix("mlp:") }
             let context = "\(ranks) rank(s), \(arguments.joined(separator: " ")): \(output.stderr)"

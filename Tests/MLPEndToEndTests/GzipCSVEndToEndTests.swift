@@ -111,7 +111,8 @@ final class GzipCSVEndToEndTests: ScratchFolderTestCase {
             ]
             for command in commands {
                 let before = try FolderSnapshot(directory)
-                let output = try MLPProcess.run(ranks: command.ranks, command.arguments, timeLimit: Self.timeLimit)
+                let output = try MLPProcess.run(ranks: command.ranks, command.arguments, environment: MLPProcess.refusalEnvironment,
+                                                timeLimit: Self.timeLimit)
                 let message = assertRefused(output, status: ExitStatus.badInput, "\(file): corrupted gzip stream (\(variant.reason)")
                 XCTAssertEqual(try FolderSnapshot(directory), before, "\(command.arguments): the folder changed")
                 print("[\(String(format: "%.2f", output.seconds)) s, \(command.ranks) rank(s)] \(message)")

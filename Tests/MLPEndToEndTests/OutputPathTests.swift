@@ -16,9 +16,10 @@ final class OutputPathTests: ScratchFolderTestCase {
     let quick = ["--hidden", "2", "--batch-size", "16", "--epochs", "1"]
 
     /// `mlp arguments…` started in the scratch folder, so that relative names are the ones given.
-    func runHere(ranks: Int = 1, _ arguments: [String]) throws -> MLPProcess.Output {
+    func runHere(ranks: Int = 1, _ arguments: [String], environment: [String: String] = [:]) throws -> MLPProcess.Output {
         let command = try MLPProcess.command(ranks: ranks == 1 ? nil : ranks, executable: "mlp", arguments)
-        return try MLPProcess.launch("/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", directory.path, command.path] + command.arguments)
+        return try MLPProcess.launch("/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", directory.path, command.path] + command.arguments,
+                                     environment: environment)
     }
 
     /// A refused run: `status`, one line with each of `parts` and never "free space", nothing
@@ -27,7 +28,7 @@ final class OutputPathTests: ScratchFolderTestCase {
     func assertRefusedBeforeWork(ranks: Int = 1, _ arguments: [String], _ parts: String..., status: Int32 = ExitStatus.badInput,
                                  file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let before = try EntrySnapshot(directory)
-        let output = try runHere(ranks: ranks, arguments)
+        let output = try runHere(ranks: ranks, arguments, environment: MLPProcess.refusalEnvironment)
         let message = assertRefused(output, status: status, file: file, line: line)
         for part in parts { XCTAssertTrue(message.contains(part), "'\(part)' not in: \(message)", file: file, line: line) }
         XCTAssertFalse(message.contains("free space"), message, file: file, line: line)

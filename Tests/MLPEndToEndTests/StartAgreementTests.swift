@@ -39,7 +39,7 @@ final class StartAgreementTests: ScratchFolderTestCase {
     func assertRefusedWithoutWriting(_ programs: [MLPProcess.MPIProgram], _ parts: String...,
                                      file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let before = try FolderSnapshot(output)
-        let result = try MLPProcess.mpirun(programs, timeLimit: 60)
+        let result = try MLPProcess.mpirun(programs, environment: MLPProcess.refusalEnvironment, timeLimit: 60)
         let message = assertRefused(result, status: ExitStatus.ranksDisagree, file: file, line: line)
         for part in parts { XCTAssertTrue(message.contains(part), "'\(part)' not in: \(message)", file: file, line: line) }
         let after = try FolderSnapshot(output)

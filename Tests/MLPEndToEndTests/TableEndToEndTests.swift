@@ -41,9 +41,9 @@ final class TableEndToEndTests: ScratchFolderTestCase {
         field.contains(where: { ",\"\n".contains($0) }) ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
     }
 
-    func train(_ arguments: [String], ranks: Int? = nil) throws -> MLPProcess.Output {
+    func train(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:]) throws -> MLPProcess.Output {
         let full = ["train", "--hidden", "8", "--epochs", "3", "--batch-size", "16", "--seed", "2", "--target", "species"] + arguments
-        return try ranks.map { try MLPProcess.mpirun(ranks: $0, full) } ?? MLPProcess.run(full)
+        return try ranks.map { try MLPProcess.mpirun(ranks: $0, full, environment: environment) } ?? MLPProcess.run(full)
     }
 
     /// Train on the raw table; predict and evaluate on raw rows whose columns come in another
@@ -111,7 +111,7 @@ final class TableEndToEndTests: ScratchFolderTestCase {
         ]
         for (arguments, status, parts) in cases {
             for ranks in [nil, 2] where ranks == nil || status == ExitStatus.badInput {
-                let output = try train(arguments + ["--save", path("m.st")], ranks: ranks)
+                let output = try train(arguments + ["--save", path("m.st")], ranks: ranks, environment: MLPProcess.refusalEnvironment)
                 let line = assertRefused(output, status: status)
                 for part in parts { XCTAssertTrue(line.contains(part), "'\(part)' not in: \(line)") }
                 XCTAssertFalse(FileManager.default.fileExists(atPath: path("m.st")))

@@ -55,6 +55,13 @@ public enum MLPProcess {
         ["--oversubscribe", "--bind-to", "none"] + (isRoot ? ["--allow-run-as-root"] : [])
     }
 
+    /// The environment of a run that ends in a refusal, before any rank writes a file: mpirun
+    /// waits `odls_base_sigkill_timeout` (1 s) after a rank's non-zero exit before it ends the
+    /// job, even when every rank has already exited; 0 ends it at once. Not for runs that are
+    /// interrupted while working (signals, killed ranks): there a rank still writing when
+    /// another exits would be killed without that second.
+    public static let refusalEnvironment = ["OMPI_MCA_odls_base_sigkill_timeout": "0"]
+
     /// One program of an `mpirun` command line: `-n ranks [-x NAME=VALUE…] executable arguments…`.
     /// Several make an MPMD job (`mpirun -n 1 a : -n 1 -x MLP_TEST_BUILD_SALT=1 b`); `environment`
     /// is set for this program's ranks only (OpenMPI's `-x` applies to its own program).
