@@ -26,7 +26,7 @@
 #   3. over a slow link (1 ms one-way delay, 1 Gbit/s: tc netem, or where the kernel lacks
 #      netem, slowlink.py, a user-space switch doing the same) the model is still the same;
 #      the step times of fast and slow links are printed; so are, on both links, the step times
-#      of Adam with the update replicated and sharded (--sharded-update off / on, alternated),
+#      of Adam with the update replicated and sharded (--sharded-update off / on, 20 steps),
 #      whose models must agree (≤ 1e-12).
 # --measure DIR also writes allreduce and MNIST step timings over the fast and the slow link to
 # DIR (for Benchmarks/SCALING.md; use a release build: --mlp .build/release/mlp).
@@ -255,20 +255,21 @@ steptime() {   # mean step time in ms from an epoch line: n_b / samples per seco
 }
 slow_train=(train --train synthetic:spirals --hidden 256,256 --batch-size 96 --learning-rate 0.05 --epochs 1 --seed 7
             --precision float64)
-# Adam with the update on every rank and sharded: printed side by side (alternated, 2 runs each;
-# the best), never asserted: a timing.
+# Adam with the update on every rank and sharded: printed side by side, never asserted: a
+# timing. 20 steps, one run each (--measure: the whole epoch, alternated, the best of 2).
 sharding() {
-    local name=$1
-    for repeat in 1 2; do
+    local name=$1 repeats=1 steps=(--max-steps 20)
+    [[ -n "$measure" ]] && repeats=2 steps=()
+    for repeat in $(seq "$repeats"); do
         for mode in off on; do
-            across 3 "$mlp" "${slow_train[@]}" --optimizer adam --learning-rate 0.001 --sharded-update "$mode" \
+            across 3 "$mlp" "${slow_train[@]}" "${steps[@]}" --optimizer adam --learning-rate 0.001 --sharded-update "$mode" \
                 --save "$work/adam-$mode.safetensors" >"$work/adam-$name-$mode-$repeat.log"
         done
     done
     compare "$work/adam-on.safetensors" "$work/adam-off.safetensors" 1e-12 >/dev/null \
         || fail "$name link: the sharded update's model differs from the replicated one's"
-    best() { for r in 1 2; do steptime 96 "$work/adam-$name-$1-$r.log"; echo; done | sort -n | head -1; }
-    echo "    Adam, $name link: update replicated $(best off) ms, sharded $(best on) ms per step (best of 2, alternated; models agree ≤ 1e-12)"
+    best() { for r in $(seq "$repeats"); do steptime 96 "$work/adam-$name-$1-$r.log"; echo; done | sort -n | head -1; }
+    echo "    Adam, $name link: update replicated $(best off) ms, sharded $(best on) ms per step (best of $repeats; models agree ≤ 1e-12)"
 }
 # The node-shared exchange on 3 hosts × 2 ranks: each host's 2 ranks share a window, each local
 # rank allreduces its slice with the same local rank on the other hosts. Its model must be
