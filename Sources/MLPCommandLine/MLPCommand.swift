@@ -33,10 +33,13 @@ public struct MLPCommand: ParsableCommand {
 
     /// Parses and runs; under mpirun only rank 0 prints usage errors and help, so a bad option
     /// shows one line, not one per rank.
-    public static func main() {
+    public static func main() { main(nil) }
+
+    /// `main()` with these arguments instead of the process's (`mlp-faults` changes them).
+    public static func main(_ arguments: [String]?) {
         StandardStreams.ignoreBrokenPipes()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch let failure as ReportedFailure {
             Foundation.exit(failure.exitCode)
