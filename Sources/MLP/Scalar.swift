@@ -35,6 +35,11 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where
     /// Whether every x[i]·s is finite; `inPlace`: x[i] ← x[i]·s as well. One pass with SIMD by
     /// hand (concrete per type: generic SIMD code crawls in debug builds).
     static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Self>, count: Int, by s: Self, inPlace: Bool) -> Bool
+    /// target[i] ← a[i] + b[i], times s when `scaling`, and whether every (a[i] + b[i])·s is
+    /// finite: two ranks' sums added and `scaledValuesAreFinite` in one pass, the same bits.
+    /// `target` may be `a` or `b` (each index is read before it is written).
+    static func sumsScaledAreFinite(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>,
+                                    count: Int, by s: Self, scaling: Bool) -> Bool
     /// dQ[i] ← 0 where Q[i] ≤ 0: ReLU's backward, with SIMD by hand because the compiler cannot
     /// prove the two buffers apart and would leave the loop scalar.
     static func zeroWhereNotPositive(_ dQ: UnsafeMutablePointer<Self>, _ Q: UnsafePointer<Self>, count: Int)
@@ -103,6 +108,35 @@ extension Float {
         while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
     }
 
+    public static func sumsScaledAreFinite(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,
+                                           count: Int, by s: Float, scaling: Bool) -> Bool {
+        var zeros = SIMD16<Float>(), i = 0
+        if scaling {
+            while i + 16 <= count {
+                let value = (UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+                    + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)) * s
+                UnsafeMutableRawPointer(target + i).storeBytes(of: value, as: SIMD16<Float>.self)
+                zeros += value * 0
+                i += 16
+            }
+        } else {
+            while i + 16 <= count {
+                let sum = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD16<Float>.self)
+                zeros += sum * s * 0
+                i += 16
+            }
+        }
+        var rest: Float = 0
+        while i < count {
+            let sum = a[i] + b[i], value = sum * s
+            target[i] = scaling ? value : sum
+            rest += value * 0
+            i += 1
+        }
+        return zeros.sum() + rest == 0
+    }
+
     public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float, inPlace: Bool) -> Bool {
         // (x·s)·0 is ±0 for a finite product and NaN otherwise: their sum is 0 only if all are.
         var zeros = SIMD16<Float>(), i = 0
@@ -162,6 +196,35 @@ extension Double {
             i += 8
         }
         while i < count { if Q[i] <= 0 { dQ[i] = 0 }; i += 1 }
+    }
+
+    public static func sumsScaledAreFinite(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into target: UnsafeMutablePointer<Double>,
+                                           count: Int, by s: Double, scaling: Bool) -> Bool {
+        var zeros = SIMD8<Double>(), i = 0
+        if scaling {
+            while i + 8 <= count {
+                let value = (UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Double>.self)
+                    + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)) * s
+                UnsafeMutableRawPointer(target + i).storeBytes(of: value, as: SIMD8<Double>.self)
+                zeros += value * 0
+                i += 8
+            }
+        } else {
+            while i + 8 <= count {
+                let sum = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Double>.self)
+                UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD8<Double>.self)
+                zeros += sum * s * 0
+                i += 8
+            }
+        }
+        var rest: Double = 0
+        while i < count {
+            let sum = a[i] + b[i], value = sum * s
+            target[i] = scaling ? value : sum
+            rest += value * 0
+            i += 1
+        }
+        return zeros.sum() + rest == 0
     }
 
     public static func scaledValuesAreFinite(_ x: UnsafeMutablePointer<Double>, count: Int, by s: Double, inPlace: Bool) -> Bool {

@@ -83,6 +83,42 @@ final class ShardedUpdateTests: XCTestCase {
         check.measure(g.values.baseAddress!, slice: 0 ..< count, scale: 1)
         XCTAssertFalse(check.isFinite, "NaN in the last, partial lane group")
     }
+
+    /// The node-shared exchange's fused pass on 2 ranks (`sumsScaledAreFinite`) leaves the bits
+    /// and the finiteness that the add of the two slots, then `scaledValuesAreFinite`, leave:
+    /// into either slot, scaled or not, for every length's partial lane group, in both precisions.
+    func testFusedAddAndCheckEqualsAddThenCheck() {
+        func check<T: Scalar>(_: T.Type) {
+            func bytes(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+            var generator = SplitMix64(seed: 4)
+            for count in [1, 7, 8, 15, 16, 17, 33, 1000] {
+                let first = (0 ..< count).map { _ in T(generator.nextNormal() * 1e3) }
+                let second = (0 ..< count).map { _ in T(generator.nextNormal() * 1e-2) }
+                for (scaling, scale) in [(true, T(1) / T(7)), (false, T(1) / T(3))] {
+                    for poison in [nil, T.nan, T.infinity, T.greatestFiniteMagnitude] {
+                        var a = first, b = second
+                        if let poison, count > 0 { a[count - 1] = poison; b[count / 2] = poison }
+                        var expected = zip(a, b).map { $0 + $1 }
+                        let expectedFinite = T.scaledValuesAreFinite(&expected, count: count, by: scale, inPlace: scaling)
+                        for into in 0 ..< 2 {
+                            var x = a, y = b
+                            let finite = x.withUnsafeMutableBufferPointer { xs in
+                                y.withUnsafeMutableBufferPointer { ys in
+                                    T.sumsScaledAreFinite(xs.baseAddress!, ys.baseAddress!, into: into == 0 ? xs.baseAddress! : ys.baseAddress!,
+                                                          count: count, by: scale, scaling: scaling)
+                                }
+                            }
+                            let context = "\(T.self) \(count) values, scaling \(scaling), \(poison.map { "\($0)" } ?? "finite"), into \(into)"
+                            XCTAssertEqual(finite, expectedFinite, context)
+                            XCTAssertEqual(bytes(into == 0 ? x : y), bytes(expected), context)
+                        }
+                    }
+                }
+            }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
 }
 
 /// One rank of a world of `size` for code that only asks who it is (a trainer's construction).

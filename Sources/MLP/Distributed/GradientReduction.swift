@@ -31,6 +31,9 @@ final class GradientReduction<T: Scalar> {
     /// of `StepExtra`, over all ranks.
     let sums: UnsafeMutablePointer<T>
     let totals: UnsafeMutableBufferPointer<T>
+    /// Node-shared on 2 ranks of one node, without exact sums or clipping: the slots' values
+    /// are added in `measure`, in the update's pass over them (`reduce` adds the extras only).
+    let addsInMeasure: Bool
 
     /// The reduction `exchange` asks for; for `.nodeShared` where the ranks cannot share memory
     /// (a collective decides it), `fallback`'s.
@@ -61,6 +64,7 @@ final class GradientReduction<T: Scalar> {
             sums = buffer.values.baseAddress!
             totals = buffer.extras
         }
+        addsInMeasure = node?.slot != nil && node?.size == 2 && peers == nil && !clipping
     }
 
     /// The node-shared window: over all of `communicator` when its ranks share one node; else,
@@ -170,6 +174,7 @@ final class GradientReduction<T: Scalar> {
             guard let node else { return }
             if exact != nil { return reduceExactly(chunkCount: shard.grid?.count ?? 0) }
             node.memory.barrier()
+            if addsInMeasure { return node.addExtras() }
             node.addSlots(slice: slice)
             // Several nodes: the slice's node sums with the same slice's on the other nodes, and
             // the extras alike (every peer group adds the same values in the same algorithm).
@@ -210,7 +215,17 @@ final class GradientReduction<T: Scalar> {
         extras[StepExtra.signals] = T(counts[ExactCount.signals])
     }
 
-    /// After `check.measure` of this rank's slice: with shards, the MAX that gives every rank
+    /// The update's check of g = sums·`scale` over this rank's slice (`UpdateCheck`), leaving
+    /// g in the sums when `dividing`; with `addsInMeasure`, the slots' values added in the same
+    /// pass.
+    func measure(scale: T, dividing: Bool) {
+        if addsInMeasure, let node {
+            return check.record(finite: node.addSlotsAndCheck(slice: slice, scale: scale, scaling: dividing))
+        }
+        if dividing { check.divideAndMeasure(sums, slice: slice, scale: scale) } else { check.measure(sums, slice: slice, scale: scale) }
+    }
+
+    /// After `measure` of this rank's slice: with shards, the MAX that gives every rank
     /// every slice's finiteness and block norms.
     func agreeOnCheck() {
         guard shards != nil else { return }

@@ -10,6 +10,7 @@
 ///     barrier           every slot is written
 ///     addSlots          slot_r[slice_r] ← ((slot_0 + slot_1) + slot_2) + …   (rank order)
 ///                       totals ← the extras added alike on every rank
+///                       (on 2 ranks without clipping, in the same pass as g's finiteness)
 ///     MAX allreduce     g's finiteness and clipping's block norms, before any rank writes θ
 ///     update            θ[slice_r] and this slice's optimizer state, in place
 ///     barrier           θ is whole before the next forward reads it, and every rank has
@@ -146,11 +147,26 @@ final class NodeSharedMemory<T: Scalar> {
                 low += n
             }
         }
+        addExtras()
+    }
+
+    /// The extras over every slot, added in rank order on every rank, into `totals`.
+    func addExtras() {
         let extras = layout.count
         for e in 0 ..< StepExtra.count {
             var total = slots[0][extras + e]
             for q in 1 ..< size { total += slots[q][extras + e] }
             totals[e] = total
         }
+    }
+
+    /// On 2 ranks, after `addExtras`: `addSlots`' values and the update's check (`UpdateCheck`
+    /// without clipping) in one pass: θ[slice]'s sums s₀ + s₁ into this rank's slot, times
+    /// `scale` when `scaling` (plain SGD's g), and whether every (s₀ + s₁)·scale is finite.
+    func addSlotsAndCheck(slice: Range<Int>, scale: T, scaling: Bool) -> Bool {
+        precondition(size == 2)
+        let start = slice.lowerBound
+        return T.sumsScaledAreFinite(slots[0] + start, slots[1] + start, into: slots[rank] + start, count: slice.count, by: scale,
+                                     scaling: scaling)
     }
 }

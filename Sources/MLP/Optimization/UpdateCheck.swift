@@ -31,6 +31,13 @@ final class UpdateCheck {
         return total.squareRoot()
     }
 
+    /// Records a measure taken elsewhere, in the same pass as the sums were added
+    /// (`NodeSharedMemory.addSlotsAndCheck`): without clipping, finiteness is all there is.
+    func record(finite: Bool) {
+        precondition(values.count == 1)
+        values[0] = finite ? 0 : 1
+    }
+
     /// Measures g = `sums[i]` · `scale` (rounded to T, as the update computes it) for θ[slice],
     /// `sums[0]` being θ[slice.lowerBound]'s; `slice` starts on a block boundary. Reads only.
     func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T) {

@@ -91,9 +91,7 @@ extension Trainer {
         guard weightSum > 0 else { return result }
         let sums = reduction.sums, inPlace = optimizer.needsGradientInMemory, check = reduction.check
         let scale = 1 / weightSum
-        if inPlace { check.divideAndMeasure(sums, slice: reduction.slice, scale: scale) } else {
-            check.measure(sums, slice: reduction.slice, scale: scale)
-        }
+        reduction.measure(scale: scale, dividing: inPlace)
         reduction.agreeOnCheck()
         if !check.isFinite { result.nonFinite = true }
         guard !result.nonFinite else { return result }
