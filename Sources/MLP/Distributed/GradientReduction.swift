@@ -222,7 +222,7 @@ final class GradientReduction<T: Scalar> {
         if addsInMeasure, let node {
             return check.record(finite: node.addSlotsAndCheck(slice: slice, scale: scale, scaling: dividing))
         }
-        if dividing { check.divideAndMeasure(sums, slice: slice, scale: scale) } else { check.measure(sums, slice: slice, scale: scale) }
+        check.measure(sums, slice: slice, scale: scale, dividing: dividing)
     }
 
     /// After `measure` of this rank's slice: with shards, the MAX that gives every rank

@@ -39,18 +39,10 @@ final class UpdateCheck {
     }
 
     /// Measures g = `sums[i]` · `scale` (rounded to T, as the update computes it) for θ[slice],
-    /// `sums[0]` being θ[slice.lowerBound]'s; `slice` starts on a block boundary. Reads only.
-    func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T) {
-        measure(sums, slice: slice, scale: scale, dividing: false)
-    }
-
-    /// `measure`, and leaves g in `sums` (plain SGD's axpy needs g in memory: dividing in the
-    /// same pass saves one over the sums).
-    func divideAndMeasure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T) {
-        measure(sums, slice: slice, scale: scale, dividing: true)
-    }
-
-    private func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T, dividing: Bool) {
+    /// `sums[0]` being θ[slice.lowerBound]'s; `slice` starts on a block boundary. Reads only,
+    /// unless `dividing`: then g is left in `sums` (plain SGD's axpy needs g in memory: dividing
+    /// in the same pass saves one over the sums).
+    func measure<T: Scalar>(_ sums: UnsafeMutablePointer<T>, slice: Range<Int>, scale: T, dividing: Bool = false) {
         values.update(repeating: 0)
         let length = ParameterShards.blockLength
         precondition(slice.isEmpty || slice.lowerBound % length == 0)
