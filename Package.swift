@@ -32,9 +32,11 @@ let package = Package(
         // (`Benchmarks/compare-builds mlp-Ounchecked mlp-O ROUNDS 2 W1,W3`, -O ÷ -Ounchecked, median of
         // per-round ratios): W1 0.96 over 6 rounds and 1.02 over 10, W3 1.01 over 6 — within the
         // rounds' noise (0.92–1.18), no gain of 3% to keep.
-        .target(name: "MLP", dependencies: ["CBLAS", "CZlib", "CMemory"]),
+        .target(name: "MLP", dependencies: ["CBLAS", "CZlib", "CMemory", "CKernels"]),
         // Non-temporal stores (SSE2 intrinsics), for the node-shared θ's update: header-only.
         .target(name: "CMemory"),
+        // Adam's update with AVX where the CPU has it (chosen at run time), the Swift loop's bits.
+        .target(name: "CKernels"),
         // The MPI implementation of `Communicator`: the only Swift code that imports CMPI.
         .target(name: "MLPMPI", dependencies: ["MLP", "CMPI"]),
         // `mlp bench`, `bench-allreduce`, `bench-step`: they drive the trainer through its public stepping API.

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
@@ -15,7 +16,8 @@ public enum Precision: String, CaseIterable, Sendable {
 /// functions, the MPI datatype) is dispatched here, once per call, never per element.
 /// Codable because `Lanes: SIMD` needs its scalar to be.
 public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
-    /// One SSE register of lanes (4 floats, 2 doubles): the width Adam's update runs at.
+    /// One SSE register of lanes (4 floats, 2 doubles): the width Adam's update runs at where
+    /// the CPU has no AVX (`adamWithAVX`).
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
     /// √x in every lane, correctly rounded (so equal to the scalar square root): Swift's own
     /// `squareRoot()` goes through libm's `sqrtf` one lane at a time (for errno), which keeps
@@ -47,6 +49,15 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where
     static func rectify(_ z: UnsafeMutablePointer<Self>, count: Int)
     /// y ← y + αx. The corresponding BLAS function is `cblas_?axpy`.
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
+    /// Adam's update of `count` values with AVX (`CKernels`): only where `CKernels.hasAVX`.
+    static func adamWithAVX(_ theta: UnsafePointer<Self>, into out: UnsafeMutablePointer<Self>, _ g: UnsafePointer<Self>,
+                            _ m: UnsafeMutablePointer<Self>, _ v: UnsafeMutablePointer<Self>, count: Int,
+                            _ constants: UnsafePointer<CKernelsAdam>)
+}
+
+/// The C kernels' one question of the CPU, asked once.
+enum CKernels {
+    static let hasAVX = ckernels_has_avx()
 }
 
 @inline(__always)
@@ -54,6 +65,12 @@ private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : Cbl
 
 extension Float: Scalar {
     public typealias Lanes = SIMD4<Float>
+    @inline(__always)
+    public static func adamWithAVX(_ theta: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                                   _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int,
+                                   _ constants: UnsafePointer<CKernelsAdam>) {
+        ckernels_adam_f32(theta, out, g, m, v, count, constants)
+    }
     @inline(__always) public static func squareRoot(_ x: SIMD4<Float>) -> SIMD4<Float> {
         #if arch(x86_64)
         _mm_sqrt_ps(x)
@@ -257,6 +274,12 @@ extension Double {
 
 extension Double: Scalar {
     public typealias Lanes = SIMD2<Double>
+    @inline(__always)
+    public static func adamWithAVX(_ theta: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, _ g: UnsafePointer<Double>,
+                                   _ m: UnsafeMutablePointer<Double>, _ v: UnsafeMutablePointer<Double>, count: Int,
+                                   _ constants: UnsafePointer<CKernelsAdam>) {
+        ckernels_adam_f64(theta, out, g, m, v, count, constants)
+    }
     @inline(__always) public static func squareRoot(_ x: SIMD2<Double>) -> SIMD2<Double> {
         #if arch(x86_64)
         _mm_sqrt_pd(x)

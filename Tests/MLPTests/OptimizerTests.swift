@@ -131,12 +131,16 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
-    /// Adam runs a register of lanes at a time (4 floats): every lane, and the zero-padded last
-    /// group, must give bit for bit what the scalar formula in the same order gives.
+    /// Adam runs a register of lanes at a time (4 floats; with AVX, `CKernels`, 8): every lane,
+    /// and the last group (zero-padded, or the C loop's scalar tail), must give bit for bit what
+    /// the scalar formula in the same order gives.
     func testAdamInLanesEqualsTheScalarFormulaBitForBit() {
         let layout = ParameterLayout(layerSizes: [5, 3, 2])   // 26 values: six groups of 4, then 2
-        for settings in [Self.settings(.adam, weightDecay: 0.03), Self.settings(.adamw, beta1: 0.3, beta2: 0.9, weightDecay: 0.1)] {
+        let settingsList = [Self.settings(.adam, weightDecay: 0.03), Self.settings(.adamw, beta1: 0.3, beta2: 0.9, weightDecay: 0.1)]
+        let runs = (CKernels.hasAVX ? [false, true] : [false]).flatMap { usesAVX in settingsList.map { (usesAVX, $0) } }
+        for (usesAVX, settings) in runs {
             let optimizer = Optimizer<Float>(settings: settings, layout: layout)
+            optimizer.usesAVX = usesAVX
             let theta = FlatBuffer<Float>(layout: layout), g = FlatBuffer<Float>(layout: layout)
             var expected = (0 ..< layout.count).map { Float(($0 * 7) % 11 - 5) / 8 }
             _ = theta.values.update(fromContentsOf: expected)
@@ -158,11 +162,53 @@ final class OptimizerTests: XCTestCase {
                     v[i] = v[i] * beta2 + oneMinusBeta2 * gi * gi
                     expected[i] = parameter + stepSize * (m[i] / (v[i].squareRoot() / root + Float(settings.epsilon)))
                 }
-                XCTAssertEqual(theta.array, expected, "\(settings.kind) step \(index + 1)")
+                XCTAssertEqual(theta.array, expected, "\(settings.kind) step \(index + 1), AVX \(usesAVX)")
                 XCTAssertEqual(Array(optimizer.stateBuffers[0].values), m)
                 XCTAssertEqual(Array(optimizer.stateBuffers[1].values), v)
             }
         }
+    }
+
+    /// The AVX kernel (`CKernels`, 8 floats or 4 doubles a register, a scalar tail) gives the
+    /// Swift loop's bytes for θ, m and v, step after step: both precisions, both of torch.lerp's
+    /// branches, Adam's L2 and AdamW's decay, g scaled and clipped, a slice in place and in
+    /// streamed blocks with partial last groups.
+    func testAdamWithAVXEqualsTheSwiftLoop() throws {
+        guard CKernels.hasAVX else { throw XCTSkip("this CPU has no AVX: only the Swift loop runs here") }
+        func check<T: Scalar>(_: T.Type) {
+            func bytes(_ values: UnsafeMutableBufferPointer<T>) -> [UInt8] { Array(UnsafeRawBufferPointer(values)) }
+            let layout = ParameterLayout(layerSizes: [40, 61, 3])   // 2,687 values
+            for (settings, slice, streams) in [(Self.settings(.adam, weightDecay: 0.03), 0 ..< 2687, false),
+                                               (Self.settings(.adamw, beta1: 0.3, beta2: 0.9, weightDecay: 0.1), 1024 ..< 2685, true),
+                                               (Self.settings(.adam, beta1: 0.6), 3 ..< 30, false)] {
+                let optimizers = [false, true].map { usesAVX in
+                    let optimizer = Optimizer<T>(settings: settings, layout: layout, slice: slice)
+                    optimizer.usesAVX = usesAVX
+                    optimizer.streamsParameters = streams
+                    return optimizer
+                }
+                var generator = SplitMix64(seed: 5)
+                let initial = (0 ..< layout.count).map { _ in T(generator.nextNormal()) }
+                let thetas = optimizers.map { _ in FlatBuffer<T>(layout: layout) }
+                for theta in thetas { _ = theta.values.update(fromContentsOf: initial) }
+                for step in 0 ..< 3 {
+                    let g = (0 ..< layout.count).map { _ in T(generator.nextNormal() * 10) }
+                    for (optimizer, theta) in zip(optimizers, thetas) {
+                        var sums = g
+                        sums.withUnsafeMutableBufferPointer {
+                            optimizer.update(parameters: theta, gradientSums: $0.baseAddress! + slice.lowerBound, scale: T(1) / T(3),
+                                             clipFactor: T(0.7), learningRate: 0.01 * Double(step + 1))
+                        }
+                    }
+                    let context = "\(T.self), \(settings.kind) β₁ \(settings.beta1), slice \(slice), step \(step)"
+                    XCTAssertEqual(bytes(thetas[1].values), bytes(thetas[0].values), context)
+                    XCTAssertEqual(optimizers[1].stateBuffers.map { bytes($0.values) }, optimizers[0].stateBuffers.map { bytes($0.values) },
+                                   context)
+                }
+            }
+        }
+        check(Float.self)
+        check(Double.self)
     }
 
     /// PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, λ = 0 (SGD, Adam) or 0.01 (AdamW);

@@ -1,3 +1,4 @@
+import CKernels
 import CMemory
 import Foundation
 
@@ -111,6 +112,9 @@ public final class Optimizer<T: Scalar> {
     /// the node-shared θ, whose lines the other ranks' cores have just read (`CMemory`).
     /// The arithmetic is the same either way, so are the bits.
     public var streamsParameters = false
+    /// Adam's update through `CKernels`' AVX loop, where the CPU has AVX: the same bits at twice
+    /// the lanes (tests turn it off to compare).
+    var usesAVX = CKernels.hasAVX
     /// One block of new θ values before they are streamed out.
     private let outBlock = UnsafeMutablePointer<T>.allocate(capacity: Optimizer.outBlockLength)
     /// 4 KiB in float32: in L1, and a multiple of every vector width, so a block's tail is θ's.
@@ -253,12 +257,21 @@ public final class Optimizer<T: Scalar> {
         let decay = T(decoupled ? 1 - learningRate * lambda : 1), coupled = T(decoupled ? 0 : lambda)
         // torch.lerp: m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w).
         let lerpFromFirst = 1 - beta1 < 0.5
-        // One SSE register of lanes at a time, so that the divisions and square roots vectorize;
+        // One SSE register of lanes at a time, so that the divisions and square roots vectorize
+        // (with AVX, `CKernels`' loop: two registers' worth, the divisions and roots bound it);
         // every lane computes what the scalar formula would (IEEE operations in the same order),
         // so the result does not depend on the lane count. The last group is padded with zeros.
         let lanes = T.Lanes.scalarCount
+        // The constants as the kernel takes them: T → Double → T is exact.
+        var constants = CKernelsAdam(decay: Double(decay), scale: Double(scale), clip: Double(clip), coupled: Double(coupled),
+                                     lerpWeight: Double(lerpWeight), lerpComplement: Double(lerpComplement), beta2: Double(beta2T),
+                                     oneMinusBeta2: Double(oneMinusBeta2), stepSize: Double(stepSize),
+                                     biasCorrection2Root: Double(biasCorrection2Root), epsilon: Double(epsilon),
+                                     lerpFromFirst: lerpFromFirst)
+        let usesAVX = usesAVX
         forEachBlock(theta) { start, count, out in
             let theta = theta + start, g = g + start, m = m + start, v = v + start
+            if usesAVX { return T.adamWithAVX(theta, into: out, g, m, v, count: count, &constants) }
             var i = 0
             while i < count {
                 let n = Swift.min(lanes, count - i)
