@@ -172,7 +172,7 @@ final class OptimizerTests: XCTestCase {
     /// The AVX kernel (`CKernels`, 8 floats or 4 doubles a register, a scalar tail) gives the
     /// Swift loop's bytes for θ, m and v, step after step: both precisions, both of torch.lerp's
     /// branches, Adam's L2 and AdamW's decay, g scaled and clipped, a slice in place and in
-    /// streamed blocks with partial last groups.
+    /// streamed blocks with partial last groups; subnormal, −0 and overflowing g among them.
     func testAdamWithAVXEqualsTheSwiftLoop() throws {
         guard CKernels.hasAVX else { throw XCTSkip("this CPU has no AVX: only the Swift loop runs here") }
         func check<T: Scalar>(_: T.Type) {
@@ -192,7 +192,13 @@ final class OptimizerTests: XCTestCase {
                 let thetas = optimizers.map { _ in FlatBuffer<T>(layout: layout) }
                 for theta in thetas { _ = theta.values.update(fromContentsOf: initial) }
                 for step in 0 ..< 3 {
-                    let g = (0 ..< layout.count).map { _ in T(generator.nextNormal() * 10) }
+                    var g = (0 ..< layout.count).map { _ in T(generator.nextNormal() * 10) }
+                    if step == 1 {
+                        // Extremes in the first vector and in the tail: subnormal, −0, and g² past the range.
+                        let first = slice.lowerBound, last = slice.upperBound - 1
+                        g[first] = T.leastNonzeroMagnitude; g[first + 1] = -0.0; g[first + 2] = T.greatestFiniteMagnitude / 4
+                        g[last] = T.leastNonzeroMagnitude; g[last - 1] = T.greatestFiniteMagnitude / 4
+                    }
                     for (optimizer, theta) in zip(optimizers, thetas) {
                         var sums = g
                         sums.withUnsafeMutableBufferPointer {
