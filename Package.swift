@@ -28,7 +28,7 @@ let package = Package(
         // safetensors). -Ounchecked is used nowhere: an unchecked target for hot numeric kernels
         // would be kept only for a measured gain of at least 3% at W1 or W3, and the kernels that
         // matter are OpenBLAS's, while the element-wise loops are inlined generic code compiled at
-        // the caller's settings. Measured, the whole library at -Ounchecked against -O on 2 ranks
+        // the caller's settings (Adam's, where the CPU has AVX, is C: `CKernels`). Measured, the whole library at -Ounchecked against -O on 2 ranks
         // (`Benchmarks/compare-builds mlp-Ounchecked mlp-O ROUNDS 2 W1,W3`, -O ÷ -Ounchecked, median of
         // per-round ratios): W1 0.96 over 6 rounds and 1.02 over 10, W3 1.01 over 6 — within the
         // rounds' noise (0.92–1.18), no gain of 3% to keep.

@@ -68,6 +68,11 @@ bool ckernels_has_avx(void) {
 ADAM_AVX(ckernels_adam_f32, float, __m256, ps, 8, sqrtf)
 ADAM_AVX(ckernels_adam_f64, double, __m256d, pd, 4, sqrt)
 #else
-void ckernels_adam_f32(const float *theta, float *out, const float *g, float *m, float *v, size_t count, const CKernelsAdam *c) {}
-void ckernels_adam_f64(const double *theta, double *out, const double *g, double *m, double *v, size_t count, const CKernelsAdam *c) {}
+// Never called: `ckernels_has_avx()` is false here. A call would be a bug, so it stops.
+void ckernels_adam_f32(const float *theta, float *out, const float *g, float *m, float *v, size_t count, const CKernelsAdam *c) {
+    __builtin_trap();
+}
+void ckernels_adam_f64(const double *theta, double *out, const double *g, double *m, double *v, size_t count, const CKernelsAdam *c) {
+    __builtin_trap();
+}
 #endif

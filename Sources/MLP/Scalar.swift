@@ -49,14 +49,14 @@ public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where
     static func rectify(_ z: UnsafeMutablePointer<Self>, count: Int)
     /// y ← y + αx. The corresponding BLAS function is `cblas_?axpy`.
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
-    /// Adam's update of `count` values with AVX (`CKernels`): only where `CKernels.hasAVX`.
+    /// Adam's update of `count` values with AVX (`CKernels`): only where `CPUFeatures.hasAVX`.
     static func adamWithAVX(_ theta: UnsafePointer<Self>, into out: UnsafeMutablePointer<Self>, _ g: UnsafePointer<Self>,
                             _ m: UnsafeMutablePointer<Self>, _ v: UnsafeMutablePointer<Self>, count: Int,
                             _ constants: UnsafePointer<CKernelsAdam>)
 }
 
-/// The C kernels' one question of the CPU, asked once.
-enum CKernels {
+/// What the CPU can run beyond baseline x86-64 (`CKernels`' question), asked once.
+enum CPUFeatures {
     static let hasAVX = ckernels_has_avx()
 }
 

@@ -137,7 +137,7 @@ final class OptimizerTests: XCTestCase {
     func testAdamInLanesEqualsTheScalarFormulaBitForBit() {
         let layout = ParameterLayout(layerSizes: [5, 3, 2])   // 26 values: six groups of 4, then 2
         let settingsList = [Self.settings(.adam, weightDecay: 0.03), Self.settings(.adamw, beta1: 0.3, beta2: 0.9, weightDecay: 0.1)]
-        let runs = (CKernels.hasAVX ? [false, true] : [false]).flatMap { usesAVX in settingsList.map { (usesAVX, $0) } }
+        let runs = (CPUFeatures.hasAVX ? [false, true] : [false]).flatMap { usesAVX in settingsList.map { (usesAVX, $0) } }
         for (usesAVX, settings) in runs {
             let optimizer = Optimizer<Float>(settings: settings, layout: layout)
             optimizer.usesAVX = usesAVX
@@ -174,7 +174,7 @@ final class OptimizerTests: XCTestCase {
     /// branches, Adam's L2 and AdamW's decay, g scaled and clipped, a slice in place and in
     /// streamed blocks with partial last groups; subnormal, −0 and overflowing g among them.
     func testAdamWithAVXEqualsTheSwiftLoop() throws {
-        guard CKernels.hasAVX else { throw XCTSkip("this CPU has no AVX: only the Swift loop runs here") }
+        guard CPUFeatures.hasAVX else { throw XCTSkip("this CPU has no AVX: only the Swift loop runs here") }
         func check<T: Scalar>(_: T.Type) {
             func bytes(_ values: UnsafeMutableBufferPointer<T>) -> [UInt8] { Array(UnsafeRawBufferPointer(values)) }
             let layout = ParameterLayout(layerSizes: [40, 61, 3])   // 2,687 values

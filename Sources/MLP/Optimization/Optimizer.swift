@@ -114,7 +114,7 @@ public final class Optimizer<T: Scalar> {
     public var streamsParameters = false
     /// Adam's update through `CKernels`' AVX loop, where the CPU has AVX: the same bits at twice
     /// the lanes (tests turn it off to compare).
-    var usesAVX = CKernels.hasAVX
+    var usesAVX = CPUFeatures.hasAVX
     /// One block of new θ values before they are streamed out.
     private let outBlock = UnsafeMutablePointer<T>.allocate(capacity: Optimizer.outBlockLength)
     /// 4 KiB in float32: in L1, and a multiple of every vector width, so a block's tail is θ's.
