@@ -66,7 +66,8 @@ private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : Cbl
 /// β for `cblas_?gemm` after clearing C when β = 0. OpenBLAS clears C for β = 0 in a pass of its
 /// own that runs at about half memset's speed, then its kernels add α·op(A)·op(B) to C either
 /// way: clearing C here and asking for β = 1 gives the same bits in less time (a step's dW, 1.6 MB:
-/// 0.09 ms less; docs/performance.md).
+/// 0.09 ms less). On AVX-512, OpenBLAS's small-product kernels have a β = 0 variant of their own,
+/// which this bypasses too (docs/performance.md).
 @inline(__always)
 private func betaAfterClearing<T: BinaryFloatingPoint>(_ c: UnsafeMutablePointer<T>, beta: T, m: Int, n: Int, ldc: Int) -> T {
     guard beta == 0 else { return beta }
